@@ -1,0 +1,97 @@
+// buildApp: every Fastify option, plugin and route in one place. The server and the tests both call it, so
+// tests run the production app.
+import { randomUUID } from 'node:crypto'
+import swagger from '@fastify/swagger'
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Ajv, type Options as AjvOptions } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
+import { authPlugin, createAuthenticator } from './auth/auth.plugin.ts'
+import type { Deps } from './deps.ts'
+import { errorHandler, sendProblem } from './http/error-handler.ts'
+import { AppError, Problem } from './http/problem.ts'
+import { routeModules } from './modules.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: Deps
+  }
+}
+
+// ajv-formats is CommonJS; its default export arrives as the module object under some loaders.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+  ajv: Ajv,
+) => Ajv
+
+function createAjv(options: AjvOptions): Ajv {
+  return addFormats(
+    new Ajv({ allErrors: true, removeAdditional: false, useDefaults: true, strict: false, ...options }),
+  )
+}
+
+export type BuildAppOptions = {
+  deps: Deps
+  /** Route modules to serve; defaults to the list in modules.ts. */
+  modules?: FastifyPluginAsyncTypebox[]
+  logger?: boolean
+}
+
+export async function buildApp({ deps, modules = routeModules, logger = true }: BuildAppOptions) {
+  const { config } = deps
+  const app = Fastify({
+    logger: logger && config.logLevel !== 'silent' ? { level: config.logLevel } : false,
+    genReqId: () => randomUUID(),
+    bodyLimit: 64 * 1024,
+    // Bounds how long a slow client can hold a connection while sending its request.
+    requestTimeout: 30_000,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  // Bodies are JSON and must already have the right types; query strings and path parameters are text, so
+  // numbers there are coerced. Unknown fields are refused, never silently dropped.
+  const bodyAjv = createAjv({ coerceTypes: false })
+  const textAjv = createAjv({ coerceTypes: 'array' })
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? bodyAjv : textAjv).compile(schema),
+  )
+
+  app.decorate('deps', deps)
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      reply,
+      request,
+      new AppError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}`),
+    ),
+  )
+  app.addSchema(Problem)
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tessera',
+        version: '0.1.0',
+        description: 'A JWT-secured REST API. Errors are application/problem+json (RFC 9457).',
+      },
+      servers: [{ url: config.publicUrl }],
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  })
+  await app.register(authPlugin, { authenticate: createAuthenticator(deps.tokens, deps.authStates) })
+
+  app.get(
+    '/openapi.json',
+    {
+      config: { auth: 'public' },
+      schema: { hide: true, response: { 200: Type.Object({}, { additionalProperties: true }) } },
+    },
+    async () => app.swagger(),
+  )
+  for (const module of modules) await app.register(module)
+  await app.ready()
+  return app as unknown as FastifyInstance
+}

@@ -1,0 +1,104 @@
+// Authentication is declared on each route, next to its schema, and the default is deny:
+//   config: { auth: 'public' }              no token needed
+//   (nothing)                               any valid access token
+//   config: { auth: { roles: ['admin'] } }  a valid token whose user has at least one of these roles
+// A route with a malformed auth setting or without a response schema stops the server from starting.
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { AppError } from '../http/problem.ts'
+import type { AuthStateCache } from './auth-state.ts'
+import { invalidTokenError, type TokenService } from './token.service.ts'
+
+export type RouteAuth = 'public' | { roles: string[] }
+
+export type AuthContext = {
+  userId: string
+  username: string
+  /** The user's roles now, read with the revocation check; not the possibly older ones in the token. */
+  roles: string[]
+  tokenId: string
+  expiresAt: number
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: RouteAuth
+  }
+  interface FastifyRequest {
+    /** Set on every route that is not public; do not read it on a public route. */
+    auth: AuthContext
+  }
+}
+
+const BEARER = /^Bearer +([^\s]+) *$/i
+
+function describeAuth(auth: unknown): string | undefined {
+  if (auth === undefined || auth === 'public') return undefined
+  const roles = (auth as { roles?: unknown } | null)?.roles
+  const valid =
+    typeof auth === 'object' &&
+    Object.keys(auth as object).length === 1 &&
+    Array.isArray(roles) &&
+    roles.length > 0 &&
+    roles.every((r) => typeof r === 'string' && r.length > 0)
+  return valid
+    ? undefined
+    : `config.auth must be 'public', omitted, or { roles: [...] }; got ${JSON.stringify(auth)}`
+}
+
+export function createAuthenticator(tokens: TokenService, authStates: AuthStateCache) {
+  return async function authenticate(request: FastifyRequest, roles: string[] | undefined): Promise<void> {
+    const header = request.headers.authorization
+    if (header === undefined) throw invalidTokenError('No bearer token was sent')
+    const match = BEARER.exec(header)
+    if (!match?.[1]) throw invalidTokenError('The Authorization header is not "Bearer <token>"')
+    const claims = tokens.verifyAccessToken(match[1])
+    const state = await authStates.get(claims.sub)
+    if (!state || state.disabled || state.tokenVersion !== claims.ver) {
+      throw invalidTokenError('The token has been revoked')
+    }
+    if (roles && !roles.some((role) => state.roles.includes(role))) {
+      throw new AppError('insufficient_role', `This needs one of the roles: ${roles.join(', ')}`, {
+        headers: { 'www-authenticate': 'Bearer error="insufficient_scope"' },
+      })
+    }
+    request.auth = {
+      userId: claims.sub,
+      username: claims.username,
+      roles: state.roles,
+      tokenId: claims.jti,
+      expiresAt: claims.exp,
+    }
+  }
+}
+
+export const authPlugin = fp(
+  async (
+    app: FastifyInstance,
+    { authenticate }: { authenticate: ReturnType<typeof createAuthenticator> },
+  ) => {
+    app.decorateRequest('auth', null as unknown as AuthContext)
+
+    app.addHook('onRoute', (route: RouteOptions) => {
+      const where = `${String(route.method)} ${route.url}`
+      const problem = describeAuth(route.config?.auth)
+      if (problem) throw new Error(`${where}: ${problem}`)
+      const responses = route.schema?.response as Record<string, unknown> | undefined
+      if (!responses || !Object.keys(responses).some((status) => /^2/.test(status))) {
+        throw new Error(`${where}: every route needs a response schema for its success status`)
+      }
+      const auth = route.config?.auth
+      if (auth === 'public') return
+      const roles = auth?.roles
+      const check = (request: FastifyRequest) => authenticate(request, roles)
+      route.onRequest = [check, ...(route.onRequest ? [route.onRequest].flat() : [])]
+      // The OpenAPI document says what the route needs, from the same declaration.
+      if (route.schema) {
+        route.schema.security = [{ bearerAuth: [] }]
+        responses['401'] ??= { $ref: 'Problem' }
+        if (roles) responses['403'] ??= { $ref: 'Problem' }
+      }
+    })
+  },
+  { name: 'tessera-auth' },
+)

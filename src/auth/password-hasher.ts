@@ -1,0 +1,51 @@
+// Hashes passwords with argon2id and verifies both argon2id and the bcrypt hashes that Flask-Bcrypt wrote,
+// so users migrated from the Flask app keep their passwords; their hashes are upgraded at the next login.
+// Both libraries run the work on libuv's thread pool, off the event loop.
+import { type Algorithm, hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2'
+import { verify as bcryptVerify } from '@node-rs/bcrypt'
+
+export type Argon2Params = { memoryKib: number; iterations: number; parallelism: number }
+
+export interface PasswordHasher {
+  hash(password: string): Promise<string>
+  /** False for a wrong password and for a hash it cannot read; never throws for those. */
+  verify(passwordHash: string, password: string): Promise<boolean>
+  /** True when the hash is bcrypt, or argon2 weaker than the current parameters. */
+  needsRehash(passwordHash: string): boolean
+}
+
+// `Algorithm` is a const enum in the package's types; its runtime value for argon2id is 2.
+const ARGON2ID = 2 as Algorithm
+const BCRYPT_PREFIX = /^\$2[aby]\$\d\d\$/
+const ARGON2_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/
+// bcrypt reads only the first 72 bytes of a password. Refusing longer ones for bcrypt hashes keeps two
+// passwords that share those bytes from both matching; such users must reset their password.
+const BCRYPT_MAX_BYTES = 72
+
+export function createPasswordHasher(params: Argon2Params): PasswordHasher {
+  const options = {
+    algorithm: ARGON2ID,
+    memoryCost: params.memoryKib,
+    timeCost: params.iterations,
+    parallelism: params.parallelism,
+  }
+  return {
+    hash: (password) => argon2Hash(password, options),
+
+    async verify(passwordHash, password) {
+      if (BCRYPT_PREFIX.test(passwordHash)) {
+        if (Buffer.byteLength(password, 'utf8') > BCRYPT_MAX_BYTES) return false
+        return bcryptVerify(password, passwordHash).catch(() => false)
+      }
+      if (!passwordHash.startsWith('$argon2')) return false
+      return argon2Verify(passwordHash, password).catch(() => false)
+    },
+
+    needsRehash(passwordHash) {
+      const match = ARGON2_PARAMS.exec(passwordHash)
+      if (!match) return true
+      const [m, t, p] = [Number(match[1]), Number(match[2]), Number(match[3])]
+      return m < params.memoryKib || t < params.iterations || p !== params.parallelism
+    },
+  }
+}

@@ -1,0 +1,164 @@
+// Issues and verifies access tokens (RFC 9068 JWTs) with fast-jwt. Verification pins the algorithm to the
+// key's own, requires exp, checks iss, aud and typ, and takes nothing but a lookup key (kid) from the token.
+// Time claims are checked here against the injected clock, because fast-jwt fixes its clock per verifier.
+import { createSigner, createVerifier } from 'fast-jwt'
+import type { Config } from '../config/load-config.ts'
+import { AppError } from '../http/problem.ts'
+import type { KeyStore, SigningKey } from '../keys/key-store.ts'
+import { type Clock, epochSeconds } from '../lib/clock.ts'
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt'
+
+export type AccessTokenClaims = {
+  iss: string
+  aud: string
+  sub: string
+  iat: number
+  exp: number
+  jti: string
+  username: string
+  roles: string[]
+  /** The user's token version when issued; a password change bumps it and refuses older tokens. */
+  ver: number
+}
+
+export type TokenSubject = { id: string; username: string; roles: string[]; tokenVersion: number }
+
+export interface TokenService {
+  issueAccessToken(subject: TokenSubject): { token: string; expiresIn: number }
+  /** The token's claims, or an AppError: `token_expired`, or `invalid_token` for everything else. */
+  verifyAccessToken(token: string): AccessTokenClaims
+}
+
+type Verify = (token: string) => unknown
+type Sign = (payload: Record<string, unknown>) => string
+
+// Header parameters by which a token could point at a key of its own choosing. Ours never carry them.
+const KEY_BEARING_HEADERS = ['jku', 'jwk', 'x5u', 'x5c']
+const KID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
+// fast-jwt's LRU of verified tokens: a repeat of a token skips the signature check but not our claim checks.
+const VERIFIED_TOKEN_CACHE_SIZE = 10_000
+
+export function invalidTokenError(detail: string): AppError {
+  return new AppError('invalid_token', detail, {
+    headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${detail}"` },
+  })
+}
+
+function readHeader(token: string): Record<string, unknown> {
+  const dot = token.indexOf('.')
+  if (dot <= 0 || token.indexOf('.', dot + 1) < 0) throw invalidTokenError('The token is malformed')
+  try {
+    const header: unknown = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'))
+    if (header && typeof header === 'object' && !Array.isArray(header))
+      return header as Record<string, unknown>
+  } catch {}
+  throw invalidTokenError('The token is malformed')
+}
+
+function hasClaimTypes(payload: Record<string, unknown>): payload is AccessTokenClaims {
+  return (
+    typeof payload.sub === 'string' &&
+    typeof payload.jti === 'string' &&
+    typeof payload.username === 'string' &&
+    Number.isSafeInteger(payload.iat) &&
+    Number.isSafeInteger(payload.exp) &&
+    Number.isSafeInteger(payload.ver) &&
+    Array.isArray(payload.roles) &&
+    payload.roles.every((role) => typeof role === 'string')
+  )
+}
+
+export function createTokenService(keyStore: KeyStore, clock: Clock, config: Config['jwt']): TokenService {
+  const signers = new Map<string, Sign>()
+  const verifiers = new Map<string, Verify>()
+
+  const signerFor = (key: SigningKey): Sign => {
+    let sign = signers.get(key.kid)
+    if (!sign) {
+      sign = createSigner({
+        key: key.secret,
+        algorithm: key.algorithm,
+        kid: key.kid,
+        header: { alg: key.algorithm, typ: ACCESS_TOKEN_TYPE },
+      }) as Sign
+      signers.set(key.kid, sign)
+    }
+    return sign
+  }
+
+  const verifierFor = (key: SigningKey): Verify => {
+    let verify = verifiers.get(key.kid)
+    if (!verify) {
+      verify = createVerifier({
+        key: key.secret,
+        algorithms: [key.algorithm],
+        allowedIss: config.issuer,
+        allowedAud: config.audience,
+        checkTyp: ACCESS_TOKEN_TYPE,
+        requiredClaims: ['iss', 'aud', 'sub', 'iat', 'exp', 'jti'],
+        ignoreExpiration: true,
+        ignoreNotBefore: true,
+        cache: VERIFIED_TOKEN_CACHE_SIZE,
+        cacheTTL: config.accessTokenTtlSeconds * 1000,
+      }) as Verify
+      verifiers.set(key.kid, verify)
+    }
+    return verify
+  }
+
+  return {
+    issueAccessToken(subject) {
+      const key = keyStore.signingKey()
+      const iat = epochSeconds(clock)
+      const claims: AccessTokenClaims = {
+        iss: config.issuer,
+        aud: config.audience,
+        sub: subject.id,
+        iat,
+        exp: iat + config.accessTokenTtlSeconds,
+        jti: crypto.randomUUID(),
+        username: subject.username,
+        roles: subject.roles,
+        ver: subject.tokenVersion,
+      }
+      return { token: signerFor(key)(claims), expiresIn: config.accessTokenTtlSeconds }
+    },
+
+    verifyAccessToken(token) {
+      if (token.length > config.maxTokenBytes) throw invalidTokenError('The token is too large')
+      const header = readHeader(token)
+      if (KEY_BEARING_HEADERS.some((name) => name in header))
+        throw invalidTokenError('The token names its own key')
+      const kid = header.kid
+      if (typeof kid !== 'string' || !KID_PATTERN.test(kid))
+        throw invalidTokenError('The token has no valid key id')
+      const key = keyStore.verificationKey(kid)
+      if (!key) throw invalidTokenError('The token was signed by an unknown key')
+
+      let payload: Record<string, unknown>
+      try {
+        payload = verifierFor(key)(token) as Record<string, unknown>
+      } catch {
+        throw invalidTokenError('The token signature or claims are not valid')
+      }
+      if (!hasClaimTypes(payload)) throw invalidTokenError('The token claims are not valid')
+
+      const now = epochSeconds(clock)
+      const leeway = config.clockLeewaySeconds
+      if (now >= payload.exp + leeway) {
+        throw new AppError('token_expired', 'The access token has expired', {
+          headers: {
+            'www-authenticate': 'Bearer error="invalid_token", error_description="The token has expired"',
+          },
+        })
+      }
+      if (payload.iat > now + leeway) throw invalidTokenError('The token was issued in the future')
+      const nbf = (payload as { nbf?: unknown }).nbf
+      if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + leeway)) {
+        throw invalidTokenError('The token is not valid yet')
+      }
+      return payload
+    },
+  }
+}

@@ -1,0 +1,97 @@
+// Every environment variable Tessera reads, with its default and meaning. The README's configuration table
+// is generated from this list (`npm run docs:config`), so the two cannot drift.
+
+export type EnvVar = {
+  name: string
+  description: string
+  /** The default as the user would write it; undefined when the variable is optional with no default. */
+  default?: string
+}
+
+export const ENV_VARS = [
+  {
+    name: 'NODE_ENV',
+    default: 'development',
+    description:
+      '`development`, `test` or `production`. Production refuses to start without a configured signing secret.',
+  },
+  {
+    name: 'HOST',
+    default: '127.0.0.1',
+    description: 'Interface to listen on. Use `0.0.0.0` to accept connections from other machines.',
+  },
+  { name: 'PORT', default: '8000', description: 'TCP port to listen on.' },
+  {
+    name: 'PUBLIC_URL',
+    description: 'The URL clients use to reach this server. Defaults to `http://HOST:PORT`.',
+  },
+  {
+    name: 'LOG_LEVEL',
+    default: 'info',
+    description:
+      '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`. Tokens, passwords and cookies are never logged.',
+  },
+  {
+    name: 'DATABASE_URL',
+    default: './data/tessera.db',
+    description: 'SQLite database file (created with its folder on first start), or `:memory:`.',
+  },
+  {
+    name: 'DATABASE_BUSY_TIMEOUT_MS',
+    default: '5000',
+    description: 'How long SQLite waits for a lock held by another connection before failing.',
+  },
+  {
+    name: 'JWT_ALGORITHM',
+    default: 'HS256',
+    description: 'Signing algorithm of access tokens: `HS256`, `HS384` or `HS512`.',
+  },
+  {
+    name: 'JWT_SECRET',
+    description:
+      'HMAC signing secret, at least 32 characters (use `openssl rand -base64 48`). When unset outside production, a random key is generated on first start and kept in the database.',
+  },
+  {
+    name: 'JWT_ISSUER',
+    description: 'The `iss` claim of issued tokens, checked on every token. Defaults to PUBLIC_URL.',
+  },
+  {
+    name: 'JWT_AUDIENCE',
+    default: 'tessera',
+    description: 'The `aud` claim of issued tokens, checked on every token.',
+  },
+  {
+    name: 'ACCESS_TOKEN_TTL_SECONDS',
+    default: '900',
+    description: 'Lifetime of an access token (the `exp` claim minus `iat`).',
+  },
+  {
+    name: 'JWT_CLOCK_LEEWAY_SECONDS',
+    default: '30',
+    description: 'Clock skew tolerated when checking `exp`, `nbf` and `iat`.',
+  },
+  {
+    name: 'JWT_MAX_TOKEN_BYTES',
+    default: '4096',
+    description: 'Longer bearer tokens are refused before any parsing.',
+  },
+  {
+    name: 'AUTH_STATE_CACHE_TTL_MS',
+    default: '1000',
+    description:
+      "How long a user's revocation state (disabled, deleted, password changed) may be served from memory. Changes made through this server take effect at once; changes made by another process within this bound.",
+  },
+  {
+    name: 'ARGON2_MEMORY_KIB',
+    default: '19456',
+    description: 'argon2id memory cost in KiB (OWASP minimum: 19456).',
+  },
+  {
+    name: 'ARGON2_ITERATIONS',
+    default: '2',
+    description: 'argon2id time cost (OWASP minimum with 19 MiB: 2).',
+  },
+  { name: 'ARGON2_PARALLELISM', default: '1', description: 'argon2id lanes.' },
+] as const satisfies readonly EnvVar[]
+
+export type EnvVarName = (typeof ENV_VARS)[number]['name']

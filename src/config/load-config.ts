@@ -1,0 +1,117 @@
+// Reads the environment (and an optional .env file) into a typed, validated Config. The only module that
+// touches process.env. Every bad variable is reported, one message each, before anything listens.
+import { existsSync, readFileSync } from 'node:fs'
+import { parseEnv } from 'node:util'
+import { ENV_VARS, type EnvVar, type EnvVarName } from './config.schema.ts'
+
+export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512'
+
+export type Config = {
+  env: 'development' | 'test' | 'production'
+  host: string
+  port: number
+  publicUrl: string
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  database: { url: string; busyTimeoutMs: number }
+  jwt: {
+    algorithm: HmacAlgorithm
+    secret: string | undefined
+    issuer: string
+    audience: string
+    accessTokenTtlSeconds: number
+    clockLeewaySeconds: number
+    maxTokenBytes: number
+  }
+  authStateCacheTtlMs: number
+  argon2: { memoryKib: number; iterations: number; parallelism: number }
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>
+
+export function loadConfig(env: Env): Config {
+  const problems: string[] = []
+  const raw = (name: EnvVarName): string | undefined => {
+    const value = env[name]
+    if (value !== undefined && value !== '') return value
+    const spec: EnvVar | undefined = ENV_VARS.find((v) => v.name === name)
+    return spec?.default
+  }
+  const oneOf = <T extends string>(name: EnvVarName, allowed: readonly T[]): T => {
+    const value = raw(name) as T
+    if (!allowed.includes(value))
+      problems.push(`${name} must be one of ${allowed.join(', ')}; got "${value}"`)
+    return value
+  }
+  const integer = (name: EnvVarName, min: number, max: number): number => {
+    const value = raw(name) ?? ''
+    const parsed = Number(value)
+    if (!/^\d+$/.test(value) || parsed < min || parsed > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max}; got "${value}"`)
+    }
+    return parsed
+  }
+  const url = (name: EnvVarName, fallback: string): string => {
+    const value = raw(name) ?? fallback
+    if (!URL.canParse(value)) problems.push(`${name} must be an absolute URL; got "${value}"`)
+    return value.replace(/\/+$/, '')
+  }
+
+  const nodeEnv = oneOf('NODE_ENV', ['development', 'test', 'production'] as const)
+  const host = raw('HOST') as string
+  const port = integer('PORT', 0, 65535)
+  const publicUrl = url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`)
+  const secret = raw('JWT_SECRET')
+  if (secret !== undefined && secret.length < 32) {
+    problems.push('JWT_SECRET must be at least 32 characters; generate one with `openssl rand -base64 48`')
+  }
+  if (secret === undefined && nodeEnv === 'production') {
+    problems.push(
+      'JWT_SECRET is required when NODE_ENV=production: a key generated on first start would differ per ' +
+        'machine and be lost with the database. Set it to a random value of at least 32 characters.',
+    )
+  }
+
+  const config: Config = {
+    env: nodeEnv,
+    host,
+    port,
+    publicUrl,
+    logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    database: {
+      url: raw('DATABASE_URL') as string,
+      busyTimeoutMs: integer('DATABASE_BUSY_TIMEOUT_MS', 0, 600_000),
+    },
+    jwt: {
+      algorithm: oneOf('JWT_ALGORITHM', ['HS256', 'HS384', 'HS512'] as const),
+      secret,
+      issuer: url('JWT_ISSUER', publicUrl),
+      audience: raw('JWT_AUDIENCE') as string,
+      accessTokenTtlSeconds: integer('ACCESS_TOKEN_TTL_SECONDS', 30, 86_400),
+      clockLeewaySeconds: integer('JWT_CLOCK_LEEWAY_SECONDS', 0, 300),
+      maxTokenBytes: integer('JWT_MAX_TOKEN_BYTES', 512, 65_536),
+    },
+    authStateCacheTtlMs: integer('AUTH_STATE_CACHE_TTL_MS', 0, 60_000),
+    argon2: {
+      memoryKib: integer('ARGON2_MEMORY_KIB', 19_456, 4_194_304),
+      iterations: integer('ARGON2_ITERATIONS', 2, 100),
+      parallelism: integer('ARGON2_PARALLELISM', 1, 16),
+    },
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}
+
+/** The process environment, over the values of a .env file in the working directory if there is one. */
+export function readProcessEnv(dotenvPath = '.env'): Env {
+  const fromFile = existsSync(dotenvPath) ? parseEnv(readFileSync(dotenvPath, 'utf8')) : {}
+  return { ...fromFile, ...process.env }
+}

@@ -1,0 +1,16 @@
+// Applies the migrations in src/db/migrations, in order, at start and from `tessera migrate`: the
+// replacement for the seed's `db.create_all()`. Listed explicitly so that adding one is a reviewed change.
+import type { Kysely } from 'kysely'
+import { type Migration, type MigrationResultSet, Migrator } from 'kysely/migration'
+import * as m0001 from './migrations/0001-users-and-signing-keys.ts'
+
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-users-and-signing-keys': m0001,
+}
+
+export async function migrateToLatest<T>(db: Kysely<T>): Promise<MigrationResultSet> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } })
+  const result = await migrator.migrateToLatest()
+  if (result.error) throw result.error
+  return result
+}

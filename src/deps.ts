@@ -1,0 +1,55 @@
+// The composition root: builds every service once, from config, as plain objects. Tests pass overrides
+// (a fixed clock, a cheaper hasher) and get the same wiring as production.
+
+import { type AuthService, createAuthService } from './auth/auth.service.ts'
+import { type AuthStateCache, createAuthStateCache } from './auth/auth-state.ts'
+import { createPasswordHasher, type PasswordHasher } from './auth/password-hasher.ts'
+import { createTokenService, type TokenService } from './auth/token.service.ts'
+import type { Config } from './config/load-config.ts'
+import { createDb } from './db/create-db.ts'
+import type { Db } from './db/database.ts'
+import { migrateToLatest } from './db/migrator.ts'
+import { createKeyStore, type KeyStore } from './keys/key-store.ts'
+import { type Clock, systemClock } from './lib/clock.ts'
+import { createUserRepository, type UserRepository } from './users/user.repository.ts'
+import { createUsersService, type UsersService } from './users/users.service.ts'
+
+export type Deps = {
+  config: Config
+  clock: Clock
+  db: Db
+  users: UserRepository
+  hasher: PasswordHasher
+  keyStore: KeyStore
+  tokens: TokenService
+  authStates: AuthStateCache
+  auth: AuthService
+  usersService: UsersService
+  close(): Promise<void>
+}
+
+export type DepsOverrides = Partial<Pick<Deps, 'clock' | 'hasher' | 'db'>>
+
+export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+  const clock = overrides.clock ?? systemClock
+  const db = overrides.db ?? createDb(config.database)
+  await migrateToLatest(db)
+  const users = createUserRepository(db)
+  const hasher = overrides.hasher ?? createPasswordHasher(config.argon2)
+  const keyStore = await createKeyStore(db, clock, config.jwt)
+  const tokens = createTokenService(keyStore, clock, config.jwt)
+  const authStates = createAuthStateCache(users, clock, config.authStateCacheTtlMs)
+  return {
+    config,
+    clock,
+    db,
+    users,
+    hasher,
+    keyStore,
+    tokens,
+    authStates,
+    auth: createAuthService({ users, hasher, tokens, authStates, clock }),
+    usersService: createUsersService(users, authStates, clock),
+    close: () => db.destroy(),
+  }
+}

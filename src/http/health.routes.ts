@@ -1,0 +1,32 @@
+// GET /health: the process is alive. GET /ready: it can reach its database, so a load balancer may send traffic.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { sql } from 'kysely'
+import { Type } from 'typebox'
+import { AppError } from './problem.ts'
+import { problems } from './responses.ts'
+
+const Status = Type.Object({ status: Type.String() })
+
+export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { db } = app.deps
+
+  app.get(
+    '/health',
+    { config: { auth: 'public' }, schema: { tags: ['health'], response: { 200: Status } } },
+    async () => ({ status: 'ok' }),
+  )
+
+  app.get(
+    '/ready',
+    { config: { auth: 'public' }, schema: { tags: ['health'], response: { 200: Status, ...problems(503) } } },
+    async (request) => {
+      try {
+        await sql`select 1`.execute(db)
+      } catch (error) {
+        request.log.warn({ err: error }, 'readiness check failed')
+        throw new AppError('not_ready', 'The database is not reachable')
+      }
+      return { status: 'ready' }
+    },
+  )
+}

@@ -1,0 +1,79 @@
+// The closed list of error codes a client can see, and AppError, which handlers throw. One error handler
+// (error-handler.ts) renders them as RFC 9457 application/problem+json.
+import { Type } from 'typebox'
+
+export const PROBLEMS = {
+  validation_failed: { status: 400, title: 'The request is not valid' },
+  malformed_request: { status: 400, title: 'The request could not be parsed' },
+  invalid_current_password: { status: 400, title: 'The current password is not correct' },
+  invalid_credentials: { status: 401, title: 'Username or password is not correct' },
+  invalid_token: { status: 401, title: 'The access token is missing, malformed, revoked or not valid' },
+  token_expired: { status: 401, title: 'The access token has expired' },
+  insufficient_role: { status: 403, title: 'This action needs a role the user does not have' },
+  not_found: { status: 404, title: 'Not found' },
+  user_not_found: { status: 404, title: 'No such user' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  username_taken: { status: 409, title: 'That username is already taken' },
+  payload_too_large: { status: 413, title: 'The request body is too large' },
+  unsupported_media_type: { status: 415, title: 'The request body must be application/json' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  internal_error: { status: 500, title: 'Something went wrong on our side' },
+  not_ready: { status: 503, title: 'The service is not ready' },
+} as const satisfies Record<string, { status: number; title: string }>
+
+export type ProblemCode = keyof typeof PROBLEMS
+
+export type FieldError = { field: string; message: string }
+
+export class AppError extends Error {
+  readonly code: ProblemCode
+  readonly status: number
+  readonly errors: FieldError[] | undefined
+  readonly headers: Record<string, string>
+
+  constructor(
+    code: ProblemCode,
+    detail?: string,
+    options: { errors?: FieldError[]; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(detail ?? PROBLEMS[code].title, { cause: options.cause })
+    this.name = 'AppError'
+    this.code = code
+    this.status = PROBLEMS[code].status
+    this.errors = options.errors
+    this.headers = options.headers ?? {}
+  }
+}
+
+/** The problem+json body, declared once so that every route's error responses are documented. */
+export const Problem = Type.Object(
+  {
+    type: Type.String({ description: 'A URI naming the problem type: urn:tessera:problem:<code>' }),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String({ description: 'Stable machine-readable error code', enum: Object.keys(PROBLEMS) }),
+    detail: Type.Optional(Type.String()),
+    instance: Type.Optional(Type.String({ description: 'The request path' })),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          field: Type.String({ description: 'JSON pointer to the offending input, such as /body/password' }),
+          message: Type.String(),
+        }),
+      ),
+    ),
+  },
+  { $id: 'Problem', title: 'Problem' },
+)
+
+export function problemBody(code: ProblemCode, detail: string, instance: string, errors?: FieldError[]) {
+  return {
+    type: `urn:tessera:problem:${code}`,
+    title: PROBLEMS[code].title,
+    status: PROBLEMS[code].status,
+    code,
+    detail,
+    instance,
+    ...(errors ? { errors } : {}),
+  }
+}

@@ -1,0 +1,7 @@
+// The route modules the server serves: the one place to add yours (see docs/adding-a-route.md).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { authRoutes } from './auth/auth.routes.ts'
+import { healthRoutes } from './http/health.routes.ts'
+import { usersRoutes } from './users/users.routes.ts'
+
+export const routeModules: FastifyPluginAsyncTypebox[] = [healthRoutes, authRoutes, usersRoutes]

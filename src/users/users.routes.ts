@@ -1,0 +1,113 @@
+// The signed-in user's own profile and password, and the admin-only user management endpoints.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { ChangePasswordBody } from '../auth/auth.schemas.ts'
+import { problems } from '../http/responses.ts'
+import {
+  AdminUpdateUserBody,
+  ListUsersQuery,
+  UpdateProfileBody,
+  User,
+  UserIdParams,
+  UserPage,
+  userResponse,
+} from './users.schemas.ts'
+
+const adminOnly = { auth: { roles: ['admin'] } }
+
+export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { auth, usersService } = app.deps
+
+  app.patch(
+    '/users/me',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Change your first or last name',
+        body: UpdateProfileBody,
+        response: { 200: User, ...problems(400) },
+      },
+    },
+    async (request) => userResponse(await usersService.updateProfile(request.auth.userId, request.body)),
+  )
+
+  app.post(
+    '/users/me/password',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Change your password; every access token issued before stops working',
+        body: ChangePasswordBody,
+        response: { 204: Type.Null({ description: 'No content' }), ...problems(400) },
+      },
+    },
+    async (request, reply) => {
+      const { currentPassword, newPassword } = request.body
+      await auth.changePassword(request.auth.userId, currentPassword, newPassword)
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.get(
+    '/users',
+    {
+      config: adminOnly,
+      schema: {
+        tags: ['admin'],
+        summary: 'List users, oldest first, a page at a time',
+        querystring: ListUsersQuery,
+        response: { 200: UserPage, ...problems(400) },
+      },
+    },
+    async (request) => {
+      const page = await usersService.list(request.query)
+      return { users: page.users.map(userResponse), nextCursor: page.nextCursor }
+    },
+  )
+
+  app.get(
+    '/users/:id',
+    {
+      config: adminOnly,
+      schema: {
+        tags: ['admin'],
+        summary: 'One user',
+        params: UserIdParams,
+        response: { 200: User, ...problems(400, 404) },
+      },
+    },
+    async (request) => userResponse(await usersService.get(request.params.id)),
+  )
+
+  app.patch(
+    '/users/:id',
+    {
+      config: adminOnly,
+      schema: {
+        tags: ['admin'],
+        summary: "Change a user's roles or disable them; a disabled user's tokens stop working at once",
+        params: UserIdParams,
+        body: AdminUpdateUserBody,
+        response: { 200: User, ...problems(400, 404) },
+      },
+    },
+    async (request) => userResponse(await usersService.adminUpdate(request.params.id, request.body)),
+  )
+
+  app.delete(
+    '/users/:id',
+    {
+      config: adminOnly,
+      schema: {
+        tags: ['admin'],
+        summary: 'Delete a user; their tokens stop working at once',
+        params: UserIdParams,
+        response: { 204: Type.Null({ description: 'No content' }), ...problems(400, 404) },
+      },
+    },
+    async (request, reply) => {
+      await usersService.delete(request.params.id)
+      return reply.code(204).send(null)
+    },
+  )
+}
