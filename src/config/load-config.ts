@@ -59,10 +59,12 @@ export function loadConfig(env: Env): Config {
     }
     return parsed
   }
+  // A derived fallback is not checked: if it is wrong, the variable it comes from was already reported.
   const url = (name: EnvVarName, fallback: string): string => {
-    const value = raw(name) ?? fallback
-    if (!URL.canParse(value)) problems.push(`${name} must be an absolute URL; got "${value}"`)
-    return value.replace(/\/+$/, '')
+    const value = raw(name)
+    if (value !== undefined && !URL.canParse(value))
+      problems.push(`${name} must be an absolute URL; got "${value}"`)
+    return (value ?? fallback).replace(/\/+$/, '')
   }
 
   const nodeEnv = oneOf('NODE_ENV', ['development', 'test', 'production'] as const)

@@ -1,0 +1,115 @@
+// The server as a user starts it: a real process, in a fresh directory, with nothing configured.
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { after, describe, it } from 'node:test'
+
+const SERVER = resolve(import.meta.dirname, '../../src/server.ts')
+
+type Running = { child: ChildProcess; url: string; output: () => string }
+
+function start(cwd: string, env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn(process.execPath, [SERVER], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  return new Promise((resolvePromise, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+      if (match?.[1]) resolvePromise({ child, url: match[1], output: () => output })
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)))
+  })
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolvePromise) => {
+    child.removeAllListeners('exit')
+    child.once('exit', (code) => resolvePromise(code))
+    child.kill('SIGTERM')
+  })
+}
+
+async function post(url: string, body: unknown) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
+  return { status: response.status, body: await response.json() }
+}
+
+describe('the server process', () => {
+  const dirs: string[] = []
+  const freshDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-server-'))
+    dirs.push(dir)
+    return dir
+  }
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('starts with nothing configured, creates and migrates ./data/tessera.db, and keeps its key across restarts', async () => {
+    const dir = freshDir()
+    const first = await start(dir)
+    assert.equal((await fetch(`${first.url}/ready`)).status, 200)
+    const db = join(dir, 'data/tessera.db')
+    assert.equal(statSync(db).mode & 0o777, 0o600, 'the database file is readable by its owner only')
+
+    const user = {
+      username: 'ada',
+      password: 'correct horse battery',
+      firstName: 'Ada',
+      lastName: 'Lovelace',
+    }
+    assert.equal((await post(`${first.url}/auth/register`, user)).status, 201)
+    const { body } = await post(`${first.url}/auth/login`, { username: 'ada', password: user.password })
+    assert.equal(await stop(first.child), 0, 'SIGTERM is a clean exit')
+
+    const second = await start(dir)
+    const me = await fetch(`${second.url}/auth/me`, {
+      headers: { authorization: `Bearer ${body.access_token}` },
+    })
+    assert.equal(me.status, 200, 'a token from before the restart is still valid')
+    assert.ok(!second.output().includes(body.access_token), 'tokens are never logged')
+    assert.ok(!first.output().includes(user.password), 'passwords are never logged')
+    await stop(second.child)
+  })
+
+  it('reads a .env file in the working directory', async () => {
+    const dir = freshDir()
+    writeFileSync(join(dir, '.env'), 'JWT_AUDIENCE=from-dotenv\nDATABASE_URL=./custom.db\n')
+    const server = await start(dir)
+    const user = { username: 'bob', password: 'correct horse battery', firstName: 'B', lastName: 'B' }
+    await post(`${server.url}/auth/register`, user)
+    const { body } = await post(`${server.url}/auth/login`, { username: 'bob', password: user.password })
+    const claims = JSON.parse(Buffer.from(body.access_token.split('.')[1], 'base64url').toString())
+    assert.equal(claims.aud, 'from-dotenv')
+    assert.ok(statSync(join(dir, 'custom.db')).isFile())
+    await stop(server.child)
+  })
+
+  it('refuses to start in production without a signing secret, and says why', async () => {
+    const dir = freshDir()
+    const child = spawn(process.execPath, [SERVER], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: '0' },
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk
+    })
+    const code = await new Promise((r) => child.once('exit', r))
+    assert.equal(code, 1)
+    assert.match(stderr, /JWT_SECRET is required when NODE_ENV=production/)
+    assert.ok(!stderr.includes('    at '), 'a message, not a stack trace')
+  })
+})

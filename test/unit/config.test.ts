@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ConfigError, loadConfig } from '../../src/config/load-config.ts'
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems
+    throw error
+  }
+  return []
+}
+
+describe('configuration', () => {
+  it('serves a fresh clone with no variables set: 127.0.0.1:8000, ./data/tessera.db, HS256, 15-minute tokens', () => {
+    const config = loadConfig({})
+    assert.equal(config.host, '127.0.0.1')
+    assert.equal(config.port, 8000)
+    assert.equal(config.database.url, './data/tessera.db')
+    assert.equal(config.jwt.algorithm, 'HS256')
+    assert.equal(config.jwt.accessTokenTtlSeconds, 900)
+    assert.equal(config.jwt.issuer, 'http://127.0.0.1:8000')
+    assert.equal(config.jwt.secret, undefined)
+    assert.deepEqual(config.argon2, { memoryKib: 19456, iterations: 2, parallelism: 1 })
+  })
+
+  it('reports every bad variable at once, one message each', () => {
+    const problems = problemsOf({
+      PORT: 'eighty',
+      LOG_LEVEL: 'loud',
+      JWT_ALGORITHM: 'none',
+      ARGON2_MEMORY_KIB: '1024',
+    })
+    assert.equal(problems.length, 4)
+    assert.ok(problems.some((p) => p.startsWith('PORT ')))
+    assert.ok(problems.some((p) => p.startsWith('LOG_LEVEL ')))
+    assert.ok(problems.some((p) => p.startsWith('JWT_ALGORITHM ')))
+    assert.ok(problems.some((p) => p.startsWith('ARGON2_MEMORY_KIB ')))
+  })
+
+  it('refuses production without a signing secret, and says why', () => {
+    const [problem] = problemsOf({ NODE_ENV: 'production' })
+    assert.match(problem ?? '', /JWT_SECRET is required when NODE_ENV=production/)
+  })
+
+  it('refuses a short secret, and never echoes it', () => {
+    const [problem] = problemsOf({ JWT_SECRET: 'hunter2' })
+    assert.match(problem ?? '', /at least 32 characters/)
+    assert.ok(!problem?.includes('hunter2'))
+  })
+
+  it('derives the issuer from PUBLIC_URL, and JWT_ISSUER overrides it', () => {
+    assert.equal(
+      loadConfig({ PUBLIC_URL: 'https://auth.example.com/' }).jwt.issuer,
+      'https://auth.example.com',
+    )
+    assert.equal(
+      loadConfig({ JWT_ISSUER: 'https://issuer.example.com' }).jwt.issuer,
+      'https://issuer.example.com',
+    )
+  })
+
+  it('treats an empty variable as unset', () => {
+    assert.equal(loadConfig({ PORT: '' }).port, 8000)
+  })
+})
