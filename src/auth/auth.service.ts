@@ -26,6 +26,15 @@ export type AuthServiceDeps = {
   clock: Clock
 }
 
+// JSON can carry lone UTF-16 surrogates, which become U+FFFD when hashed: different passwords would match.
+function assertWellFormedPassword(field: string, password: string): void {
+  if (!password.isWellFormed()) {
+    throw new AppError('validation_failed', 'One or more fields are not valid; see errors.', {
+      errors: [{ field, message: 'must be well-formed Unicode text' }],
+    })
+  }
+}
+
 export function createAuthService({
   users,
   hasher,
@@ -49,6 +58,7 @@ export function createAuthService({
           errors: [{ field: '/body/username', message: 'is not a valid username once normalized' }],
         })
       }
+      assertWellFormedPassword('/body/password', input.password)
       const passwordHash = await hasher.hash(input.password)
       const now = epochSeconds(clock)
       try {
@@ -90,6 +100,7 @@ export function createAuthService({
     async changePassword(userId, currentPassword, newPassword) {
       const currentHash = await users.findPasswordHash(userId)
       if (currentHash === undefined) throw new AppError('user_not_found')
+      assertWellFormedPassword('/body/newPassword', newPassword)
       if (!(await hasher.verify(currentHash, currentPassword))) throw new AppError('invalid_current_password')
       await users.changePassword(userId, await hasher.hash(newPassword), epochSeconds(clock))
       authStates.forget(userId)

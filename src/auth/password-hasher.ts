@@ -19,7 +19,8 @@ const ARGON2ID = 2 as Algorithm
 const BCRYPT_PREFIX = /^\$2[aby]\$\d\d\$/
 const ARGON2_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/
 // bcrypt reads only the first 72 bytes of a password. Refusing longer ones for bcrypt hashes keeps two
-// passwords that share those bytes from both matching; such users must reset their password.
+// passwords that share those bytes from both matching. A Flask user whose password was longer logs in with
+// its first 72 bytes, which is all bcrypt ever stored of it, and is then rehashed with argon2id.
 const BCRYPT_MAX_BYTES = 72
 
 export function createPasswordHasher(params: Argon2Params): PasswordHasher {

@@ -1,0 +1,217 @@
+// Passwords through HTTP: the length rules, logins of users migrated from the Flask app with bcrypt hashes,
+// the upgrade of old hashes at login, bcrypt's 72-byte limit, and login timing that does not reveal users.
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { type Algorithm, hash as argon2Hash } from '@node-rs/argon2'
+import { hash as bcryptHash } from '@node-rs/bcrypt'
+import { createPasswordHasher } from '../../src/auth/password-hasher.ts'
+import { newUserId } from '../../src/lib/ids.ts'
+import { usernameKey } from '../../src/users/username.ts'
+import { buildTestApp, TEST_ARGON2, type TestApp } from '../helpers/build-test-app.ts'
+import { assertProblem, bearer, login, registerUser, uniqueUsername } from '../helpers/fixtures.ts'
+
+// `Algorithm` is a const enum in @node-rs/argon2's types; its runtime value for argon2id is 2.
+const ARGON2ID = 2 as Algorithm
+const TEST_ARGON2_PREFIX = `$argon2id$v=19$m=${TEST_ARGON2.memoryKib},t=${TEST_ARGON2.iterations},p=${TEST_ARGON2.parallelism}$`
+
+async function postLogin(t: TestApp, username: string, password: string) {
+  return t.app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } })
+}
+
+/** Inserts a user row with the given hash, as the migration from the Flask app did. */
+async function insertUser(t: TestApp, passwordHash: string): Promise<{ id: string; username: string }> {
+  const username = uniqueUsername('legacy')
+  const id = newUserId()
+  const now = Math.floor(t.deps.clock.now() / 1000)
+  await t.deps.users.insert({
+    id,
+    username,
+    usernameKey: usernameKey(username),
+    firstName: 'Legacy',
+    lastName: 'User',
+    passwordHash,
+    roles: ['user'],
+    createdAt: now,
+    updatedAt: now,
+  })
+  return { id, username }
+}
+
+async function storedHash(t: TestApp, username: string): Promise<string> {
+  const found = await t.deps.users.findCredentials(usernameKey(username))
+  assert.ok(found, `no user ${username}`)
+  return found.passwordHash
+}
+
+const LENGTHS = [
+  { length: 7, accepted: false },
+  { length: 8, accepted: true },
+  { length: 256, accepted: true },
+  { length: 257, accepted: false },
+]
+
+describe('password rules and stored hashes', () => {
+  let t: TestApp
+  before(async () => {
+    t = await buildTestApp()
+  })
+  after(() => t.close())
+
+  for (const { length, accepted } of LENGTHS) {
+    it(`${accepted ? 'accepts' : 'refuses'} a password of ${length} characters at registration`, async () => {
+      const username = uniqueUsername('len')
+      const password = 'p'.repeat(length)
+      const response = await t.app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { username, password, firstName: 'Ada', lastName: 'Lovelace' },
+      })
+      if (accepted) {
+        assert.equal(response.statusCode, 201, response.body)
+        await login(t.app, username, password)
+      } else {
+        const problem = assertProblem(response, 400, 'validation_failed')
+        assert.deepEqual(
+          problem.errors.map((e: { field: string }) => e.field),
+          ['/body/password'],
+        )
+      }
+    })
+
+    it(`${accepted ? 'accepts' : 'refuses'} a new password of ${length} characters on POST /users/me/password`, async () => {
+      const user = await registerUser(t.app)
+      const newPassword = 'n'.repeat(length)
+      const response = await t.app.inject({
+        method: 'POST',
+        url: '/users/me/password',
+        headers: bearer(user.token),
+        payload: { currentPassword: user.password, newPassword },
+      })
+      if (accepted) {
+        assert.equal(response.statusCode, 204, response.body)
+        await login(t.app, user.username, newPassword)
+      } else {
+        const problem = assertProblem(response, 400, 'validation_failed')
+        assert.deepEqual(
+          problem.errors.map((e: { field: string }) => e.field),
+          ['/body/newPassword'],
+        )
+        await login(t.app, user.username, user.password)
+      }
+    })
+  }
+
+  for (const prefix of ['$2b$', '$2a$', '$2y$']) {
+    it(`logs in a Flask-Bcrypt user (${prefix} hash) and replaces the hash with argon2id`, async () => {
+      const password = 'flask era password'
+      const bcrypt = await bcryptHash(password, { cost: 4 })
+      assert.ok(bcrypt.startsWith('$2b$04$'))
+      const { username } = await insertUser(t, prefix + bcrypt.slice(4))
+
+      await login(t.app, username, password)
+      const upgraded = await storedHash(t, username)
+      assert.ok(upgraded.startsWith(TEST_ARGON2_PREFIX), upgraded)
+
+      await login(t.app, username, password)
+      assert.equal(await storedHash(t, username), upgraded, 'a current hash is not rewritten at every login')
+      assertProblem(await postLogin(t, username, 'not the password'), 401, 'invalid_credentials')
+    })
+  }
+
+  it('refuses a password of lone UTF-16 surrogates, which would hash like U+FFFD', async () => {
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"username":"${uniqueUsername('sur')}","password":"${'\\ud800'.repeat(8)}","firstName":"A","lastName":"L"}`,
+    })
+    const problem = assertProblem(response, 400, 'validation_failed')
+    assert.equal(problem.errors[0].field, '/body/password')
+  })
+
+  it('does not upgrade a bcrypt hash on a failed login', async () => {
+    const bcrypt = await bcryptHash('flask era password', { cost: 4 })
+    const { username } = await insertUser(t, bcrypt)
+    assertProblem(await postLogin(t, username, 'a wrong password'), 401, 'invalid_credentials')
+    assert.equal(await storedHash(t, username), bcrypt)
+  })
+
+  it('rehashes at login an argon2id hash weaker than the configured parameters', async () => {
+    const password = 'weakly hashed password'
+    const weak = await argon2Hash(password, {
+      algorithm: ARGON2ID,
+      memoryCost: 512,
+      timeCost: TEST_ARGON2.iterations,
+      parallelism: TEST_ARGON2.parallelism,
+    })
+    assert.ok(weak.startsWith('$argon2id$v=19$m=512,'))
+    const { username } = await insertUser(t, weak)
+
+    await login(t.app, username, password)
+    const upgraded = await storedHash(t, username)
+    assert.ok(upgraded.startsWith(TEST_ARGON2_PREFIX), upgraded)
+    await login(t.app, username, password)
+  })
+
+  describe("bcrypt's 72-byte limit", () => {
+    // bcrypt reads only the first 72 bytes, so these two passwords have one and the same bcrypt hash.
+    const shared = 'b'.repeat(72)
+    const original = `${shared}original`
+    const impostor = `${shared}impostor`
+    let username: string
+
+    before(async () => {
+      assert.equal(Buffer.byteLength(original), 80)
+      username = (await insertUser(t, await bcryptHash(original, { cost: 4 }))).username
+    })
+
+    it('refuses another password that shares the first 72 bytes', async () => {
+      assertProblem(await postLogin(t, username, impostor), 401, 'invalid_credentials')
+    })
+
+    it('refuses any password over 72 bytes against a bcrypt hash, the original one too (reset needed)', async () => {
+      assertProblem(await postLogin(t, username, original), 401, 'invalid_credentials')
+      // 36 two-byte characters: within the length rules, but 72 bytes plus one more is over the limit.
+      const multibyte = await insertUser(t, await bcryptHash(`${'é'.repeat(36)}x`, { cost: 4 }))
+      assertProblem(await postLogin(t, multibyte.username, `${'é'.repeat(36)}x`), 401, 'invalid_credentials')
+    })
+  })
+})
+
+describe('login timing with production argon2id parameters', () => {
+  let t: TestApp
+  before(async () => {
+    t = await buildTestApp({
+      overrides: { hasher: createPasswordHasher({ memoryKib: 19456, iterations: 2, parallelism: 1 }) },
+    })
+  })
+  after(() => t.close())
+
+  it('takes about as long for an unknown user as for a wrong password of an existing one', async () => {
+    const user = await registerUser(t.app)
+    const timeLogin = async (username: string) => {
+      const start = process.hrtime.bigint()
+      const response = await postLogin(t, username, 'not the password')
+      const elapsed = Number(process.hrtime.bigint() - start) / 1e6
+      assertProblem(response, 401, 'invalid_credentials')
+      return elapsed
+    }
+    // The first login of an unknown user also computes the dummy hash; warm both paths up before measuring.
+    await timeLogin('nobody_at_all')
+    await timeLogin(user.username)
+
+    const unknown: number[] = []
+    const wrongPassword: number[] = []
+    for (let i = 0; i < 15; i++) {
+      unknown.push(await timeLogin(`nobody_${i}`))
+      wrongPassword.push(await timeLogin(user.username))
+    }
+    const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
+    const ratio = median(unknown) / median(wrongPassword)
+    assert.ok(
+      ratio > 0.5 && ratio < 2,
+      `median ${median(unknown).toFixed(1)} ms for unknown users vs ${median(wrongPassword).toFixed(1)} ms ` +
+        `for a wrong password (ratio ${ratio.toFixed(2)})`,
+    )
+  })
+})
