@@ -1,0 +1,110 @@
+// `tessera <command>`: finds the command, answers --help, and turns expected failures into one message and
+// an exit status (2: the command line is not valid; 1: the command failed). Each command has its own file.
+import { ConfigError, readProcessEnv } from '../config/load-config.ts'
+import { AppError } from '../http/problem.ts'
+import { CliError, type Command, type Io, UsageError, writeLine } from './command.ts'
+import { migrateCommand } from './migrate.command.ts'
+import { serveCommand } from './serve.command.ts'
+import { userCreateCommand } from './user-create.command.ts'
+import { userListCommand } from './user-list.command.ts'
+
+const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, userCreateCommand, userListCommand]
+
+const list = (commands: readonly Command[]) =>
+  commands.map((c) => `  ${c.name.padEnd(13)}${c.summary}`).join('\n')
+
+const HELP = `Usage: tessera <command> [options]
+
+Commands:
+${list(COMMANDS)}
+
+Run "tessera <command> --help" for the options of a command.
+
+Settings are read from environment variables, over a .env file in the working directory:
+DATABASE_URL, JWT_SECRET, HOST, PORT, LOG_LEVEL, ... (the full list is in src/config/config.schema.ts).
+Exit status: 0 on success, 1 when the command fails, 2 when the command line is not valid.
+`
+
+const USER_HELP = `Usage: tessera user <command> [options]
+
+Commands:
+${list(COMMANDS.filter((c) => c.name.startsWith('user ')))}
+
+Run "tessera user <command> --help" for the options of a command.
+`
+
+const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h'
+
+/** --help anywhere before a `--` terminator, so that it works whatever else is on the line. */
+function wantsHelp(args: string[]): boolean {
+  const end = args.indexOf('--')
+  return (end === -1 ? args : args.slice(0, end)).some(isHelp)
+}
+
+async function dispatch(argv: string[], io: Io): Promise<number> {
+  const [first, second] = argv
+  if (first === undefined) {
+    io.stderr.write(HELP)
+    return 2
+  }
+  if (isHelp(first)) {
+    io.stdout.write(HELP)
+    return 0
+  }
+  if (first.startsWith('-')) throw new UsageError(`Unknown option "${first}"`)
+  if (first === 'user' && (second === undefined || isHelp(second))) {
+    ;(second === undefined ? io.stderr : io.stdout).write(USER_HELP)
+    return second === undefined ? 2 : 0
+  }
+  const depth = first === 'user' ? 2 : 1
+  const name = argv.slice(0, depth).join(' ')
+  const command = COMMANDS.find((c) => c.name === name)
+  if (!command) throw new UsageError(`Unknown command "${name}"`, first === 'user' ? 'user' : undefined)
+  const args = argv.slice(depth)
+  if (wantsHelp(args)) {
+    io.stdout.write(command.help)
+    return 0
+  }
+  return command.run(args, io)
+}
+
+/** Expected failures print one message; only a bug prints a stack trace. */
+function report(error: unknown, io: Io): number {
+  if (error instanceof UsageError) {
+    writeLine(io.stderr, `tessera: ${error.message}`)
+    writeLine(io.stderr, `Run "tessera ${error.command ? `${error.command} ` : ''}--help" for usage.`)
+    return 2
+  }
+  if (error instanceof CliError || error instanceof ConfigError) {
+    writeLine(io.stderr, `tessera: ${error.message}`)
+    return error instanceof CliError ? error.exitCode : 1
+  }
+  if (error instanceof AppError) {
+    writeLine(io.stderr, `tessera: ${error.message}`)
+    for (const e of error.errors ?? []) writeLine(io.stderr, `  - ${e.field}: ${e.message}`)
+    return 1
+  }
+  writeLine(io.stderr, `tessera: unexpected error: ${error instanceof Error ? error.stack : String(error)}`)
+  return 1
+}
+
+export async function main(argv: string[], io: Io): Promise<number> {
+  try {
+    return await dispatch(argv, io)
+  } catch (error) {
+    return report(error, io)
+  }
+}
+
+/** Runs main on this process. An exit code rather than process.exit(), so that `serve` keeps listening. */
+export async function cli(): Promise<void> {
+  const io: Io = {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: readProcessEnv(),
+  }
+  process.exitCode = await main(process.argv.slice(2), io)
+}
+
+if (import.meta.main) await cli()

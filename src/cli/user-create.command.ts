@@ -1,0 +1,95 @@
+// `tessera user create`: adds a user (or the first admin, whom no endpoint can create) through the same
+// register() as POST /auth/register, after checking the input against the same schemas.
+import { Password, PersonName, Username } from '../auth/auth.schemas.ts'
+import { isValidUsername, normalizeUsername, usernameKey } from '../users/username.ts'
+import {
+  CliError,
+  type Command,
+  type Io,
+  parseCommandArgs,
+  UsageError,
+  withDeps,
+  writeLine,
+} from './command.ts'
+import { fieldProblem, ruleOf } from './field-check.ts'
+import { promptHidden, readAll } from './password-input.ts'
+
+const NAME = 'user create'
+
+const OPTIONS = {
+  'first-name': { type: 'string' },
+  'last-name': { type: 'string' },
+  admin: { type: 'boolean' },
+  'password-stdin': { type: 'boolean' },
+} as const
+
+function refuseInvalid(problems: (string | undefined)[]): void {
+  const found = problems.filter((p) => p !== undefined)
+  if (found.length > 0) throw new CliError(found.join('\n  '))
+}
+
+async function readPassword(fromStdin: boolean, io: Io): Promise<string> {
+  if (fromStdin) return readAll(io.stdin)
+  if (!io.stdin.isTTY) {
+    throw new UsageError('No terminal to ask for the password on: pipe it in and add --password-stdin', NAME)
+  }
+  const password = await promptHidden('Password: ', io.stdin, io.stderr)
+  // Checked before asking again, so that a too-short password is not typed twice for nothing.
+  refuseInvalid([fieldProblem('The password', Password, password)])
+  if ((await promptHidden('Repeat password: ', io.stdin, io.stderr)) !== password) {
+    throw new CliError('The passwords do not match')
+  }
+  return password
+}
+
+export const userCreateCommand: Command = {
+  name: NAME,
+  summary: 'Create a user; --admin for an administrator',
+  help: `Usage: tessera user create <username> [--first-name NAME] [--last-name NAME] [--admin] [--password-stdin]
+
+Creates a user who can log in at once, under the same rules as POST /auth/register.
+
+  <username>          ${ruleOf(Username)}
+  --first-name NAME   defaults to the username; the user can change it later (PATCH /users/me)
+  --last-name NAME    defaults to the username
+  --admin             give the admin role as well as user
+  --password-stdin    read the password from stdin (one trailing newline is dropped) instead of
+                      asking for it twice on the terminal without echo
+
+The password: ${ruleOf(Password)}. It is never printed or logged.
+
+Examples:
+  tessera user create ada --admin
+  printf '%s' "$ADMIN_PASSWORD" | tessera user create ada --admin --password-stdin
+`,
+  async run(args, io) {
+    const { values, positionals } = parseCommandArgs(NAME, args, OPTIONS, ['username'])
+    const username = positionals[0] ?? ''
+    const firstName = values['first-name'] ?? username
+    const lastName = values['last-name'] ?? username
+    const usernameProblem = fieldProblem(`The username "${username}"`, Username, username)
+    refuseInvalid([
+      usernameProblem,
+      // register() checks the normalized form too, but only after the password has been typed.
+      usernameProblem || isValidUsername(normalizeUsername(username))
+        ? undefined
+        : `The username "${username}" is not valid once normalized (NFKC)`,
+      fieldProblem('--first-name', PersonName, firstName),
+      fieldProblem('--last-name', PersonName, lastName),
+    ])
+    const roles = values.admin ? ['admin', 'user'] : ['user']
+
+    return withDeps(io.env, async ({ auth, users }) => {
+      // Answered before the password prompt; register() still refuses a username taken in the meantime.
+      if (await users.findCredentials(usernameKey(username))) {
+        throw new CliError(`The username "${normalizeUsername(username)}" is taken`)
+      }
+      const password = await readPassword(values['password-stdin'] ?? false, io)
+      refuseInvalid([fieldProblem('The password', Password, password)])
+      const user = await auth.register({ username, password, firstName, lastName }, { roles })
+      writeLine(io.stdout, `Created user "${user.username}" (roles: ${user.roles.join(', ')})`)
+      writeLine(io.stdout, `id: ${user.id}`)
+      return 0
+    })
+  },
+}
