@@ -1,6 +1,7 @@
 // buildApp: every Fastify option, plugin and route in one place. The server and the tests both call it, so
 // tests run the production app.
 import { randomUUID } from 'node:crypto'
+import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
@@ -11,6 +12,7 @@ import { authPlugin, createAuthenticator } from './auth/auth.plugin.ts'
 import type { Deps } from './deps.ts'
 import { errorHandler, sendProblem } from './http/error-handler.ts'
 import { AppError, Problem } from './http/problem.ts'
+import { OPTIONAL_BODY } from './http/responses.ts'
 import { routeModules } from './modules.ts'
 
 declare module 'fastify' {
@@ -45,15 +47,26 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     bodyLimit: 64 * 1024,
     // Bounds how long a slow client can hold a connection while sending its request.
     requestTimeout: 30_000,
+    trustProxy: config.trustProxy,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Bodies are JSON and must already have the right types; query strings and path parameters are text, so
   // numbers there are coerced. Unknown fields are refused, never silently dropped.
   const bodyAjv = createAjv({ coerceTypes: false })
   const textAjv = createAjv({ coerceTypes: 'array' })
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? bodyAjv : textAjv).compile(schema),
-  )
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const validate = (httpPart === 'body' ? bodyAjv : textAjv).compile(schema)
+    if (httpPart !== 'body' || !(schema as Record<string, unknown>)[OPTIONAL_BODY]) return validate
+    // A route whose body may be left out entirely (a browser's cookie-only refresh, say). Fastify passes an
+    // absent body as null.
+    const validateOptional = (data: unknown) => {
+      const valid = data === undefined || data === null || validate(data)
+      validateOptional.errors = validate.errors
+      return valid
+    }
+    validateOptional.errors = validate.errors
+    return validateOptional
+  })
 
   app.decorate('deps', deps)
   app.setErrorHandler(errorHandler)
@@ -81,7 +94,15 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   })
-  await app.register(authPlugin, { authenticate: createAuthenticator(deps.tokens, deps.authStates) })
+  await app.register(cookie)
+  await app.register(authPlugin, {
+    authenticate: createAuthenticator(
+      deps.tokens,
+      deps.authStates,
+      deps.clock,
+      config.sessions.idleTtlSeconds,
+    ),
+  })
 
   app.get(
     '/openapi.json',

@@ -10,7 +10,10 @@ import { createDb } from './db/create-db.ts'
 import type { Db } from './db/database.ts'
 import { migrateToLatest } from './db/migrator.ts'
 import { createKeyStore, type KeyStore } from './keys/key-store.ts'
+import { getOrCreateServerSecret } from './keys/server-secret.ts'
 import { type Clock, systemClock } from './lib/clock.ts'
+import { createSessionRepository, type SessionRepository } from './sessions/session.repository.ts'
+import { createSessionService, type SessionService } from './sessions/session.service.ts'
 import { createUserRepository, type UserRepository } from './users/user.repository.ts'
 import { createUsersService, type UsersService } from './users/users.service.ts'
 
@@ -19,11 +22,13 @@ export type Deps = {
   clock: Clock
   db: Db
   users: UserRepository
+  sessionRepository: SessionRepository
   hasher: PasswordHasher
   keyStore: KeyStore
   tokens: TokenService
   authStates: AuthStateCache
   auth: AuthService
+  sessions: SessionService
   usersService: UsersService
   close(): Promise<void>
 }
@@ -35,21 +40,37 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const db = overrides.db ?? createDb(config.database)
   await migrateToLatest(db)
   const users = createUserRepository(db)
+  const sessionRepository = createSessionRepository(db)
   const hasher = overrides.hasher ?? createPasswordHasher(config.argon2)
   const keyStore = await createKeyStore(db, clock, config.jwt)
   const tokens = createTokenService(keyStore, clock, config.jwt)
-  const authStates = createAuthStateCache(users, clock, config.authStateCacheTtlMs)
+  const authStates = createAuthStateCache(
+    sessionRepository.findAccessState,
+    clock,
+    config.authStateCacheTtlMs,
+  )
+  const sessions = createSessionService({
+    sessions: sessionRepository,
+    users,
+    tokens,
+    authStates,
+    clock,
+    rotationSecret: await getOrCreateServerSecret(db, clock, 'refresh-token-rotation'),
+    config: config.sessions,
+  })
   return {
     config,
     clock,
     db,
     users,
+    sessionRepository,
     hasher,
     keyStore,
     tokens,
     authStates,
-    auth: createAuthService({ users, hasher, tokens, authStates, clock }),
-    usersService: createUsersService(users, authStates, clock),
+    sessions,
+    auth: createAuthService({ users, hasher, sessions, authStates, clock }),
+    usersService: createUsersService({ users, sessions, authStates, clock }),
     close: () => db.destroy(),
   }
 }

@@ -1,7 +1,19 @@
 // Entry point: load config, build dependencies and the app, listen; close cleanly on SIGTERM or SIGINT.
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, readProcessEnv } from './config/load-config.ts'
-import { createDeps } from './deps.ts'
+import { createDeps, type Deps } from './deps.ts'
+
+/**
+ * Deletes expired and revoked sessions every SESSION_PURGE_INTERVAL_SECONDS. A DELETE by expiry time is
+ * idempotent, so instances sharing a database need no coordination. Returns the function that stops it.
+ */
+function startSessionPurge(deps: Deps, onError: (error: unknown) => void): () => void {
+  const seconds = deps.config.sessions.purgeIntervalSeconds
+  if (seconds === 0) return () => {}
+  const timer = setInterval(() => deps.sessions.purge().catch(onError), seconds * 1000)
+  timer.unref()
+  return () => clearInterval(timer)
+}
 
 export async function serve(): Promise<void> {
   let config: ReturnType<typeof loadConfig>
@@ -16,12 +28,16 @@ export async function serve(): Promise<void> {
   }
   const deps = await createDeps(config)
   const app = await buildApp({ deps })
+  const stopPurging = startSessionPurge(deps, (error) =>
+    app.log.error({ err: error }, 'session purge failed'),
+  )
 
   let closing = false
   const shutdown = async (signal: string) => {
     if (closing) return
     closing = true
     app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+    stopPurging()
     await app.close()
     await deps.close()
     process.exit(0)

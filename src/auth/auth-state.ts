@@ -1,42 +1,64 @@
-// Every authenticated request checks that the token's user still exists, is not disabled, and has not
-// changed password since the token was issued. This keeps that check off the database for most requests:
-// states are remembered for a short, configurable time, and forgotten at once when this process changes them.
+// Every authenticated request checks that the token's session is still live and that its user still exists,
+// is not disabled, and has not changed password since the token was issued. This keeps that check off the
+// database for most requests: states are remembered for a short, configurable time, and forgotten at once
+// when this process changes them. See docs/decisions/0004-revocation-check.md.
 import type { Clock } from '../lib/clock.ts'
-import type { UserAuthState, UserRepository } from '../users/user.repository.ts'
+
+/** What one joined read of a session and its user says about the access tokens of that session. */
+export type AccessState = {
+  userId: string
+  roles: string[]
+  disabled: boolean
+  tokenVersion: number
+  sessionRevoked: boolean
+  sessionExpiresAt: number
+  sessionLastUsedAt: number
+}
+
+export type LoadAccessState = (sessionId: string) => Promise<AccessState | undefined>
 
 export interface AuthStateCache {
-  /** The user's current state, or undefined when the user no longer exists. */
-  get(userId: string): Promise<UserAuthState | undefined>
+  /** The session's current state, or undefined when the session (or its user) no longer exists. */
+  get(sessionId: string): Promise<AccessState | undefined>
   /** Called after every change to a user's roles, disabled flag, password or existence. */
-  forget(userId: string): void
+  forgetUser(userId: string): void
+  /** Called after a session is revoked. */
+  forgetSession(sessionId: string): void
 }
 
 const MAX_ENTRIES = 10_000
 
-export function createAuthStateCache(users: UserRepository, clock: Clock, ttlMs: number): AuthStateCache {
-  const entries = new Map<string, { state: UserAuthState | undefined; expiresAt: number }>()
-  // A read that started before a forget() may return the old state; it must not be remembered.
+export function createAuthStateCache(load: LoadAccessState, clock: Clock, ttlMs: number): AuthStateCache {
+  const entries = new Map<string, { state: AccessState | undefined; expiresAt: number }>()
+  // A read that started before a forget may return the old state; it must not be remembered.
   let forgets = 0
   return {
-    async get(userId) {
+    async get(sessionId) {
       const now = clock.now()
-      const cached = entries.get(userId)
+      const cached = entries.get(sessionId)
       if (cached && cached.expiresAt > now) return cached.state
       const forgetsBefore = forgets
-      const state = await users.findAuthState(userId)
+      const state = await load(sessionId)
       if (ttlMs > 0 && forgets === forgetsBefore) {
-        entries.delete(userId)
+        entries.delete(sessionId)
         if (entries.size >= MAX_ENTRIES) {
           const oldest = entries.keys().next().value
           if (oldest !== undefined) entries.delete(oldest)
         }
-        entries.set(userId, { state, expiresAt: now + ttlMs })
+        entries.set(sessionId, { state, expiresAt: now + ttlMs })
       }
       return state
     },
-    forget(userId) {
+    forgetUser(userId) {
       forgets++
-      entries.delete(userId)
+      // Rare (an admin action or a password change), so a scan beats keeping a second index.
+      for (const [sessionId, entry] of entries) {
+        if (entry.state?.userId === userId) entries.delete(sessionId)
+      }
+    },
+    forgetSession(sessionId) {
+      forgets++
+      entries.delete(sessionId)
     },
   }
 }

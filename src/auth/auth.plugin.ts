@@ -6,8 +6,9 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppError } from '../http/problem.ts'
-import type { AuthStateCache } from './auth-state.ts'
-import { invalidTokenError, type TokenService } from './token.service.ts'
+import { type Clock, epochSeconds } from '../lib/clock.ts'
+import type { AccessState, AuthStateCache } from './auth-state.ts'
+import { type AccessTokenClaims, invalidTokenError, type TokenService } from './token.service.ts'
 
 export type RouteAuth = 'public' | { roles: string[] }
 
@@ -17,12 +18,18 @@ export type AuthContext = {
   /** The user's roles now, read with the revocation check; not the possibly older ones in the token. */
   roles: string[]
   tokenId: string
+  /** The session the token belongs to (logout ends it). */
+  sessionId: string
   expiresAt: number
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     auth?: RouteAuth
+  }
+  interface FastifyInstance {
+    /** Authenticates a request by hand, for a public route that accepts a token when one is sent. */
+    authenticate: Authenticate
   }
   interface FastifyRequest {
     /** Set on every route that is not public; do not read it on a public route. */
@@ -46,15 +53,33 @@ function describeAuth(auth: unknown): string | undefined {
     : `config.auth must be 'public', omitted, or { roles: [...] }; got ${JSON.stringify(auth)}`
 }
 
-export function createAuthenticator(tokens: TokenService, authStates: AuthStateCache) {
-  return async function authenticate(request: FastifyRequest, roles: string[] | undefined): Promise<void> {
+function isRevoked(state: AccessState, claims: AccessTokenClaims, now: number, idleTtl: number): boolean {
+  return (
+    state.userId !== claims.sub ||
+    state.disabled ||
+    state.tokenVersion !== claims.ver ||
+    state.sessionRevoked ||
+    state.sessionExpiresAt <= now ||
+    state.sessionLastUsedAt + idleTtl <= now
+  )
+}
+
+export type Authenticate = (request: FastifyRequest, roles: string[] | undefined) => Promise<void>
+
+export function createAuthenticator(
+  tokens: TokenService,
+  authStates: AuthStateCache,
+  clock: Clock,
+  sessionIdleTtlSeconds: number,
+): Authenticate {
+  return async function authenticate(request, roles) {
     const header = request.headers.authorization
     if (header === undefined) throw invalidTokenError('No bearer token was sent')
     const match = BEARER.exec(header)
     if (!match?.[1]) throw invalidTokenError('The Authorization header is not "Bearer <token>"')
     const claims = tokens.verifyAccessToken(match[1])
-    const state = await authStates.get(claims.sub)
-    if (!state || state.disabled || state.tokenVersion !== claims.ver) {
+    const state = await authStates.get(claims.sid)
+    if (!state || isRevoked(state, claims, epochSeconds(clock), sessionIdleTtlSeconds)) {
       throw invalidTokenError('The token has been revoked')
     }
     if (roles && !roles.some((role) => state.roles.includes(role))) {
@@ -67,17 +92,16 @@ export function createAuthenticator(tokens: TokenService, authStates: AuthStateC
       username: claims.username,
       roles: state.roles,
       tokenId: claims.jti,
+      sessionId: claims.sid,
       expiresAt: claims.exp,
     }
   }
 }
 
 export const authPlugin = fp(
-  async (
-    app: FastifyInstance,
-    { authenticate }: { authenticate: ReturnType<typeof createAuthenticator> },
-  ) => {
+  async (app: FastifyInstance, { authenticate }: { authenticate: Authenticate }) => {
     app.decorateRequest('auth', null as unknown as AuthContext)
+    app.decorate('authenticate', authenticate)
 
     app.addHook('onRoute', (route: RouteOptions) => {
       const where = `${String(route.method)} ${route.url}`

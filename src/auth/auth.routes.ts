@@ -1,11 +1,13 @@
 // POST /auth/register, POST /auth/login, GET /auth/me.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { problems } from '../http/responses.ts'
+import { setRefreshCookie } from '../sessions/refresh-cookie.ts'
+import { SessionGrant } from '../sessions/sessions.schemas.ts'
 import { User, userResponse } from '../users/users.schemas.ts'
-import { LoginBody, RegisterBody, TokenResponse } from './auth.schemas.ts'
+import { LoginBody, RegisterBody } from './auth.schemas.ts'
 
 export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { auth, usersService } = app.deps
+  const { auth, usersService, config } = app.deps
 
   app.post(
     '/auth/register',
@@ -27,15 +29,23 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { auth: 'public' },
       schema: {
         tags: ['auth'],
-        summary: 'Exchange username and password for an access token',
+        summary: 'Exchange username and password for an access token and a refresh token (a new session)',
         body: LoginBody,
-        response: { 200: TokenResponse, ...problems(400, 401) },
+        response: { 200: SessionGrant, ...problems(400, 401) },
       },
     },
     async (request, reply) => {
-      const grant = await auth.login(request.body.username, request.body.password)
+      const { username, password, refresh_token_delivery } = request.body
+      const grant = await auth.login(username, password, {
+        userAgent: request.headers['user-agent'],
+        ip: request.ip,
+      })
       // RFC 6749 section 5.1: responses carrying tokens must not be cached.
-      return reply.header('cache-control', 'no-store').send(grant)
+      reply.header('cache-control', 'no-store')
+      if (refresh_token_delivery !== 'cookie') return grant
+      setRefreshCookie(reply, grant.refresh_token, grant.refresh_token_expires_in, config.cookieSecure)
+      const { refresh_token: _inCookie, ...body } = grant
+      return body
     },
   )
 

@@ -30,15 +30,16 @@ export const LoginBody = Type.Object(
   {
     username: Type.String({ minLength: 1, maxLength: 128 }),
     password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }),
+    refresh_token_delivery: Type.Optional(
+      Type.Union([Type.Literal('body'), Type.Literal('cookie')], {
+        description:
+          '`cookie` for browsers: the refresh token is set as an HttpOnly cookie instead of returned',
+        default: 'body',
+      }),
+    ),
   },
   { additionalProperties: false },
 )
-
-export const TokenResponse = Type.Object({
-  access_token: Type.String({ description: 'A JWT to send as `Authorization: Bearer <token>`' }),
-  token_type: Type.Literal('Bearer'),
-  expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
-})
 
 export const ChangePasswordBody = Type.Object(
   { currentPassword: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }), newPassword: Password },

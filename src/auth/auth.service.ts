@@ -3,25 +3,25 @@
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
 import { newUserId, randomToken } from '../lib/ids.ts'
+import type { ClientInfo, SessionGrant, SessionService } from '../sessions/session.service.ts'
 import { isUniqueViolation, type User, type UserRepository } from '../users/user.repository.ts'
 import { isValidUsername, normalizeUsername, usernameKey } from '../users/username.ts'
 import type { AuthStateCache } from './auth-state.ts'
 import type { PasswordHasher } from './password-hasher.ts'
-import type { TokenService } from './token.service.ts'
 
 export type Registration = { username: string; password: string; firstName: string; lastName: string }
-export type TokenGrant = { access_token: string; token_type: 'Bearer'; expires_in: number }
 
 export interface AuthService {
   register(input: Registration, options?: { roles?: string[] }): Promise<User>
-  login(username: string, password: string): Promise<TokenGrant>
+  /** Verifies the password and starts a session. */
+  login(username: string, password: string, client: ClientInfo): Promise<SessionGrant>
   changePassword(userId: string, currentPassword: string, newPassword: string): Promise<void>
 }
 
 export type AuthServiceDeps = {
   users: UserRepository
   hasher: PasswordHasher
-  tokens: TokenService
+  sessions: SessionService
   authStates: AuthStateCache
   clock: Clock
 }
@@ -38,7 +38,7 @@ function assertWellFormedPassword(field: string, password: string): void {
 export function createAuthService({
   users,
   hasher,
-  tokens,
+  sessions,
   authStates,
   clock,
 }: AuthServiceDeps): AuthService {
@@ -80,7 +80,7 @@ export function createAuthService({
       }
     },
 
-    async login(username, password) {
+    async login(username, password, client) {
       const found = await users.findCredentials(usernameKey(username))
       if (!found) {
         await hasher.verify(await getDummyHash(), password)
@@ -93,8 +93,7 @@ export function createAuthService({
       if (hasher.needsRehash(passwordHash)) {
         await users.setPasswordHash(user.id, await hasher.hash(password), epochSeconds(clock))
       }
-      const { token, expiresIn } = tokens.issueAccessToken(user)
-      return { access_token: token, token_type: 'Bearer', expires_in: expiresIn }
+      return sessions.start(user, client)
     },
 
     async changePassword(userId, currentPassword, newPassword) {
@@ -103,7 +102,8 @@ export function createAuthService({
       assertWellFormedPassword('/body/newPassword', newPassword)
       if (!(await hasher.verify(currentHash, currentPassword))) throw new AppError('invalid_current_password')
       await users.changePassword(userId, await hasher.hash(newPassword), epochSeconds(clock))
-      authStates.forget(userId)
+      await sessions.revokeAll(userId, 'password_changed')
+      authStates.forgetUser(userId)
     },
   }
 }

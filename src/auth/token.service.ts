@@ -20,12 +20,14 @@ export type AccessTokenClaims = {
   roles: string[]
   /** The user's token version when issued; a password change bumps it and refuses older tokens. */
   ver: number
+  /** The session the token belongs to: revoking the session refuses its access tokens too. */
+  sid: string
 }
 
 export type TokenSubject = { id: string; username: string; roles: string[]; tokenVersion: number }
 
 export interface TokenService {
-  issueAccessToken(subject: TokenSubject): { token: string; expiresIn: number }
+  issueAccessToken(subject: TokenSubject, sessionId: string): { token: string; expiresIn: number }
   /** The token's claims, or an AppError: `token_expired`, or `invalid_token` for everything else. */
   verifyAccessToken(token: string): AccessTokenClaims
 }
@@ -59,6 +61,7 @@ function readHeader(token: string): Record<string, unknown> {
 function hasClaimTypes(payload: Record<string, unknown>): payload is AccessTokenClaims {
   return (
     typeof payload.sub === 'string' &&
+    typeof payload.sid === 'string' &&
     typeof payload.jti === 'string' &&
     typeof payload.username === 'string' &&
     Number.isSafeInteger(payload.iat) &&
@@ -108,7 +111,7 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
   }
 
   return {
-    issueAccessToken(subject) {
+    issueAccessToken(subject, sessionId) {
       const key = keyStore.signingKey()
       const iat = epochSeconds(clock)
       const claims: AccessTokenClaims = {
@@ -121,6 +124,7 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
         username: subject.username,
         roles: subject.roles,
         ver: subject.tokenVersion,
+        sid: sessionId,
       }
       return { token: signerFor(key)(claims), expiresIn: config.accessTokenTtlSeconds }
     },

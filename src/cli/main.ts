@@ -5,10 +5,17 @@ import { AppError } from '../http/problem.ts'
 import { CliError, type Command, type Io, UsageError, writeLine } from './command.ts'
 import { migrateCommand } from './migrate.command.ts'
 import { serveCommand } from './serve.command.ts'
+import { sessionsPurgeCommand } from './sessions-purge.command.ts'
 import { userCreateCommand } from './user-create.command.ts'
 import { userListCommand } from './user-list.command.ts'
 
-const COMMANDS: readonly Command[] = [serveCommand, migrateCommand, userCreateCommand, userListCommand]
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  migrateCommand,
+  userCreateCommand,
+  userListCommand,
+  sessionsPurgeCommand,
+]
 
 const list = (commands: readonly Command[]) =>
   commands.map((c) => `  ${c.name.padEnd(13)}${c.summary}`).join('\n')
@@ -25,12 +32,15 @@ DATABASE_URL, JWT_SECRET, HOST, PORT, LOG_LEVEL, ... (the full list is in src/co
 Exit status: 0 on success, 1 when the command fails, 2 when the command line is not valid.
 `
 
-const USER_HELP = `Usage: tessera user <command> [options]
+/** Commands named with two words ("user create") form a group, which has help of its own. */
+const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]))
+
+const groupHelp = (group: string) => `Usage: tessera ${group} <command> [options]
 
 Commands:
-${list(COMMANDS.filter((c) => c.name.startsWith('user ')))}
+${list(COMMANDS.filter((c) => c.name.startsWith(`${group} `)))}
 
-Run "tessera user <command> --help" for the options of a command.
+Run "tessera ${group} <command> --help" for the options of a command.
 `
 
 const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h'
@@ -52,14 +62,15 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
     return 0
   }
   if (first.startsWith('-')) throw new UsageError(`Unknown option "${first}"`)
-  if (first === 'user' && (second === undefined || isHelp(second))) {
-    ;(second === undefined ? io.stderr : io.stdout).write(USER_HELP)
+  const group = GROUPS.has(first) ? first : undefined
+  if (group && (second === undefined || isHelp(second))) {
+    ;(second === undefined ? io.stderr : io.stdout).write(groupHelp(group))
     return second === undefined ? 2 : 0
   }
-  const depth = first === 'user' ? 2 : 1
+  const depth = group ? 2 : 1
   const name = argv.slice(0, depth).join(' ')
   const command = COMMANDS.find((c) => c.name === name)
-  if (!command) throw new UsageError(`Unknown command "${name}"`, first === 'user' ? 'user' : undefined)
+  if (!command) throw new UsageError(`Unknown command "${name}"`, group)
   const args = argv.slice(depth)
   if (wantsHelp(args)) {
     io.stdout.write(command.help)

@@ -79,7 +79,40 @@ export const ENV_VARS = [
     name: 'AUTH_STATE_CACHE_TTL_MS',
     default: '1000',
     description:
-      "How long a user's revocation state (disabled, deleted, password changed) may be served from memory. Changes made through this server take effect at once; changes made by another process within this bound.",
+      'How long the revocation state behind an access token (session revoked, user disabled or deleted, password changed) may be served from memory. Changes made through this server take effect at once; changes made by another process within this bound.',
+  },
+  {
+    name: 'SESSION_ABSOLUTE_TTL_SECONDS',
+    default: '2592000',
+    description: 'A session ends this long after login (30 days), however often it is refreshed.',
+  },
+  {
+    name: 'SESSION_IDLE_TTL_SECONDS',
+    default: '604800',
+    description: 'A session ends when it has not been refreshed for this long (7 days).',
+  },
+  {
+    name: 'REFRESH_REUSE_WINDOW_SECONDS',
+    default: '5',
+    description:
+      "For this long after a refresh token is spent, presenting it again returns the session's current tokens (concurrent tabs, retries) instead of revoking the session as reuse.",
+  },
+  {
+    name: 'SESSION_PURGE_INTERVAL_SECONDS',
+    default: '3600',
+    description:
+      'How often the server deletes expired and revoked sessions (0: never; `tessera sessions purge` does it on demand).',
+  },
+  {
+    name: 'COOKIE_SECURE',
+    description:
+      'Whether the refresh-token cookie is `Secure`. Defaults to true, except when PUBLIC_URL is plain-HTTP localhost, 127.0.0.1 or [::1].',
+  },
+  {
+    name: 'TRUST_PROXY',
+    default: 'false',
+    description:
+      "`true` behind a reverse proxy that sets X-Forwarded-For, so that sessions record the client's address rather than the proxy's.",
   },
   {
     name: 'ARGON2_MEMORY_KIB',

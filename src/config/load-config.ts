@@ -23,6 +23,14 @@ export type Config = {
     maxTokenBytes: number
   }
   authStateCacheTtlMs: number
+  sessions: {
+    absoluteTtlSeconds: number
+    idleTtlSeconds: number
+    reuseWindowSeconds: number
+    purgeIntervalSeconds: number
+  }
+  cookieSecure: boolean
+  trustProxy: boolean
   argon2: { memoryKib: number; iterations: number; parallelism: number }
 }
 
@@ -67,6 +75,15 @@ export function loadConfig(env: Env): Config {
     return (value ?? fallback).replace(/\/+$/, '')
   }
 
+  const boolean = (name: EnvVarName, fallback: boolean): boolean => {
+    const value = raw(name)
+    if (value === undefined) return fallback
+    if (value === 'true' || value === '1') return true
+    if (value === 'false' || value === '0') return false
+    problems.push(`${name} must be true or false; got "${value}"`)
+    return fallback
+  }
+
   const nodeEnv = oneOf('NODE_ENV', ['development', 'test', 'production'] as const)
   const host = raw('HOST') as string
   const port = integer('PORT', 0, 65535)
@@ -102,6 +119,18 @@ export function loadConfig(env: Env): Config {
       maxTokenBytes: integer('JWT_MAX_TOKEN_BYTES', 512, 65_536),
     },
     authStateCacheTtlMs: integer('AUTH_STATE_CACHE_TTL_MS', 0, 60_000),
+    sessions: {
+      absoluteTtlSeconds: integer('SESSION_ABSOLUTE_TTL_SECONDS', 300, 31_536_000),
+      idleTtlSeconds: integer('SESSION_IDLE_TTL_SECONDS', 300, 31_536_000),
+      reuseWindowSeconds: integer('REFRESH_REUSE_WINDOW_SECONDS', 0, 60),
+      purgeIntervalSeconds: integer('SESSION_PURGE_INTERVAL_SECONDS', 0, 604_800),
+    },
+    // Browsers refuse Secure cookies over plain HTTP, so a localhost development server needs them off.
+    cookieSecure: boolean(
+      'COOKIE_SECURE',
+      !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(publicUrl),
+    ),
+    trustProxy: boolean('TRUST_PROXY', false),
     argon2: {
       memoryKib: integer('ARGON2_MEMORY_KIB', 19_456, 4_194_304),
       iterations: integer('ARGON2_ITERATIONS', 2, 100),

@@ -31,9 +31,39 @@ export interface SigningKeysTable {
   retired_at: number | null
 }
 
+export interface SessionsTable {
+  id: string
+  user_id: string
+  created_at: number
+  last_used_at: number
+  /** Absolute expiry; idle expiry is last_used_at plus the configured idle lifetime. */
+  expires_at: number
+  user_agent: string | null
+  ip: string | null
+  revoked_at: number | null
+  revoked_reason: string | null
+}
+
+export interface RefreshTokensTable {
+  /** SHA-256 of the token, base64url: the token itself is never stored. */
+  token_hash: string
+  session_id: string
+  created_at: number
+  spent_at: number | null
+}
+
+export interface ServerSecretsTable {
+  name: string
+  value: string
+  created_at: number
+}
+
 export interface Database {
   users: UsersTable
   signing_keys: SigningKeysTable
+  sessions: SessionsTable
+  refresh_tokens: RefreshTokensTable
+  server_secrets: ServerSecretsTable
 }
 
 export type Db = Kysely<Database>

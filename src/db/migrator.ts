@@ -3,9 +3,11 @@
 import type { Kysely } from 'kysely'
 import { type Migration, type MigrationResultSet, Migrator } from 'kysely/migration'
 import * as m0001 from './migrations/0001-users-and-signing-keys.ts'
+import * as m0002 from './migrations/0002-sessions.ts'
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-users-and-signing-keys': m0001,
+  '0002-sessions': m0002,
 }
 
 export async function migrateToLatest<T>(db: Kysely<T>): Promise<MigrationResultSet> {

@@ -14,9 +14,6 @@ export type User = {
   updatedAt: number
 }
 
-/** What every authenticated request needs to know about the token's user: enough to refuse revoked tokens. */
-export type UserAuthState = { roles: string[]; disabled: boolean; tokenVersion: number }
-
 export type NewUser = Omit<User, 'tokenVersion' | 'disabled'> & { passwordHash: string; usernameKey: string }
 
 export type UserChanges = Partial<Pick<User, 'firstName' | 'lastName' | 'roles' | 'disabled'>>
@@ -26,7 +23,6 @@ export interface UserRepository {
   findById(id: string): Promise<User | undefined>
   findCredentials(usernameKey: string): Promise<{ user: User; passwordHash: string } | undefined>
   findPasswordHash(id: string): Promise<string | undefined>
-  findAuthState(id: string): Promise<UserAuthState | undefined>
   /** Users in creation order, after the given id. */
   list(options: { limit: number; after?: string | undefined }): Promise<User[]>
   update(id: string, changes: UserChanges, now: number): Promise<User | undefined>
@@ -108,21 +104,6 @@ export function createUserRepository(db: Db): UserRepository {
     async findPasswordHash(id) {
       const row = await db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirst()
       return row?.password_hash
-    },
-
-    async findAuthState(id) {
-      const row = await db
-        .selectFrom('users')
-        .select(['roles', 'disabled', 'token_version'])
-        .where('id', '=', id)
-        .executeTakeFirst()
-      return (
-        row && {
-          roles: JSON.parse(row.roles) as string[],
-          disabled: Number(row.disabled) === 1,
-          tokenVersion: Number(row.token_version),
-        }
-      )
     },
 
     async list({ limit, after }) {

@@ -3,6 +3,7 @@
 import type { AuthStateCache } from '../auth/auth-state.ts'
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
+import type { SessionService } from '../sessions/session.service.ts'
 import type { User, UserChanges, UserRepository } from './user.repository.ts'
 
 export interface UsersService {
@@ -16,11 +17,14 @@ export interface UsersService {
   delete(id: string): Promise<void>
 }
 
-export function createUsersService(
-  users: UserRepository,
-  authStates: AuthStateCache,
-  clock: Clock,
-): UsersService {
+export type UsersServiceDeps = {
+  users: UserRepository
+  sessions: SessionService
+  authStates: AuthStateCache
+  clock: Clock
+}
+
+export function createUsersService({ users, sessions, authStates, clock }: UsersServiceDeps): UsersService {
   const found = (user: User | undefined): User => {
     if (!user) throw new AppError('user_not_found')
     return user
@@ -40,13 +44,15 @@ export function createUsersService(
 
     async adminUpdate(id, changes) {
       const user = found(await users.update(id, changes, epochSeconds(clock)))
-      authStates.forget(id)
+      if (changes.disabled === true) await sessions.revokeAll(id, 'user_disabled')
+      authStates.forgetUser(id)
       return user
     },
 
     async delete(id) {
+      // Its sessions and refresh tokens go with it (ON DELETE CASCADE).
       if (!(await users.delete(id))) throw new AppError('user_not_found')
-      authStates.forget(id)
+      authStates.forgetUser(id)
     },
   }
 }

@@ -83,7 +83,13 @@ describe('registration, login and the current user', () => {
     const body = response.json()
     assert.equal(body.token_type, 'Bearer')
     assert.equal(body.expires_in, 900)
-    assert.deepEqual(Object.keys(body).sort(), ['access_token', 'expires_in', 'token_type'])
+    assert.deepEqual(Object.keys(body).sort(), [
+      'access_token',
+      'expires_in',
+      'refresh_token',
+      'refresh_token_expires_in',
+      'token_type',
+    ])
   })
 
   it('issues an RFC 9068 access token: typ at+jwt, kid, and sub is the user id, not the username', async () => {

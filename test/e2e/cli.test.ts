@@ -54,6 +54,8 @@ describe('the tessera command line', () => {
       ['migrate', '-h'],
       ['user', 'create', '--help'],
       ['user', 'list', '--help'],
+      ['sessions', '--help'],
+      ['sessions', 'purge', '--help'],
     ]
     const runs = await Promise.all(helps.map((args) => tessera(args)))
     runs.forEach((run, i) => {
@@ -126,6 +128,22 @@ describe('the tessera command line', () => {
       // The last name defaults to the username.
       assert.match(ada ?? '', /\sAda\s+Ada Ada\s+admin,user\s+no\s+\d{4}-\d\d-\d\dT/)
       assert.match(bob ?? '', /\sbob\s+bob bob\s+user\s+no\s/)
+    })
+
+    it('purges expired and revoked sessions with `sessions purge`, and keeps live ones', async () => {
+      let t: TestApp | undefined
+      try {
+        t = await buildTestApp({ env: { DATABASE_URL: databaseUrl } })
+        await login(t.app, 'ada', password) // a live session, which stays
+        const ended = await login(t.app, 'ada', password)
+        await t.app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(ended) })
+      } finally {
+        await t?.close()
+      }
+      const run = await tessera(['sessions', 'purge'])
+      assert.equal(run.code, 0, run.stderr)
+      assert.equal(run.stdout, 'Purged 1 session.\n')
+      assert.equal((await tessera(['sessions', 'purge'])).stdout, 'Purged 0 sessions.\n')
     })
 
     it('creates an admin who can log in through the HTTP API and use admin endpoints', async () => {

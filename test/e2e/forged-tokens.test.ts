@@ -55,6 +55,7 @@ let t: TestApp
 let user: TestUser
 let admin: TestUser
 let kid: string
+let sessionId: string
 
 /** The header the server puts on its tokens; pass a property as undefined to drop it. */
 function header(changes: Json = {}): Json {
@@ -73,6 +74,7 @@ function claims(changes: Json = {}): Json {
     username: user.username,
     roles: ['user'],
     ver: 0,
+    sid: sessionId,
     ...changes,
   }
 }
@@ -175,6 +177,11 @@ const forgedCases: ForgedCase[] = [
     name: 'a token whose crit header names an extension the server does not understand',
     token: () => serverSigned({ crit: ['exp-policy'], 'exp-policy': 'lenient' }),
   },
+  { name: 'a token with no sid (session) claim', token: () => serverSigned({}, { sid: undefined }) },
+  {
+    name: "a token naming a session that does not exist, though the user's own",
+    token: () => serverSigned({}, { sid: randomUUID() }),
+  },
   {
     name: 'a token longer than 4096 bytes, though signed with the server key',
     token: () => serverSigned({}, { padding: 'x'.repeat(4096) }),
@@ -238,6 +245,7 @@ describe('forged and invalid access tokens on GET /auth/me', () => {
     admin = await createAdmin(t.app, t.deps)
     const [issuedHeader] = segments(user.token)
     kid = JSON.parse(Buffer.from(issuedHeader, 'base64url').toString('utf8')).kid
+    sessionId = JSON.parse(Buffer.from(segments(user.token)[1], 'base64url').toString('utf8')).sid
     assert.equal(kid, t.deps.keyStore.signingKey().kid)
   })
   after(() => t.close())

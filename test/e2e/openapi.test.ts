@@ -18,8 +18,10 @@ describe('GET /openapi.json', () => {
       Object.keys(methods as object).map((method) => `${method.toUpperCase()} ${path}`),
     )
     assert.deepEqual(operations.sort(), [
+      'DELETE /auth/sessions/{id}',
       'DELETE /users/{id}',
       'GET /auth/me',
+      'GET /auth/sessions',
       'GET /health',
       'GET /ready',
       'GET /users',
@@ -27,6 +29,9 @@ describe('GET /openapi.json', () => {
       'PATCH /users/me',
       'PATCH /users/{id}',
       'POST /auth/login',
+      'POST /auth/logout',
+      'POST /auth/logout-all',
+      'POST /auth/refresh',
       'POST /auth/register',
       'POST /users/me/password',
     ])

@@ -1,0 +1,226 @@
+// Reads and writes sessions and their refresh tokens. The rotation is one compare-and-set: a token is spent
+// only by the UPDATE that finds it unspent, so of any number of concurrent refreshes exactly one rotates.
+import type { Selectable } from 'kysely'
+import type { AccessState } from '../auth/auth-state.ts'
+import type { Db, SessionsTable } from '../db/database.ts'
+
+export type Session = {
+  id: string
+  userId: string
+  createdAt: number
+  lastUsedAt: number
+  expiresAt: number
+  userAgent: string | null
+  ip: string | null
+  revokedAt: number | null
+  revokedReason: string | null
+}
+
+export type NewSession = Pick<Session, 'id' | 'userId' | 'createdAt' | 'expiresAt' | 'userAgent' | 'ip'>
+
+export type StoredRefreshToken = { sessionId: string; spentAt: number | null; session: Session }
+
+export interface SessionRepository {
+  create(session: NewSession, tokenHash: string): Promise<Session>
+  findByToken(tokenHash: string): Promise<StoredRefreshToken | undefined>
+  findTokenState(tokenHash: string): Promise<{ sessionId: string; spentAt: number | null } | undefined>
+  /** Spends `tokenHash` and stores its successor, if and only if it was unspent; false when it was not. */
+  rotate(sessionId: string, tokenHash: string, nextTokenHash: string, now: number): Promise<boolean>
+  findById(id: string): Promise<Session | undefined>
+  /** The session joined with its user: what the access-token check needs, in one read. */
+  findAccessState(id: string): Promise<AccessState | undefined>
+  listActive(userId: string, now: number, idleSince: number): Promise<Session[]>
+  revoke(id: string, reason: string, now: number): Promise<boolean>
+  revokeAllForUser(userId: string, reason: string, now: number): Promise<string[]>
+  /** Deletes sessions that expired or were revoked before `before`; returns how many. */
+  purge(before: number, idleSince: number): Promise<number>
+}
+
+type Row = Selectable<SessionsTable>
+
+function toSession(row: Row): Session {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    createdAt: Number(row.created_at),
+    lastUsedAt: Number(row.last_used_at),
+    expiresAt: Number(row.expires_at),
+    userAgent: row.user_agent,
+    ip: row.ip,
+    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
+    revokedReason: row.revoked_reason,
+  }
+}
+
+const SESSION_COLUMNS = [
+  'sessions.id',
+  'sessions.user_id',
+  'sessions.created_at',
+  'sessions.last_used_at',
+  'sessions.expires_at',
+  'sessions.user_agent',
+  'sessions.ip',
+  'sessions.revoked_at',
+  'sessions.revoked_reason',
+] as const
+
+export function createSessionRepository(db: Db): SessionRepository {
+  return {
+    async create(session, tokenHash) {
+      const row: Row = {
+        id: session.id,
+        user_id: session.userId,
+        created_at: session.createdAt,
+        last_used_at: session.createdAt,
+        expires_at: session.expiresAt,
+        user_agent: session.userAgent,
+        ip: session.ip,
+        revoked_at: null,
+        revoked_reason: null,
+      }
+      await db.transaction().execute(async (trx) => {
+        await trx.insertInto('sessions').values(row).execute()
+        await trx
+          .insertInto('refresh_tokens')
+          .values({
+            token_hash: tokenHash,
+            session_id: session.id,
+            created_at: session.createdAt,
+            spent_at: null,
+          })
+          .execute()
+      })
+      return toSession(row)
+    },
+
+    async findByToken(tokenHash) {
+      const row = await db
+        .selectFrom('refresh_tokens')
+        .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
+        .select([...SESSION_COLUMNS, 'refresh_tokens.spent_at'])
+        .where('refresh_tokens.token_hash', '=', tokenHash)
+        .executeTakeFirst()
+      if (!row) return undefined
+      const { spent_at, ...session } = row
+      return {
+        sessionId: row.id,
+        spentAt: spent_at === null ? null : Number(spent_at),
+        session: toSession(session),
+      }
+    },
+
+    async findTokenState(tokenHash) {
+      const row = await db
+        .selectFrom('refresh_tokens')
+        .select(['session_id', 'spent_at'])
+        .where('token_hash', '=', tokenHash)
+        .executeTakeFirst()
+      return (
+        row && { sessionId: row.session_id, spentAt: row.spent_at === null ? null : Number(row.spent_at) }
+      )
+    },
+
+    async rotate(sessionId, tokenHash, nextTokenHash, now) {
+      return db.transaction().execute(async (trx) => {
+        const spent = await trx
+          .updateTable('refresh_tokens')
+          .set({ spent_at: now })
+          .where('token_hash', '=', tokenHash)
+          .where('spent_at', 'is', null)
+          .executeTakeFirst()
+        if (spent.numUpdatedRows === 0n) return false
+        await trx
+          .insertInto('refresh_tokens')
+          .values({ token_hash: nextTokenHash, session_id: sessionId, created_at: now, spent_at: null })
+          .execute()
+        await trx.updateTable('sessions').set({ last_used_at: now }).where('id', '=', sessionId).execute()
+        return true
+      })
+    },
+
+    async findById(id) {
+      const row = await db
+        .selectFrom('sessions')
+        .select(SESSION_COLUMNS)
+        .where('id', '=', id)
+        .executeTakeFirst()
+      return row && toSession(row)
+    },
+
+    async findAccessState(id) {
+      const row = await db
+        .selectFrom('sessions')
+        .innerJoin('users', 'users.id', 'sessions.user_id')
+        .select([
+          'sessions.user_id',
+          'sessions.revoked_at',
+          'sessions.expires_at',
+          'sessions.last_used_at',
+          'users.roles',
+          'users.disabled',
+          'users.token_version',
+        ])
+        .where('sessions.id', '=', id)
+        .executeTakeFirst()
+      return (
+        row && {
+          userId: row.user_id,
+          roles: JSON.parse(row.roles) as string[],
+          disabled: Number(row.disabled) === 1,
+          tokenVersion: Number(row.token_version),
+          sessionRevoked: row.revoked_at !== null,
+          sessionExpiresAt: Number(row.expires_at),
+          sessionLastUsedAt: Number(row.last_used_at),
+        }
+      )
+    },
+
+    async listActive(userId, now, idleSince) {
+      const rows = await db
+        .selectFrom('sessions')
+        .select(SESSION_COLUMNS)
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', now)
+        .where('last_used_at', '>', idleSince)
+        .orderBy('last_used_at', 'desc')
+        .execute()
+      return rows.map(toSession)
+    },
+
+    async revoke(id, reason, now) {
+      const result = await db
+        .updateTable('sessions')
+        .set({ revoked_at: now, revoked_reason: reason })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
+
+    async revokeAllForUser(userId, reason, now) {
+      const rows = await db
+        .updateTable('sessions')
+        .set({ revoked_at: now, revoked_reason: reason })
+        .where('user_id', '=', userId)
+        .where('revoked_at', 'is', null)
+        .returning('id')
+        .execute()
+      return rows.map((row) => row.id)
+    },
+
+    async purge(before, idleSince) {
+      const result = await db
+        .deleteFrom('sessions')
+        .where((eb) =>
+          eb.or([
+            eb('expires_at', '<=', before),
+            eb('last_used_at', '<=', idleSince),
+            eb('revoked_at', '<=', before),
+          ]),
+        )
+        .executeTakeFirst()
+      return Number(result.numDeletedRows)
+    },
+  }
+}

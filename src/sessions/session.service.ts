@@ -1,0 +1,189 @@
+// Sessions: started at login, kept alive by refresh-token rotation, ended by logout, expiry or revocation.
+// Rotation follows the OAuth 2.0 Security BCP: every refresh spends the presented token and hands out its
+// successor; a spent token presented again is reuse, and revokes the whole session. Within a short window
+// after a token was spent, a repeat (several tabs, a retry after a lost response) gets the session's current
+// token instead: the very same one the first caller got, so the session keeps a single live refresh token.
+// See docs/decisions/0005-refresh-token-rotation.md.
+import type { AuthStateCache } from '../auth/auth-state.ts'
+import type { TokenService } from '../auth/token.service.ts'
+import { AppError } from '../http/problem.ts'
+import { type Clock, epochSeconds } from '../lib/clock.ts'
+import { newUserId } from '../lib/ids.ts'
+import type { User, UserRepository } from '../users/user.repository.ts'
+import {
+  hashRefreshToken,
+  isWellFormedRefreshToken,
+  newRefreshToken,
+  nextRefreshToken,
+} from './refresh-token.ts'
+import type { Session, SessionRepository } from './session.repository.ts'
+
+export type SessionConfig = { absoluteTtlSeconds: number; idleTtlSeconds: number; reuseWindowSeconds: number }
+
+export type ClientInfo = { userAgent: string | undefined; ip: string | undefined }
+
+export type SessionGrant = {
+  access_token: string
+  token_type: 'Bearer'
+  expires_in: number
+  refresh_token: string
+  /** Seconds until the session ends whatever happens (its absolute expiry). */
+  refresh_token_expires_in: number
+}
+
+export type RevocationReason =
+  | 'logout'
+  | 'logout_all'
+  | 'revoked_by_user'
+  | 'password_changed'
+  | 'user_disabled'
+  | 'refresh_token_reused'
+
+export interface SessionService {
+  start(user: User, client: ClientInfo): Promise<SessionGrant>
+  refresh(refreshToken: string): Promise<SessionGrant>
+  /** The session a refresh token belongs to, for logout by refresh token; undefined when unknown. */
+  sessionOfToken(refreshToken: string): Promise<Session | undefined>
+  list(userId: string): Promise<Session[]>
+  /** Revokes one of the user's own sessions; 404 when it is not theirs or not active. */
+  revoke(userId: string, sessionId: string, reason: RevocationReason): Promise<void>
+  revokeAll(userId: string, reason: RevocationReason): Promise<void>
+  /** Ends a session if it is still active; nothing happens when it is not (logout is idempotent). */
+  end(sessionId: string, reason: RevocationReason): Promise<void>
+  purge(): Promise<number>
+}
+
+// How many rotations a repeat may follow to the live token; each must have happened within the window.
+const MAX_REPEAT_HOPS = 5
+
+const invalidRefreshToken = (detail = 'The refresh token is not valid') =>
+  new AppError('invalid_refresh_token', detail)
+
+export type SessionServiceDeps = {
+  sessions: SessionRepository
+  users: UserRepository
+  tokens: TokenService
+  authStates: AuthStateCache
+  clock: Clock
+  /** The key that derives each rotated token from its predecessor (a server secret). */
+  rotationSecret: Buffer
+  config: SessionConfig
+}
+
+export function createSessionService(deps: SessionServiceDeps): SessionService {
+  const { sessions, users, tokens, authStates, clock, rotationSecret, config } = deps
+
+  const isLive = (session: Session, now: number) =>
+    session.revokedAt === null && session.expiresAt > now && session.lastUsedAt + config.idleTtlSeconds > now
+
+  const grant = (user: User, session: Session, refreshToken: string, now: number): SessionGrant => {
+    const { token, expiresIn } = tokens.issueAccessToken(user, session.id)
+    return {
+      access_token: token,
+      token_type: 'Bearer',
+      expires_in: expiresIn,
+      refresh_token: refreshToken,
+      refresh_token_expires_in: Math.max(0, session.expiresAt - now),
+    }
+  }
+
+  const revokeSession = async (session: Session, reason: RevocationReason, now: number) => {
+    await sessions.revoke(session.id, reason, now)
+    authStates.forgetSession(session.id)
+  }
+
+  /** The live token a repeat of `token` should get, or reuse: then the session is revoked. */
+  const followRepeat = async (token: string, session: Session, now: number): Promise<string> => {
+    let current = token
+    for (let hop = 0; hop <= MAX_REPEAT_HOPS; hop++) {
+      const state = await sessions.findTokenState(hashRefreshToken(current))
+      if (!state || state.sessionId !== session.id) break
+      if (state.spentAt === null) return current
+      if (now - state.spentAt > config.reuseWindowSeconds) {
+        await revokeSession(session, 'refresh_token_reused', now)
+        throw new AppError(
+          'refresh_token_reused',
+          'This refresh token was already used; the session has been revoked. Sign in again.',
+        )
+      }
+      current = nextRefreshToken(rotationSecret, current)
+    }
+    throw invalidRefreshToken()
+  }
+
+  return {
+    async start(user, client) {
+      const now = epochSeconds(clock)
+      const refreshToken = newRefreshToken()
+      const session = await sessions.create(
+        {
+          id: newUserId(),
+          userId: user.id,
+          createdAt: now,
+          expiresAt: now + config.absoluteTtlSeconds,
+          userAgent: client.userAgent?.slice(0, 512) ?? null,
+          ip: client.ip ?? null,
+        },
+        hashRefreshToken(refreshToken),
+      )
+      return grant(user, session, refreshToken, now)
+    },
+
+    async refresh(refreshToken) {
+      if (!isWellFormedRefreshToken(refreshToken)) throw invalidRefreshToken()
+      const tokenHash = hashRefreshToken(refreshToken)
+      const found = await sessions.findByToken(tokenHash)
+      if (!found) throw invalidRefreshToken()
+      const { session } = found
+      const now = epochSeconds(clock)
+      if (session.revokedAt !== null)
+        throw invalidRefreshToken('The session has been revoked. Sign in again.')
+      if (!isLive(session, now)) throw new AppError('session_expired')
+      const user = await users.findById(session.userId)
+      if (!user || user.disabled) throw invalidRefreshToken('The session has been revoked. Sign in again.')
+
+      if (found.spentAt === null) {
+        const next = nextRefreshToken(rotationSecret, refreshToken)
+        if (await sessions.rotate(session.id, tokenHash, hashRefreshToken(next), now)) {
+          return grant(user, session, next, now)
+        }
+        // Another request spent it a moment ago: answer as a repeat.
+      }
+      return grant(user, session, await followRepeat(refreshToken, session, now), now)
+    },
+
+    async sessionOfToken(refreshToken) {
+      if (!isWellFormedRefreshToken(refreshToken)) return undefined
+      return (await sessions.findByToken(hashRefreshToken(refreshToken)))?.session
+    },
+
+    async list(userId) {
+      const now = epochSeconds(clock)
+      return sessions.listActive(userId, now, now - config.idleTtlSeconds)
+    },
+
+    async revoke(userId, sessionId, reason) {
+      const session = await sessions.findById(sessionId)
+      const now = epochSeconds(clock)
+      if (!session || session.userId !== userId || !isLive(session, now)) {
+        throw new AppError('session_not_found')
+      }
+      await revokeSession(session, reason, now)
+    },
+
+    async revokeAll(userId, reason) {
+      const ids = await sessions.revokeAllForUser(userId, reason, epochSeconds(clock))
+      for (const id of ids) authStates.forgetSession(id)
+    },
+
+    async end(sessionId, reason) {
+      await sessions.revoke(sessionId, reason, epochSeconds(clock))
+      authStates.forgetSession(sessionId)
+    },
+
+    async purge() {
+      const now = epochSeconds(clock)
+      return sessions.purge(now, now - config.idleTtlSeconds)
+    },
+  }
+}

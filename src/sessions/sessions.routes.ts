@@ -1,0 +1,126 @@
+// POST /auth/refresh, POST /auth/logout, POST /auth/logout-all, GET /auth/sessions, DELETE /auth/sessions/{id}.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+import { AppError } from '../http/problem.ts'
+import { problems } from '../http/responses.ts'
+import { clearRefreshCookie, readRefreshToken, setRefreshCookie } from './refresh-cookie.ts'
+import { RefreshBody, SessionGrant, SessionIdParams, SessionList } from './sessions.schemas.ts'
+
+const toIso = (seconds: number) => new Date(seconds * 1000).toISOString()
+const NoContent = Type.Null({ description: 'No content' })
+
+export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { sessions, config } = app.deps
+
+  app.post(
+    '/auth/refresh',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['sessions'],
+        summary: 'Spend a refresh token for a new access token and a new refresh token',
+        body: RefreshBody,
+        response: { 200: SessionGrant, ...problems(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      const presented = readRefreshToken(request, request.body?.refresh_token)
+      if (!presented) throw new AppError('invalid_refresh_token', 'No refresh token was sent')
+      const grant = await sessions.refresh(presented.token).catch((error: unknown) => {
+        if (presented.fromCookie) clearRefreshCookie(reply, config.cookieSecure)
+        throw error
+      })
+      reply.header('cache-control', 'no-store')
+      if (!presented.fromCookie) return grant
+      setRefreshCookie(reply, grant.refresh_token, grant.refresh_token_expires_in, config.cookieSecure)
+      const { refresh_token: _inCookie, ...body } = grant
+      return body
+    },
+  )
+
+  app.post(
+    '/auth/logout',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['sessions'],
+        summary: 'End the current session: by its access token, or by its refresh token (body or cookie)',
+        body: RefreshBody,
+        response: { 204: NoContent, ...problems(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      let sessionId: string | undefined
+      if (request.headers.authorization !== undefined) {
+        await app.authenticate(request, undefined)
+        sessionId = request.auth.sessionId
+      } else {
+        const presented = readRefreshToken(request, request.body?.refresh_token)
+        if (!presented)
+          throw new AppError('invalid_token', 'Send the access token, or the refresh token to end')
+        sessionId = (await sessions.sessionOfToken(presented.token))?.id
+      }
+      // Ending a session that has already ended is not an error: the result is the same.
+      if (sessionId !== undefined) await sessions.end(sessionId, 'logout')
+      clearRefreshCookie(reply, config.cookieSecure)
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.post(
+    '/auth/logout-all',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'End every session of the signed-in user, on every device',
+        response: { 204: NoContent },
+      },
+    },
+    async (request, reply) => {
+      await sessions.revokeAll(request.auth.userId, 'logout_all')
+      clearRefreshCookie(reply, config.cookieSecure)
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.get(
+    '/auth/sessions',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: "The signed-in user's active sessions",
+        response: { 200: SessionList },
+      },
+    },
+    async (request) => {
+      const list = await sessions.list(request.auth.userId)
+      return {
+        sessions: list.map((session) => ({
+          id: session.id,
+          current: session.id === request.auth.sessionId,
+          createdAt: toIso(session.createdAt),
+          lastUsedAt: toIso(session.lastUsedAt),
+          expiresAt: toIso(session.expiresAt),
+          userAgent: session.userAgent,
+          ip: session.ip,
+        })),
+      }
+    },
+  )
+
+  app.delete(
+    '/auth/sessions/:id',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'End one of your sessions (sign out another device)',
+        params: SessionIdParams,
+        response: { 204: NoContent, ...problems(400, 404) },
+      },
+    },
+    async (request, reply) => {
+      await sessions.revoke(request.auth.userId, request.params.id, 'revoked_by_user')
+      return reply.code(204).send(null)
+    },
+  )
+}
