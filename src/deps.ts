@@ -42,7 +42,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const users = createUserRepository(db)
   const sessionRepository = createSessionRepository(db)
   const hasher = overrides.hasher ?? createPasswordHasher(config.argon2)
-  const keyStore = await createKeyStore(db, clock, config.jwt)
+  const keyStore = await createKeyStore(db, clock, config)
   const tokens = createTokenService(keyStore, clock, config.jwt)
   const authStates = createAuthStateCache(
     sessionRepository.findAccessState,

@@ -2,11 +2,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authRoutes } from './auth/auth.routes.ts'
 import { healthRoutes } from './http/health.routes.ts'
+import { jwksRoutes } from './keys/jwks.routes.ts'
 import { sessionsRoutes } from './sessions/sessions.routes.ts'
 import { usersRoutes } from './users/users.routes.ts'
 
 export const routeModules: FastifyPluginAsyncTypebox[] = [
   healthRoutes,
+  jwksRoutes,
   authRoutes,
   sessionsRoutes,
   usersRoutes,

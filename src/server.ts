@@ -2,6 +2,7 @@
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, readProcessEnv } from './config/load-config.ts'
 import { createDeps, type Deps } from './deps.ts'
+import { KeyStoreError } from './keys/key-store.ts'
 
 /**
  * Deletes expired and revoked sessions every SESSION_PURGE_INTERVAL_SECONDS. A DELETE by expiry time is
@@ -26,10 +27,22 @@ export async function serve(): Promise<void> {
     }
     throw error
   }
-  const deps = await createDeps(config)
+  let deps: Deps
+  try {
+    deps = await createDeps(config)
+  } catch (error) {
+    if (error instanceof KeyStoreError) {
+      console.error(error.message)
+      process.exit(1)
+    }
+    throw error
+  }
   const app = await buildApp({ deps })
   const stopPurging = startSessionPurge(deps, (error) =>
     app.log.error({ err: error }, 'session purge failed'),
+  )
+  const stopKeyReload = deps.keyStore.startAutoReload(config.keysReloadIntervalSeconds * 1000, (error) =>
+    app.log.error({ err: error }, 'signing key reload failed'),
   )
 
   let closing = false
@@ -38,6 +51,7 @@ export async function serve(): Promise<void> {
     closing = true
     app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     stopPurging()
+    stopKeyReload()
     await app.close()
     await deps.close()
     process.exit(0)

@@ -77,7 +77,7 @@ export function createAuthenticator(
     if (header === undefined) throw invalidTokenError('No bearer token was sent')
     const match = BEARER.exec(header)
     if (!match?.[1]) throw invalidTokenError('The Authorization header is not "Bearer <token>"')
-    const claims = tokens.verifyAccessToken(match[1])
+    const claims = await tokens.verifyAccessToken(match[1])
     const state = await authStates.get(claims.sid)
     if (!state || isRevoked(state, claims, epochSeconds(clock), sessionIdleTtlSeconds)) {
       throw invalidTokenError('The token has been revoked')

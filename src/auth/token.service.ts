@@ -29,7 +29,7 @@ export type TokenSubject = { id: string; username: string; roles: string[]; toke
 export interface TokenService {
   issueAccessToken(subject: TokenSubject, sessionId: string): { token: string; expiresIn: number }
   /** The token's claims, or an AppError: `token_expired`, or `invalid_token` for everything else. */
-  verifyAccessToken(token: string): AccessTokenClaims
+  verifyAccessToken(token: string): Promise<AccessTokenClaims>
 }
 
 type Verify = (token: string) => unknown
@@ -80,7 +80,7 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
     let sign = signers.get(key.kid)
     if (!sign) {
       sign = createSigner({
-        key: key.secret,
+        key: key.signing,
         algorithm: key.algorithm,
         kid: key.kid,
         header: { alg: key.algorithm, typ: ACCESS_TOKEN_TYPE },
@@ -94,7 +94,7 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
     let verify = verifiers.get(key.kid)
     if (!verify) {
       verify = createVerifier({
-        key: key.secret,
+        key: key.verifying,
         algorithms: [key.algorithm],
         allowedIss: config.issuer,
         allowedAud: config.audience,
@@ -129,7 +129,7 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
       return { token: signerFor(key)(claims), expiresIn: config.accessTokenTtlSeconds }
     },
 
-    verifyAccessToken(token) {
+    async verifyAccessToken(token) {
       if (token.length > config.maxTokenBytes) throw invalidTokenError('The token is too large')
       const header = readHeader(token)
       if (KEY_BEARING_HEADERS.some((name) => name in header))
@@ -137,7 +137,10 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
       const kid = header.kid
       if (typeof kid !== 'string' || !KID_PATTERN.test(kid))
         throw invalidTokenError('The token has no valid key id')
-      const key = keyStore.verificationKey(kid)
+      // An unknown kid may be a key rotated in by another instance: reload (rate-limited) and look again.
+      const key =
+        keyStore.verificationKey(kid) ??
+        ((await keyStore.refresh()) ? keyStore.verificationKey(kid) : undefined)
       if (!key) throw invalidTokenError('The token was signed by an unknown key')
 
       let payload: Record<string, unknown>

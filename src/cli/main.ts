@@ -2,7 +2,9 @@
 // an exit status (2: the command line is not valid; 1: the command failed). Each command has its own file.
 import { ConfigError, readProcessEnv } from '../config/load-config.ts'
 import { AppError } from '../http/problem.ts'
+import { KeyStoreError } from '../keys/key-store.ts'
 import { CliError, type Command, type Io, UsageError, writeLine } from './command.ts'
+import { keysListCommand, keysPruneCommand, keysRotateCommand } from './keys.commands.ts'
 import { migrateCommand } from './migrate.command.ts'
 import { serveCommand } from './serve.command.ts'
 import { sessionsPurgeCommand } from './sessions-purge.command.ts'
@@ -15,6 +17,9 @@ const COMMANDS: readonly Command[] = [
   userCreateCommand,
   userListCommand,
   sessionsPurgeCommand,
+  keysRotateCommand,
+  keysListCommand,
+  keysPruneCommand,
 ]
 
 const list = (commands: readonly Command[]) =>
@@ -86,7 +91,7 @@ function report(error: unknown, io: Io): number {
     writeLine(io.stderr, `Run "tessera ${error.command ? `${error.command} ` : ''}--help" for usage.`)
     return 2
   }
-  if (error instanceof CliError || error instanceof ConfigError) {
+  if (error instanceof CliError || error instanceof ConfigError || error instanceof KeyStoreError) {
     writeLine(io.stderr, `tessera: ${error.message}`)
     return error instanceof CliError ? error.exitCode : 1
   }

@@ -44,12 +44,33 @@ export const ENV_VARS = [
   {
     name: 'JWT_ALGORITHM',
     default: 'HS256',
-    description: 'Signing algorithm of access tokens: `HS256`, `HS384` or `HS512`.',
+    description:
+      'Signing algorithm of access tokens: `HS256`, `HS384`, `HS512` (a shared secret), or `EdDSA`, `ES256`, `RS256` (a key pair whose public half is published at /.well-known/jwks.json).',
   },
   {
     name: 'JWT_SECRET',
     description:
-      'HMAC signing secret, at least 32 characters (use `openssl rand -base64 48`). When unset outside production, a random key is generated on first start and kept in the database.',
+      'HMAC signing secret for HS256/384/512, at least 32 characters (`openssl rand -base64 48`). When no key is configured, outside production, a random key is generated on first start and kept in the database.',
+  },
+  {
+    name: 'JWT_PRIVATE_KEY',
+    description:
+      'A private key for EdDSA, ES256 or RS256, as PEM or JWK JSON. Imported into the database on first start (its kid is its RFC 7638 thumbprint); from then on it rotates like a generated key.',
+  },
+  {
+    name: 'JWT_PRIVATE_KEY_FILE',
+    description: 'A file holding JWT_PRIVATE_KEY, for secrets mounted as files.',
+  },
+  {
+    name: 'KEY_ENCRYPTION_SECRET',
+    description:
+      'When set, private signing keys are stored in the database encrypted (JWE, A256GCM, key derived with HKDF). At least 32 characters. Keep it: keys stored encrypted cannot be read without it.',
+  },
+  {
+    name: 'KEYS_RELOAD_INTERVAL_SECONDS',
+    default: '60',
+    description:
+      'How often a running server re-reads the signing keys, so that a rotation made elsewhere takes effect without a restart (an unknown kid also triggers a reload, at most every 5 s).',
   },
   {
     name: 'JWT_ISSUER',

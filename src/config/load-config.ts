@@ -2,9 +2,8 @@
 // touches process.env. Every bad variable is reported, one message each, before anything listens.
 import { existsSync, readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
+import { JWT_ALGORITHMS, type JwtAlgorithm } from '../keys/algorithms.ts'
 import { ENV_VARS, type EnvVar, type EnvVarName } from './config.schema.ts'
-
-export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512'
 
 export type Config = {
   env: 'development' | 'test' | 'production'
@@ -14,14 +13,18 @@ export type Config = {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   database: { url: string; busyTimeoutMs: number }
   jwt: {
-    algorithm: HmacAlgorithm
+    algorithm: JwtAlgorithm
     secret: string | undefined
+    /** PEM or JWK text of a configured private key (from JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE). */
+    privateKey: string | undefined
     issuer: string
     audience: string
     accessTokenTtlSeconds: number
     clockLeewaySeconds: number
     maxTokenBytes: number
   }
+  keyEncryptionSecret: string | undefined
+  keysReloadIntervalSeconds: number
   authStateCacheTtlMs: number
   sessions: {
     absoluteTtlSeconds: number
@@ -88,15 +91,21 @@ export function loadConfig(env: Env): Config {
   const host = raw('HOST') as string
   const port = integer('PORT', 0, 65535)
   const publicUrl = url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`)
+  const algorithm = oneOf('JWT_ALGORITHM', JWT_ALGORITHMS)
+  const hmac = algorithm.startsWith('HS')
   const secret = raw('JWT_SECRET')
   if (secret !== undefined && secret.length < 32) {
     problems.push('JWT_SECRET must be at least 32 characters; generate one with `openssl rand -base64 48`')
   }
-  if (secret === undefined && nodeEnv === 'production') {
-    problems.push(
-      'JWT_SECRET is required when NODE_ENV=production: a key generated on first start would differ per ' +
-        'machine and be lost with the database. Set it to a random value of at least 32 characters.',
-    )
+  if (secret !== undefined && !hmac)
+    problems.push(`JWT_SECRET is for HS256/384/512; JWT_ALGORITHM is ${algorithm}`)
+  const privateKey = readPrivateKey(raw('JWT_PRIVATE_KEY'), raw('JWT_PRIVATE_KEY_FILE'), problems)
+  if (privateKey !== undefined && hmac) {
+    problems.push(`JWT_PRIVATE_KEY is for EdDSA, ES256 and RS256; JWT_ALGORITHM is ${algorithm}`)
+  }
+  const keyEncryptionSecret = raw('KEY_ENCRYPTION_SECRET')
+  if (keyEncryptionSecret !== undefined && keyEncryptionSecret.length < 32) {
+    problems.push('KEY_ENCRYPTION_SECRET must be at least 32 characters')
   }
 
   const config: Config = {
@@ -110,14 +119,17 @@ export function loadConfig(env: Env): Config {
       busyTimeoutMs: integer('DATABASE_BUSY_TIMEOUT_MS', 0, 600_000),
     },
     jwt: {
-      algorithm: oneOf('JWT_ALGORITHM', ['HS256', 'HS384', 'HS512'] as const),
+      algorithm,
       secret,
+      privateKey,
       issuer: url('JWT_ISSUER', publicUrl),
       audience: raw('JWT_AUDIENCE') as string,
       accessTokenTtlSeconds: integer('ACCESS_TOKEN_TTL_SECONDS', 30, 86_400),
       clockLeewaySeconds: integer('JWT_CLOCK_LEEWAY_SECONDS', 0, 300),
       maxTokenBytes: integer('JWT_MAX_TOKEN_BYTES', 512, 65_536),
     },
+    keyEncryptionSecret,
+    keysReloadIntervalSeconds: integer('KEYS_RELOAD_INTERVAL_SECONDS', 1, 86_400),
     authStateCacheTtlMs: integer('AUTH_STATE_CACHE_TTL_MS', 0, 60_000),
     sessions: {
       absoluteTtlSeconds: integer('SESSION_ABSOLUTE_TTL_SECONDS', 300, 31_536_000),
@@ -139,6 +151,20 @@ export function loadConfig(env: Env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+function readPrivateKey(inline: string | undefined, file: string | undefined, problems: string[]) {
+  if (inline !== undefined && file !== undefined) {
+    problems.push('Set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, not both')
+    return undefined
+  }
+  if (file === undefined) return inline
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    problems.push(`JWT_PRIVATE_KEY_FILE cannot be read: ${file}`)
+    return undefined
+  }
 }
 
 /** The process environment, over the values of a .env file in the working directory if there is one. */

@@ -1,75 +1,189 @@
-// Holds the keys that sign and verify access tokens. A configured JWT_SECRET is the key; otherwise a random
-// key is generated on first start and kept in the database, so restarts (and other instances on the same
-// database) keep accepting the tokens it signed. Never a built-in default.
-import { createHmac, randomBytes } from 'node:crypto'
-import type { HmacAlgorithm } from '../config/load-config.ts'
+// The keys that sign and verify access tokens, as this instance currently knows them. They live in the
+// database, so every instance shares them; this store reloads them periodically and, rate-limited, when a
+// token names a kid it does not know, which is how a rotation made elsewhere reaches a running server.
+// A configured JWT_SECRET is used as it is and never stored.
+import { createHmac, type JsonWebKey } from 'node:crypto'
+import type { Config } from '../config/load-config.ts'
 import type { Db } from '../db/database.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
-import { randomToken } from '../lib/ids.ts'
+import {
+  generatePrivateJwk,
+  type JwtAlgorithm,
+  keyMaterial,
+  keyProblem,
+  kidOf,
+  parsePrivateKey,
+  publicJwkOf,
+} from './algorithms.ts'
+import { createKeyRepository, type KeyRepository, type KeyState } from './key.repository.ts'
+import { createKeyEncryption } from './key-encryption.ts'
 
 export type SigningKey = {
   kid: string
-  algorithm: HmacAlgorithm
-  secret: Buffer
+  algorithm: JwtAlgorithm
+  state: KeyState
+  retiredAt: number | null
+  /** What fast-jwt signs with: a PEM private key, or the HMAC secret. */
+  signing: string | Buffer
+  /** What fast-jwt verifies with: a PEM public key, or the HMAC secret. */
+  verifying: string | Buffer
+  /** The public JWK as published, or null for HMAC keys, which are never published. */
+  publicJwk: JsonWebKey | null
 }
+
+/** A public key as published in the JWKS. */
+export type PublicJwk = JsonWebKey & { kty: string; kid: string; alg: JwtAlgorithm; use: 'sig' }
 
 export interface KeyStore {
-  /** The key new tokens are signed with. */
+  /** The key new tokens are signed with: the newest active one. */
   signingKey(): SigningKey
-  /** The key a token names in its `kid` header, if we hold it. The kid is only ever a map lookup. */
+  /** The key a token names in its `kid` header, if it may still verify. The kid is only ever a map lookup. */
   verificationKey(kid: string): SigningKey | undefined
+  /** Reloads from the database unless it did so in the last few seconds; true when it reloaded. */
+  refresh(): Promise<boolean>
+  reload(): Promise<void>
+  /** The public keys other services verify with: active ones and retired ones still in their grace period. */
+  publicJwks(): PublicJwk[]
+  /** Reloads every `intervalMs`; returns the function that stops it. */
+  startAutoReload(intervalMs: number, onError: (error: unknown) => void): () => void
 }
 
-// RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
-const SECRET_BYTES: Record<HmacAlgorithm, number> = { HS256: 32, HS384: 48, HS512: 64 }
+export class KeyStoreError extends Error {
+  override name = 'KeyStoreError'
+}
+
+// An unknown kid triggers at most one reload in this time, so a flood of made-up kids costs one query.
+const MIN_RELOAD_INTERVAL_MS = 5_000
+
+export type KeyStoreConfig = Pick<Config, 'env'> & {
+  jwt: Pick<
+    Config['jwt'],
+    'algorithm' | 'secret' | 'privateKey' | 'accessTokenTtlSeconds' | 'clockLeewaySeconds'
+  >
+  keyEncryptionSecret: string | undefined
+}
 
 /** A stable kid for a configured secret that reveals no more about it than a token signature does. */
 function kidForSecret(secret: string): string {
   return createHmac('sha256', secret).update('tessera key id').digest('base64url').slice(0, 22)
 }
 
-async function loadOrCreateStoredKey(db: Db, clock: Clock, algorithm: HmacAlgorithm): Promise<SigningKey> {
-  const find = () =>
-    db
-      .selectFrom('signing_keys')
-      .select(['kid', 'private_jwk'])
-      .where('algorithm', '=', algorithm)
-      .where('state', '=', 'active')
-      .orderBy('created_at', 'desc')
-      .executeTakeFirst()
-  let row = await find()
-  if (!row) {
-    const jwk = { kty: 'oct', k: randomBytes(SECRET_BYTES[algorithm]).toString('base64url'), alg: algorithm }
-    await db
-      .insertInto('signing_keys')
-      .values({
-        kid: randomToken(16),
-        algorithm,
-        private_jwk: JSON.stringify(jwk),
-        public_jwk: null,
-        state: 'active',
-        created_at: epochSeconds(clock),
-        retired_at: null,
-      })
-      .execute()
-    row = await find()
-  }
-  if (!row) throw new Error('the generated signing key could not be read back')
-  const jwk = JSON.parse(row.private_jwk) as { k: string }
-  return { kid: row.kid, algorithm, secret: Buffer.from(jwk.k, 'base64url') }
+/** How long after retirement a key still verifies: the longest an access token it signed can live. */
+export function retirementGraceSeconds(jwt: KeyStoreConfig['jwt']): number {
+  return jwt.accessTokenTtlSeconds + jwt.clockLeewaySeconds
 }
 
-export async function createKeyStore(
-  db: Db,
+/** Makes a new key of the algorithm (or the given one) the active signing key; returns its kid. */
+export async function rotateSigningKey(
+  keys: KeyRepository,
   clock: Clock,
-  config: { algorithm: HmacAlgorithm; secret: string | undefined },
-): Promise<KeyStore> {
-  const key: SigningKey =
-    config.secret !== undefined
-      ? { kid: kidForSecret(config.secret), algorithm: config.algorithm, secret: Buffer.from(config.secret) }
-      : await loadOrCreateStoredKey(db, clock, config.algorithm)
+  algorithm: JwtAlgorithm,
+  privateJwk: JsonWebKey = generatePrivateJwk(algorithm),
+): Promise<string> {
+  const problem = keyProblem(algorithm, privateJwk)
+  if (problem) throw new KeyStoreError(`This key cannot sign ${algorithm}: ${problem}`)
+  const kid = await kidOf(algorithm, privateJwk)
+  const now = epochSeconds(clock)
+  await keys.activate(
+    { kid, algorithm, privateJwk, publicJwk: publicJwkOf(algorithm, privateJwk), createdAt: now },
+    now,
+  )
+  return kid
+}
+
+export function createKeyRepositoryFor(db: Db, config: KeyStoreConfig): KeyRepository {
+  return createKeyRepository(db, createKeyEncryption(config.keyEncryptionSecret))
+}
+
+export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfig): Promise<KeyStore> {
+  const keys = createKeyRepositoryFor(db, config)
+  const { algorithm, secret } = config.jwt
+  const grace = retirementGraceSeconds(config.jwt)
+
+  // A configured private key is imported once (by its thumbprint kid), then managed like any other.
+  if (config.jwt.privateKey !== undefined) {
+    const jwk = parsePrivateKey(config.jwt.privateKey)
+    if (!(await keys.has(await kidOf(algorithm, jwk)))) await rotateSigningKey(keys, clock, algorithm, jwk)
+  }
+
+  const configuredSecret: SigningKey | undefined =
+    secret === undefined
+      ? undefined
+      : (() => {
+          const material = Buffer.from(secret)
+          return {
+            kid: kidForSecret(secret),
+            algorithm,
+            state: 'active',
+            retiredAt: null,
+            signing: material,
+            verifying: material,
+            publicJwk: null,
+          }
+        })()
+
+  let byKid = new Map<string, SigningKey>()
+  let signing: SigningKey | undefined
+  let loadedAt = 0
+
+  const reload = async () => {
+    const stored = await keys.listUsable(epochSeconds(clock) - grace)
+    const next = new Map<string, SigningKey>()
+    for (const key of stored) {
+      const material = keyMaterial(key.algorithm, key.privateJwk)
+      next.set(key.kid, { ...key, ...material })
+    }
+    if (configuredSecret) next.set(configuredSecret.kid, configuredSecret)
+    byKid = next
+    signing = configuredSecret ?? [...next.values()].find((key) => key.state === 'active')
+    loadedAt = clock.now()
+  }
+
+  await reload()
+  if (!configuredSecret && signing?.algorithm !== algorithm) {
+    if (!signing && config.env === 'production') {
+      throw new KeyStoreError(
+        'No signing key: with NODE_ENV=production, Tessera does not invent one. Set JWT_SECRET (HS256/384/512), ' +
+          'set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or create one with `npx tessera keys rotate`.',
+      )
+    }
+    // First start, or JWT_ALGORITHM changed: a new key of the configured algorithm takes over signing.
+    await rotateSigningKey(keys, clock, algorithm)
+    await reload()
+  }
+
+  const isUsable = (key: SigningKey) => key.retiredAt === null || key.retiredAt + grace > epochSeconds(clock)
+
   return {
-    signingKey: () => key,
-    verificationKey: (kid) => (kid === key.kid ? key : undefined),
+    signingKey() {
+      if (!signing) throw new KeyStoreError('No active signing key')
+      return signing
+    },
+    verificationKey(kid) {
+      const key = byKid.get(kid)
+      return key && isUsable(key) ? key : undefined
+    },
+    async refresh() {
+      if (clock.now() - loadedAt < MIN_RELOAD_INTERVAL_MS) return false
+      await reload()
+      return true
+    },
+    reload,
+    publicJwks() {
+      return [...byKid.values()]
+        .filter((key) => key.publicJwk !== null && isUsable(key))
+        .map((key) => ({
+          ...key.publicJwk,
+          kty: String(key.publicJwk?.kty),
+          kid: key.kid,
+          alg: key.algorithm,
+          use: 'sig',
+        }))
+    },
+    startAutoReload(intervalMs, onError) {
+      const timer = setInterval(() => reload().catch(onError), intervalMs)
+      timer.unref()
+      return () => clearInterval(timer)
+    },
   }
 }

@@ -20,6 +20,9 @@ describe('GET /openapi.json', () => {
     assert.deepEqual(operations.sort(), [
       'DELETE /auth/sessions/{id}',
       'DELETE /users/{id}',
+      'GET /.well-known/jwks.json',
+      'GET /.well-known/oauth-authorization-server',
+      'GET /.well-known/openid-configuration',
       'GET /auth/me',
       'GET /auth/sessions',
       'GET /health',

@@ -357,7 +357,7 @@ describe('sessions: browser cookie mode', () => {
     return { response, cookie: cookieOf(response) }
   }
 
-  const valueOf = (setCookie: string) => setCookie.split(';')[0]?.split('=')[1] ?? ''
+  const cookieValue = (setCookie: string) => setCookie.split(';')[0]?.split('=')[1] ?? ''
 
   it('login sets the refresh token as an HttpOnly, Secure, SameSite=Strict cookie on /auth, not in the body', async () => {
     const { response, cookie } = await cookieLogin(await registerUser(t.app))
@@ -374,13 +374,13 @@ describe('sessions: browser cookie mode', () => {
     const response = await t.app.inject({
       method: 'POST',
       url: '/auth/refresh',
-      cookies: { tessera_refresh_token: valueOf(cookie) },
+      cookies: { tessera_refresh_token: cookieValue(cookie) },
     })
     assertProblem(response, 403, 'csrf_check_failed')
     const ok = await t.app.inject({
       method: 'POST',
       url: '/auth/refresh',
-      cookies: { tessera_refresh_token: valueOf(cookie) },
+      cookies: { tessera_refresh_token: cookieValue(cookie) },
       headers: { 'x-tessera-csrf': '1' },
     })
     assert.equal(ok.statusCode, 200, 'the token was not spent by the refused request')
@@ -391,12 +391,12 @@ describe('sessions: browser cookie mode', () => {
     const response = await t.app.inject({
       method: 'POST',
       url: '/auth/refresh',
-      cookies: { tessera_refresh_token: valueOf(cookie) },
+      cookies: { tessera_refresh_token: cookieValue(cookie) },
       headers: { 'x-tessera-csrf': '1' },
     })
     assert.equal(response.statusCode, 200, response.body)
     assert.equal(response.json().refresh_token, undefined)
-    assert.notEqual(valueOf(cookieOf(response)), valueOf(cookie))
+    assert.notEqual(cookieValue(cookieOf(response)), cookieValue(cookie))
     assert.equal((await me(t, response.json().access_token)).statusCode, 200)
   })
 
@@ -405,13 +405,13 @@ describe('sessions: browser cookie mode', () => {
     const refused = await t.app.inject({
       method: 'POST',
       url: '/auth/logout',
-      cookies: { tessera_refresh_token: valueOf(cookie) },
+      cookies: { tessera_refresh_token: cookieValue(cookie) },
     })
     assertProblem(refused, 403, 'csrf_check_failed')
     const response = await t.app.inject({
       method: 'POST',
       url: '/auth/logout',
-      cookies: { tessera_refresh_token: valueOf(cookie) },
+      cookies: { tessera_refresh_token: cookieValue(cookie) },
       headers: { 'x-tessera-csrf': '1' },
     })
     assert.equal(response.statusCode, 204)

@@ -39,9 +39,20 @@ describe('configuration', () => {
     assert.ok(problems.some((p) => p.startsWith('ARGON2_MEMORY_KIB ')))
   })
 
-  it('refuses production without a signing secret, and says why', () => {
-    const [problem] = problemsOf({ NODE_ENV: 'production' })
-    assert.match(problem ?? '', /JWT_SECRET is required when NODE_ENV=production/)
+  it('refuses a JWT_SECRET for an asymmetric algorithm, and a private key for an HMAC one', () => {
+    const secret = 'a'.repeat(40)
+    assert.match(
+      problemsOf({ JWT_ALGORITHM: 'EdDSA', JWT_SECRET: secret })[0] ?? '',
+      /JWT_SECRET is for HS256/,
+    )
+    assert.match(
+      problemsOf({ JWT_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----' })[0] ?? '',
+      /JWT_PRIVATE_KEY is for EdDSA/,
+    )
+    assert.match(
+      problemsOf({ JWT_ALGORITHM: 'ES256', JWT_PRIVATE_KEY_FILE: '/no/such/file' })[0] ?? '',
+      /cannot be read/,
+    )
   })
 
   it('refuses a short secret, and never echoes it', () => {

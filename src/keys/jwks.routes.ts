@@ -1,0 +1,80 @@
+// GET /.well-known/jwks.json: the public keys other services verify Tessera's tokens with (never an HMAC
+// key). GET /.well-known/openid-configuration and /.well-known/oauth-authorization-server: where to find
+// them, for clients that discover keys from the issuer (RFC 8414).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
+
+// Shorter than any access token's life, so verifiers see a new key well before a retired one disappears;
+// verifiers also refetch when they meet an unknown kid.
+const JWKS_MAX_AGE_SECONDS = 300
+
+const Jwks = Type.Object({
+  keys: Type.Array(
+    Type.Object(
+      {
+        kty: Type.String(),
+        kid: Type.String(),
+        alg: Type.String(),
+        use: Type.Literal('sig'),
+        crv: Type.Optional(Type.String()),
+        x: Type.Optional(Type.String()),
+        y: Type.Optional(Type.String()),
+        n: Type.Optional(Type.String()),
+        e: Type.Optional(Type.String()),
+      },
+      { description: 'A public JWK (RFC 7517); private members are never serialized' },
+    ),
+  ),
+})
+
+const Metadata = Type.Object({
+  issuer: Type.String(),
+  jwks_uri: Type.String(),
+  token_endpoint: Type.String(),
+  revocation_endpoint: Type.String(),
+  id_token_signing_alg_values_supported: Type.Array(Type.String()),
+  token_endpoint_auth_signing_alg_values_supported: Type.Array(Type.String()),
+})
+
+export const jwksRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { keyStore, config } = app.deps
+  const base = config.publicUrl
+
+  app.get(
+    '/.well-known/jwks.json',
+    {
+      config: { auth: 'public' },
+      schema: { tags: ['keys'], summary: 'Public signing keys (JWKS)', response: { 200: Jwks } },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`)
+      return { keys: keyStore.publicJwks() }
+    },
+  )
+
+  const metadata = () => ({
+    issuer: config.jwt.issuer,
+    jwks_uri: `${base}/.well-known/jwks.json`,
+    token_endpoint: `${base}/auth/login`,
+    revocation_endpoint: `${base}/auth/logout`,
+    id_token_signing_alg_values_supported: [config.jwt.algorithm],
+    token_endpoint_auth_signing_alg_values_supported: [config.jwt.algorithm],
+  })
+  for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
+    app.get(
+      path,
+      {
+        config: { auth: 'public' },
+        schema: {
+          tags: ['keys'],
+          summary: 'Issuer metadata: where the signing keys are',
+          response: { 200: Metadata },
+        },
+      },
+      async (_request, reply) => {
+        reply.header('cache-control', 'public, max-age=3600')
+        return metadata()
+      },
+    )
+  }
+}

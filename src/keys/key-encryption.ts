@@ -1,0 +1,44 @@
+// Private keys at rest: when KEY_ENCRYPTION_SECRET is set, each private JWK is stored as a JWE (RFC 7516,
+// compact, `dir` + A256GCM, made by jose) under a key derived from that secret with HKDF-SHA256. Without it,
+// keys are stored as plain JWK JSON, protected only by the database's own access control. See
+// docs/decisions/0006-signing-keys.md.
+import { hkdfSync, type JsonWebKey } from 'node:crypto'
+import { CompactEncrypt, compactDecrypt } from 'jose'
+
+export type KeyEncryption = {
+  seal(jwk: JsonWebKey): Promise<string>
+  open(stored: string): Promise<JsonWebKey>
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export function createKeyEncryption(secret: string | undefined): KeyEncryption {
+  const key =
+    secret === undefined
+      ? undefined
+      : new Uint8Array(hkdfSync('sha256', secret, 'tessera', 'signing key encryption v1', 32))
+  return {
+    async seal(jwk) {
+      const json = JSON.stringify(jwk)
+      if (!key) return json
+      return new CompactEncrypt(encoder.encode(json))
+        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
+        .encrypt(key)
+    },
+    async open(stored) {
+      if (stored.startsWith('{')) return JSON.parse(stored) as JsonWebKey
+      if (!key) {
+        throw new Error(
+          'The signing keys in the database are encrypted: set KEY_ENCRYPTION_SECRET to read them',
+        )
+      }
+      try {
+        const { plaintext } = await compactDecrypt(stored, key)
+        return JSON.parse(decoder.decode(plaintext)) as JsonWebKey
+      } catch {
+        throw new Error('A signing key in the database cannot be decrypted with this KEY_ENCRYPTION_SECRET')
+      }
+    },
+  }
+}

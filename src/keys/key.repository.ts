@@ -1,0 +1,108 @@
+// Signing keys in the database, where every instance reads them. Private halves pass through KeyEncryption
+// on their way in and out. At most one key is active (signs); retired keys verify until they are pruned.
+import type { JsonWebKey } from 'node:crypto'
+import type { Db } from '../db/database.ts'
+import type { JwtAlgorithm } from './algorithms.ts'
+import type { KeyEncryption } from './key-encryption.ts'
+
+export type KeyState = 'active' | 'retired'
+
+export type StoredKey = {
+  kid: string
+  algorithm: JwtAlgorithm
+  state: KeyState
+  createdAt: number
+  retiredAt: number | null
+  privateJwk: JsonWebKey
+  publicJwk: JsonWebKey | null
+}
+
+export interface KeyRepository {
+  /** Every key that may still verify a token: active ones, and those retired after `retiredSince`. */
+  listUsable(retiredSince: number): Promise<StoredKey[]>
+  listAll(): Promise<Omit<StoredKey, 'privateJwk'>[]>
+  has(kid: string): Promise<boolean>
+  /** Makes the key the active one, retiring whichever was active, in one transaction. */
+  activate(key: Omit<StoredKey, 'state' | 'retiredAt'>, now: number): Promise<void>
+  /** Deletes keys retired at or before `retiredBefore`: no unexpired token can need them. */
+  prune(retiredBefore: number): Promise<string[]>
+}
+
+export function createKeyRepository(db: Db, encryption: KeyEncryption): KeyRepository {
+  const columns = ['kid', 'algorithm', 'state', 'created_at', 'retired_at', 'public_jwk'] as const
+  type Row = {
+    kid: string
+    algorithm: string
+    state: string
+    created_at: number
+    retired_at: number | null
+    public_jwk: string | null
+  }
+  const toKey = (row: Row) => ({
+    kid: row.kid,
+    algorithm: row.algorithm as JwtAlgorithm,
+    state: row.state as KeyState,
+    createdAt: Number(row.created_at),
+    retiredAt: row.retired_at === null ? null : Number(row.retired_at),
+    publicJwk: row.public_jwk === null ? null : (JSON.parse(row.public_jwk) as JsonWebKey),
+  })
+
+  return {
+    async listUsable(retiredSince) {
+      const rows = await db
+        .selectFrom('signing_keys')
+        .select([...columns, 'private_jwk'])
+        .where((eb) => eb.or([eb('state', '=', 'active'), eb('retired_at', '>', retiredSince)]))
+        .orderBy('created_at', 'desc')
+        .execute()
+      return Promise.all(
+        rows.map(async (row) => ({ ...toKey(row), privateJwk: await encryption.open(row.private_jwk) })),
+      )
+    },
+
+    async listAll() {
+      const rows = await db.selectFrom('signing_keys').select(columns).orderBy('created_at', 'desc').execute()
+      return rows.map(toKey)
+    },
+
+    async has(kid) {
+      return (
+        (await db.selectFrom('signing_keys').select('kid').where('kid', '=', kid).executeTakeFirst()) !==
+        undefined
+      )
+    },
+
+    async activate(key, now) {
+      const privateJwk = await encryption.seal(key.privateJwk)
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .updateTable('signing_keys')
+          .set({ state: 'retired', retired_at: now })
+          .where('state', '=', 'active')
+          .execute()
+        await trx
+          .insertInto('signing_keys')
+          .values({
+            kid: key.kid,
+            algorithm: key.algorithm,
+            private_jwk: privateJwk,
+            public_jwk: key.publicJwk === null ? null : JSON.stringify(key.publicJwk),
+            state: 'active',
+            created_at: key.createdAt,
+            retired_at: null,
+          })
+          .execute()
+      })
+    },
+
+    async prune(retiredBefore) {
+      const rows = await db
+        .deleteFrom('signing_keys')
+        .where('state', '=', 'retired')
+        .where('retired_at', '<=', retiredBefore)
+        .returning('kid')
+        .execute()
+      return rows.map((row) => row.kid)
+    },
+  }
+}
