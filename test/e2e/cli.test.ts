@@ -56,6 +56,10 @@ describe('the tessera command line', () => {
       ['user', 'list', '--help'],
       ['sessions', '--help'],
       ['sessions', 'purge', '--help'],
+      ['keys', '--help'],
+      ['keys', 'rotate', '--help'],
+      ['keys', 'list', '--help'],
+      ['keys', 'prune', '--help'],
     ]
     const runs = await Promise.all(helps.map((args) => tessera(args)))
     runs.forEach((run, i) => {
@@ -185,6 +189,32 @@ describe('the tessera command line', () => {
       assert.equal(run.code, 2)
       assert.match(run.stderr, /--password-stdin/)
     })
+  })
+
+  it('rotates, lists and prunes signing keys', async () => {
+    const env = { DATABASE_URL: join(dir, 'keys.db'), JWT_ALGORITHM: 'ES256' }
+    const first = await tessera(['keys', 'rotate'], { env })
+    assert.equal(first.code, 0, first.stderr)
+    const second = await tessera(['keys', 'rotate'], { env })
+    const kid = (run: Run) => /key: ([\w-]{43})$/m.exec(run.stdout)?.[1]
+    assert.ok(kid(first) && kid(second) && kid(first) !== kid(second), second.stdout)
+
+    const list = await tessera(['keys', 'list'], { env })
+    const [header, newest, oldest] = list.stdout.trimEnd().split('\n')
+    assert.match(header ?? '', /^KID\s+ALG\s+STATE\s+CREATED\s+RETIRED\s+VERIFIES$/)
+    assert.match(newest ?? '', new RegExp(`^${kid(second)}\\s+ES256\\s+active\\s.*\\syes$`))
+    assert.match(oldest ?? '', new RegExp(`^${kid(first)}\\s+ES256\\s+retired\\s.*\\syes$`))
+    assert.equal(
+      (await tessera(['keys', 'prune'], { env })).stdout,
+      'No key to prune.\n',
+      'still in its grace period',
+    )
+
+    const withSecret = await tessera(['keys', 'rotate'], {
+      env: { ...env, JWT_ALGORITHM: 'HS256', JWT_SECRET: 's'.repeat(40) },
+    })
+    assert.equal(withSecret.code, 1)
+    assert.match(withSecret.stderr, /JWT_SECRET is set/)
   })
 
   it('reports an invalid configuration in one message, without a stack trace (exit 1)', async () => {
