@@ -7,6 +7,12 @@ import type { Clock } from '../lib/clock.ts'
 /** What one joined read of a session and its user says about the access tokens of that session. */
 export type AccessState = {
   userId: string
+  /** The user's profile, read in the same row: GET /auth/me answers from it. */
+  username: string
+  firstName: string
+  lastName: string
+  createdAt: number
+  updatedAt: number
   roles: string[]
   disabled: boolean
   tokenVersion: number

@@ -1,6 +1,8 @@
 // Hashes passwords with argon2id and verifies both argon2id and the bcrypt hashes that Flask-Bcrypt wrote,
 // so users migrated from the Flask app keep their passwords; their hashes are upgraded at the next login.
 // Both libraries run the work on libuv's thread pool, off the event loop.
+
+import { availableParallelism } from 'node:os'
 import { type Algorithm, hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2'
 import { verify as bcryptVerify } from '@node-rs/bcrypt'
 
@@ -23,7 +25,29 @@ const ARGON2_PARAMS = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$/
 // its first 72 bytes, which is all bcrypt ever stored of it, and is then rehashed with argon2id.
 const BCRYPT_MAX_BYTES = 72
 
-export function createPasswordHasher(params: Argon2Params): PasswordHasher {
+// Each argon2 hash holds memoryKib of memory until it ends. More hashes at once than cores only queue on the CPU
+// while holding that memory and crowding the event loop, so at most one per core runs; the rest wait here.
+function createLimiter(slots: number) {
+  let running = 0
+  const waiting: (() => void)[] = []
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (running < slots) running++
+    else await new Promise<void>((resolve) => waiting.push(resolve))
+    try {
+      return await work()
+    } finally {
+      const next = waiting.shift()
+      if (next) next()
+      else running--
+    }
+  }
+}
+
+export function createPasswordHasher(
+  params: Argon2Params,
+  concurrency = availableParallelism(),
+): PasswordHasher {
+  const limit = createLimiter(concurrency)
   const options = {
     algorithm: ARGON2ID,
     memoryCost: params.memoryKib,
@@ -31,7 +55,7 @@ export function createPasswordHasher(params: Argon2Params): PasswordHasher {
     parallelism: params.parallelism,
   }
   return {
-    hash: (password) => argon2Hash(password, options),
+    hash: (password) => limit(() => argon2Hash(password, options)),
 
     async verify(passwordHash, password) {
       if (BCRYPT_PREFIX.test(passwordHash)) {
@@ -39,7 +63,7 @@ export function createPasswordHasher(params: Argon2Params): PasswordHasher {
         return bcryptVerify(password, passwordHash).catch(() => false)
       }
       if (!passwordHash.startsWith('$argon2')) return false
-      return argon2Verify(passwordHash, password).catch(() => false)
+      return limit(() => argon2Verify(passwordHash, password)).catch(() => false)
     },
 
     needsRehash(passwordHash) {

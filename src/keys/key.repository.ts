@@ -1,6 +1,7 @@
 // Signing keys in the database, where every instance reads them. Private halves pass through KeyEncryption
 // on their way in and out. At most one key is active (signs); retired keys verify until they are pruned.
 import type { JsonWebKey } from 'node:crypto'
+import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
 import type { JwtAlgorithm } from './algorithms.ts'
 import type { KeyEncryption } from './key-encryption.ts'
@@ -61,7 +62,13 @@ export function createKeyRepository(db: Db, encryption: KeyEncryption): KeyRepos
     },
 
     async listAll() {
-      const rows = await db.selectFrom('signing_keys').select(columns).orderBy('created_at', 'desc').execute()
+      // The active key first: two keys made in the same second have equal created_at.
+      const rows = await db
+        .selectFrom('signing_keys')
+        .select(columns)
+        .orderBy(sql`case when state = 'active' then 0 else 1 end`)
+        .orderBy('created_at', 'desc')
+        .execute()
       return rows.map(toKey)
     },
 

@@ -156,6 +156,11 @@ export function createSessionRepository(db: Db): SessionRepository {
           'sessions.revoked_at',
           'sessions.expires_at',
           'sessions.last_used_at',
+          'users.username',
+          'users.first_name',
+          'users.last_name',
+          'users.created_at',
+          'users.updated_at',
           'users.roles',
           'users.disabled',
           'users.token_version',
@@ -165,6 +170,11 @@ export function createSessionRepository(db: Db): SessionRepository {
       return (
         row && {
           userId: row.user_id,
+          username: row.username,
+          firstName: row.first_name,
+          lastName: row.last_name,
+          createdAt: Number(row.created_at),
+          updatedAt: Number(row.updated_at),
           roles: JSON.parse(row.roles) as string[],
           disabled: Number(row.disabled) === 1,
           tokenVersion: Number(row.token_version),

@@ -32,7 +32,12 @@ export function createUsersService({ users, sessions, authStates, clock }: Users
   return {
     get: async (id) => found(await users.findById(id)),
 
-    updateProfile: async (id, changes) => found(await users.update(id, changes, epochSeconds(clock))),
+    async updateProfile(id, changes) {
+      const user = found(await users.update(id, changes, epochSeconds(clock)))
+      // GET /auth/me answers from the auth state, which holds the profile.
+      authStates.forgetUser(id)
+      return user
+    },
 
     async list({ limit, cursor }) {
       // One extra row tells whether there is a next page without a second query.

@@ -1,0 +1,16 @@
+// The baseline: plain Fastify with its defaults and one GET route answering the same small JSON as the verify-only
+// route, with a response schema as well, so that both serialize the same way. Reports its port over IPC.
+import Fastify from 'fastify'
+import { BENCH_RESPONSE, BenchResponse } from './bench-response.ts'
+
+const app = Fastify()
+app.get('/bench/bare', { schema: { response: { 200: BenchResponse } } }, async () => BENCH_RESPONSE)
+await app.listen({ host: '127.0.0.1', port: 0 })
+const address = app.server.address()
+if (address === null || typeof address === 'string') throw new Error('not listening on a TCP port')
+
+process.once('disconnect', () => process.exit(0))
+process.on('message', (message: { type?: string }) => {
+  if (message.type === 'stop') void app.close().then(() => process.exit(0))
+})
+process.send?.({ type: 'listening', port: address.port })
