@@ -104,8 +104,8 @@ describe('password rules and stored hashes', () => {
   for (const prefix of ['$2b$', '$2a$', '$2y$']) {
     it(`logs in a Flask-Bcrypt user (${prefix} hash) and replaces the hash with argon2id`, async () => {
       const password = 'flask era password'
-      const bcrypt = await bcryptHash(password, { cost: 4 })
-      assert.ok(bcrypt.startsWith('$2b$04$'))
+      const bcrypt = await bcryptHash(password, 4)
+      assert.match(bcrypt, /^\$2[aby]\$04\$/)
       const { username } = await insertUser(t, prefix + bcrypt.slice(4))
 
       await login(t.app, username, password)
@@ -130,7 +130,7 @@ describe('password rules and stored hashes', () => {
   })
 
   it('does not upgrade a bcrypt hash on a failed login', async () => {
-    const bcrypt = await bcryptHash('flask era password', { cost: 4 })
+    const bcrypt = await bcryptHash('flask era password', 4)
     const { username } = await insertUser(t, bcrypt)
     assertProblem(await postLogin(t, username, 'a wrong password'), 401, 'invalid_credentials')
     assert.equal(await storedHash(t, username), bcrypt)
@@ -162,7 +162,7 @@ describe('password rules and stored hashes', () => {
 
     before(async () => {
       assert.equal(Buffer.byteLength(original), 80)
-      username = (await insertUser(t, await bcryptHash(original, { cost: 4 }))).username
+      username = (await insertUser(t, await bcryptHash(original, 4))).username
     })
 
     it('refuses another password that shares the first 72 bytes', async () => {
@@ -172,7 +172,7 @@ describe('password rules and stored hashes', () => {
     it('refuses any password over 72 bytes against a bcrypt hash, the original one too (reset needed)', async () => {
       assertProblem(await postLogin(t, username, original), 401, 'invalid_credentials')
       // 36 two-byte characters: within the length rules, but 72 bytes plus one more is over the limit.
-      const multibyte = await insertUser(t, await bcryptHash(`${'é'.repeat(36)}x`, { cost: 4 }))
+      const multibyte = await insertUser(t, await bcryptHash(`${'é'.repeat(36)}x`, 4))
       assertProblem(await postLogin(t, multibyte.username, `${'é'.repeat(36)}x`), 401, 'invalid_credentials')
     })
   })
