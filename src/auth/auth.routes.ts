@@ -1,7 +1,7 @@
 // POST /auth/register, POST /auth/login, GET /auth/me.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { problems } from '../http/responses.ts'
-import { setRefreshCookie } from '../sessions/refresh-cookie.ts'
+import { deliverInCookie } from '../sessions/refresh-cookie.ts'
 import { SessionGrant } from '../sessions/sessions.schemas.ts'
 import { User, userResponse } from '../users/users.schemas.ts'
 import { LoginBody, RegisterBody } from './auth.schemas.ts'
@@ -43,9 +43,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // RFC 6749 section 5.1: responses carrying tokens must not be cached.
       reply.header('cache-control', 'no-store')
       if (refresh_token_delivery !== 'cookie') return grant
-      setRefreshCookie(reply, grant.refresh_token, grant.refresh_token_expires_in, config.cookieSecure)
-      const { refresh_token: _inCookie, ...body } = grant
-      return body
+      return deliverInCookie(reply, grant, config.cookieSecure)
     },
   )
 

@@ -9,12 +9,7 @@ export const REFRESH_COOKIE = 'tessera_refresh_token'
 export const CSRF_HEADER = 'x-tessera-csrf'
 const COOKIE_PATH = '/auth'
 
-export function setRefreshCookie(
-  reply: FastifyReply,
-  token: string,
-  maxAgeSeconds: number,
-  secure: boolean,
-): void {
+function setRefreshCookie(reply: FastifyReply, token: string, maxAgeSeconds: number, secure: boolean): void {
   reply.setCookie(REFRESH_COOKIE, token, {
     httpOnly: true,
     secure,
@@ -22,6 +17,17 @@ export function setRefreshCookie(
     path: COOKIE_PATH,
     maxAge: maxAgeSeconds,
   })
+}
+
+/** Browser mode: the refresh token goes into the cookie, and the body keeps everything else. */
+export function deliverInCookie<G extends { refresh_token: string; refresh_token_expires_in: number }>(
+  reply: FastifyReply,
+  grant: G,
+  secure: boolean,
+): Omit<G, 'refresh_token'> {
+  setRefreshCookie(reply, grant.refresh_token, grant.refresh_token_expires_in, secure)
+  const { refresh_token: _inCookie, ...body } = grant
+  return body
 }
 
 export function clearRefreshCookie(reply: FastifyReply, secure: boolean): void {

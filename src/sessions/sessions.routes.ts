@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AppError } from '../http/problem.ts'
 import { problems } from '../http/responses.ts'
-import { clearRefreshCookie, readRefreshToken, setRefreshCookie } from './refresh-cookie.ts'
+import { clearRefreshCookie, deliverInCookie, readRefreshToken } from './refresh-cookie.ts'
 import { RefreshBody, SessionGrant, SessionIdParams, SessionList } from './sessions.schemas.ts'
 
 const toIso = (seconds: number) => new Date(seconds * 1000).toISOString()
@@ -32,9 +32,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       })
       reply.header('cache-control', 'no-store')
       if (!presented.fromCookie) return grant
-      setRefreshCookie(reply, grant.refresh_token, grant.refresh_token_expires_in, config.cookieSecure)
-      const { refresh_token: _inCookie, ...body } = grant
-      return body
+      return deliverInCookie(reply, grant, config.cookieSecure)
     },
   )
 

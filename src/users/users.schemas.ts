@@ -2,6 +2,7 @@
 // server: a password hash or any other column not named here is never serialized.
 import { Type } from 'typebox'
 import { PersonName } from '../auth/auth.schemas.ts'
+import type { User as DomainUser } from './user.repository.ts'
 
 export const Role = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$', examples: ['admin'] })
 
@@ -50,16 +51,7 @@ export const UserPage = Type.Object({
 })
 
 /** The API's view of a user: the only way a user leaves the server. */
-export function userResponse(user: {
-  id: string
-  username: string
-  firstName: string
-  lastName: string
-  roles: string[]
-  disabled: boolean
-  createdAt: number
-  updatedAt: number
-}) {
+export function userResponse(user: Omit<DomainUser, 'tokenVersion'>) {
   return {
     id: user.id,
     username: user.username,
