@@ -16,6 +16,7 @@ export type AccessState = {
   roles: string[]
   disabled: boolean
   tokenVersion: number
+  /** Revoked, or started before the user's last password change. */
   sessionRevoked: boolean
   sessionExpiresAt: number
   sessionLastUsedAt: number

@@ -42,6 +42,8 @@ export interface SessionsTable {
   ip: string | null
   revoked_at: number | null
   revoked_reason: string | null
+  /** The user's token_version when the session started; a password change since then ends it. */
+  token_version: number
 }
 
 export interface RefreshTokensTable {

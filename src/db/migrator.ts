@@ -4,10 +4,12 @@ import type { Kysely } from 'kysely'
 import { type Migration, type MigrationResultSet, Migrator } from 'kysely/migration'
 import * as m0001 from './migrations/0001-users-and-signing-keys.ts'
 import * as m0002 from './migrations/0002-sessions.ts'
+import * as m0003 from './migrations/0003-session-token-version-and-one-active-key.ts'
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-users-and-signing-keys': m0001,
   '0002-sessions': m0002,
+  '0003-session-token-version-and-one-active-key': m0003,
 }
 
 export async function migrateToLatest<T>(db: Kysely<T>): Promise<MigrationResultSet> {

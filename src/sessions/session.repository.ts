@@ -14,17 +14,29 @@ export type Session = {
   ip: string | null
   revokedAt: number | null
   revokedReason: string | null
+  tokenVersion: number
 }
 
-export type NewSession = Pick<Session, 'id' | 'userId' | 'createdAt' | 'expiresAt' | 'userAgent' | 'ip'>
+/** `tokenVersion`: the user's token version that the password check saw. */
+export type NewSession = Pick<
+  Session,
+  'id' | 'userId' | 'createdAt' | 'expiresAt' | 'userAgent' | 'ip' | 'tokenVersion'
+>
 
 export type StoredRefreshToken = { sessionId: string; spentAt: number | null; session: Session }
 
 export interface SessionRepository {
-  create(session: NewSession, tokenHash: string): Promise<Session>
+  /**
+   * Starts a session, only if the user still exists, is enabled and is at `tokenVersion`: a login whose
+   * password check raced a password change, a disable or a deletion gets undefined instead.
+   */
+  create(session: NewSession, tokenHash: string): Promise<Session | undefined>
   findByToken(tokenHash: string): Promise<StoredRefreshToken | undefined>
   findTokenState(tokenHash: string): Promise<{ sessionId: string; spentAt: number | null } | undefined>
-  /** Spends `tokenHash` and stores its successor, if and only if it was unspent; false when it was not. */
+  /**
+   * Spends `tokenHash` and stores its successor, if and only if it was unspent and its session not revoked;
+   * false otherwise.
+   */
   rotate(sessionId: string, tokenHash: string, nextTokenHash: string, now: number): Promise<boolean>
   findById(id: string): Promise<Session | undefined>
   /** The session joined with its user: what the access-token check needs, in one read. */
@@ -49,6 +61,7 @@ function toSession(row: Row): Session {
     ip: row.ip,
     revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
     revokedReason: row.revoked_reason,
+    tokenVersion: Number(row.token_version),
   }
 }
 
@@ -62,6 +75,7 @@ const SESSION_COLUMNS = [
   'sessions.ip',
   'sessions.revoked_at',
   'sessions.revoked_reason',
+  'sessions.token_version',
 ] as const
 
 export function createSessionRepository(db: Db): SessionRepository {
@@ -77,9 +91,23 @@ export function createSessionRepository(db: Db): SessionRepository {
         ip: session.ip,
         revoked_at: null,
         revoked_reason: null,
+        token_version: session.tokenVersion,
       }
-      await db.transaction().execute(async (trx) => {
-        await trx.insertInto('sessions').values(row).execute()
+      const created = await db.transaction().execute(async (trx) => {
+        // INSERT ... SELECT from the user's row: one statement that checks and inserts.
+        const inserted = await trx
+          .insertInto('sessions')
+          .columns(Object.keys(row) as (keyof Row)[])
+          .expression(
+            trx
+              .selectFrom('users')
+              .select((eb) => Object.entries(row).map(([name, value]) => eb.val(value).as(name)))
+              .where('id', '=', session.userId)
+              .where('token_version', '=', session.tokenVersion)
+              .where('disabled', '=', 0),
+          )
+          .executeTakeFirst()
+        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false
         await trx
           .insertInto('refresh_tokens')
           .values({
@@ -89,8 +117,9 @@ export function createSessionRepository(db: Db): SessionRepository {
             spent_at: null,
           })
           .execute()
+        return true
       })
-      return toSession(row)
+      return created ? toSession(row) : undefined
     },
 
     async findByToken(tokenHash) {
@@ -127,6 +156,15 @@ export function createSessionRepository(db: Db): SessionRepository {
           .set({ spent_at: now })
           .where('token_hash', '=', tokenHash)
           .where('spent_at', 'is', null)
+          .where((eb) =>
+            eb.exists(
+              eb
+                .selectFrom('sessions')
+                .select('id')
+                .where('id', '=', sessionId)
+                .where('revoked_at', 'is', null),
+            ),
+          )
           .executeTakeFirst()
         if (spent.numUpdatedRows === 0n) return false
         await trx
@@ -156,6 +194,7 @@ export function createSessionRepository(db: Db): SessionRepository {
           'sessions.revoked_at',
           'sessions.expires_at',
           'sessions.last_used_at',
+          'sessions.token_version as session_token_version',
           'users.username',
           'users.first_name',
           'users.last_name',
@@ -178,7 +217,8 @@ export function createSessionRepository(db: Db): SessionRepository {
           roles: JSON.parse(row.roles) as string[],
           disabled: Number(row.disabled) === 1,
           tokenVersion: Number(row.token_version),
-          sessionRevoked: row.revoked_at !== null,
+          sessionRevoked:
+            row.revoked_at !== null || Number(row.session_token_version) !== Number(row.token_version),
           sessionExpiresAt: Number(row.expires_at),
           sessionLastUsedAt: Number(row.last_used_at),
         }

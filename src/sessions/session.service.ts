@@ -4,6 +4,7 @@
 // after a token was spent, a repeat (several tabs, a retry after a lost response) gets the session's current
 // token instead: the very same one the first caller got, so the session keeps a single live refresh token.
 // See docs/decisions/0005-refresh-token-rotation.md.
+import { isIP } from 'node:net'
 import type { AuthStateCache } from '../auth/auth-state.ts'
 import type { TokenService } from '../auth/token.service.ts'
 import { AppError } from '../http/problem.ts'
@@ -99,7 +100,8 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       const state = await sessions.findTokenState(hashRefreshToken(current))
       if (!state || state.sessionId !== session.id) break
       if (state.spentAt === null) return current
-      if (now - state.spentAt > config.reuseWindowSeconds) {
+      // The window is [spent, spent + window): with a window of 0, every repeat is reuse.
+      if (now - state.spentAt >= config.reuseWindowSeconds) {
         await revokeSession(session, 'refresh_token_reused', now)
         throw new AppError(
           'refresh_token_reused',
@@ -122,10 +124,13 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
           createdAt: now,
           expiresAt: now + config.absoluteTtlSeconds,
           userAgent: client.userAgent?.slice(0, 512) ?? null,
-          ip: client.ip ?? null,
+          ip: client.ip && isIP(client.ip) ? client.ip : null,
+          tokenVersion: user.tokenVersion,
         },
         hashRefreshToken(refreshToken),
       )
+      // The password was changed, or the user disabled or deleted, while the password was being checked.
+      if (!session) throw new AppError('invalid_credentials')
       return grant(user, session, refreshToken, now)
     },
 
@@ -140,14 +145,20 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
         throw invalidRefreshToken('The session has been revoked. Sign in again.')
       if (!isLive(session, now)) throw new AppError('session_expired')
       const user = await users.findById(session.userId)
-      if (!user || user.disabled) throw invalidRefreshToken('The session has been revoked. Sign in again.')
+      if (!user || user.disabled || user.tokenVersion !== session.tokenVersion) {
+        throw invalidRefreshToken('The session has been revoked. Sign in again.')
+      }
 
       if (found.spentAt === null) {
         const next = nextRefreshToken(rotationSecret, refreshToken)
         if (await sessions.rotate(session.id, tokenHash, hashRefreshToken(next), now)) {
           return grant(user, session, next, now)
         }
-        // Another request spent it a moment ago: answer as a repeat.
+        // Another request spent it a moment ago (answer as a repeat), or the session ended meanwhile.
+        const current = await sessions.findById(session.id)
+        if (!current || !isLive(current, now)) {
+          throw invalidRefreshToken('The session has been revoked. Sign in again.')
+        }
       }
       return grant(user, session, await followRepeat(refreshToken, session, now), now)
     },

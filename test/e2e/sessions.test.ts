@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { createPasswordHasher } from '../../src/auth/password-hasher.ts'
 import { createFixedClock } from '../../src/lib/clock.ts'
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
+import { hashRefreshToken, newRefreshToken } from '../../src/sessions/refresh-token.ts'
+import { buildTestApp, TEST_ARGON2, type TestApp } from '../helpers/build-test-app.ts'
 import { assertProblem, bearer, createAdmin, registerUser, type TestUser } from '../helpers/fixtures.ts'
 
 type Grant = {
@@ -417,5 +419,85 @@ describe('sessions: browser cookie mode', () => {
     assert.equal(response.statusCode, 204)
     assert.match(cookieOf(response), /Expires=Thu, 01 Jan 1970/)
     assertProblem(await me(t, login.json().access_token), 401, 'invalid_token')
+  })
+})
+
+describe('sessions: races (review findings)', () => {
+  it('a login whose password check races a password change gets no session (401), not one that outlives it', async () => {
+    // A hasher whose verify of the old password waits until the test lets it go, so the race is certain.
+    let release: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const real = createPasswordHasher(TEST_ARGON2)
+    let gated = true // armed only for the racing login below
+    const hasher = {
+      ...real,
+      async verify(hash: string, password: string) {
+        const result = await real.verify(hash, password)
+        if (password === 'the old password' && !gated) {
+          gated = true
+          await gate
+        }
+        return result
+      },
+    }
+    const t = await buildTestApp({ overrides: { hasher } })
+    try {
+      const user = await registerUser(t.app, { password: 'the old password' })
+      gated = false
+      const racingLogin = t.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { username: user.username, password: 'the old password' },
+      })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const change = await t.app.inject({
+        method: 'POST',
+        url: '/users/me/password',
+        headers: bearer(user.token),
+        payload: { currentPassword: 'the old password', newPassword: 'the new password' },
+      })
+      assert.equal(change.statusCode, 204)
+      release()
+      assertProblem(await racingLogin, 401, 'invalid_credentials')
+      const live = await t.deps.sessions.list(user.id)
+      assert.deepEqual(live, [], 'no session survives the password change')
+    } finally {
+      await t.close()
+    }
+  })
+
+  it('a refresh token is not spent once its session was revoked, even by a refresh already under way', async () => {
+    const t = await buildTestApp()
+    try {
+      const grant = await signIn(t, await registerUser(t.app))
+      const sid = String(claimsOf(grant.access_token).sid)
+      await t.deps.sessionRepository.revoke(sid, 'logout', Math.floor(Date.now() / 1000))
+      const rotated = await t.deps.sessionRepository.rotate(
+        sid,
+        hashRefreshToken(grant.refresh_token),
+        hashRefreshToken(newRefreshToken()),
+        Math.floor(Date.now() / 1000),
+      )
+      assert.equal(rotated, false)
+      assertProblem(await refresh(t, grant.refresh_token), 401, 'invalid_refresh_token')
+    } finally {
+      await t.close()
+    }
+  })
+
+  it('with REFRESH_REUSE_WINDOW_SECONDS=0, a repeat in the same second is reuse and revokes the session', async () => {
+    const t = await buildTestApp({
+      env: { REFRESH_REUSE_WINDOW_SECONDS: '0' },
+      overrides: { clock: createFixedClock(Date.now()) },
+    })
+    try {
+      const grant = await signIn(t, await registerUser(t.app))
+      assert.equal((await refresh(t, grant.refresh_token)).statusCode, 200)
+      assertProblem(await refresh(t, grant.refresh_token), 401, 'refresh_token_reused')
+    } finally {
+      await t.close()
+    }
   })
 })
