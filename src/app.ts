@@ -32,6 +32,16 @@ function createAjv(options: AjvOptions): Ajv {
   )
 }
 
+/** Whether every string (and key) in a parsed JSON value is well-formed Unicode. */
+function isWellFormedJson(value: unknown): boolean {
+  if (typeof value === 'string') return value.isWellFormed()
+  if (Array.isArray(value)) return value.every(isWellFormedJson)
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).every(([key, item]) => key.isWellFormed() && isWellFormedJson(item))
+  }
+  return true
+}
+
 export type BuildAppOptions = {
   deps: Deps
   /** Route modules to serve; defaults to the list in modules.ts. */
@@ -66,6 +76,24 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     }
     validateOptional.errors = validate.errors
     return validateOptional
+  })
+
+  // JSON only: a text/plain body is refused (415) rather than handed to a schema as a string. JSON text may
+  // encode lone UTF-16 surrogates ("\ud800"), which no valid Unicode text contains and which storage and
+  // hashing would silently turn into U+FFFD; such a body is refused as malformed.
+  app.removeContentTypeParser('text/plain')
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request as Parameters<typeof parseJson>[0], body as string, (error, value) => {
+      if (error) return done(error, undefined)
+      if (!isWellFormedJson(value)) {
+        return done(
+          new AppError('malformed_request', 'The body contains text that is not valid Unicode'),
+          undefined,
+        )
+      }
+      done(null, value)
+    })
   })
 
   app.decorate('deps', deps)

@@ -9,7 +9,7 @@ import type { Config } from './config/load-config.ts'
 import { createDb } from './db/create-db.ts'
 import type { Db } from './db/database.ts'
 import { migrateToLatest } from './db/migrator.ts'
-import { createKeyStore, type KeyStore } from './keys/key-store.ts'
+import { createKeyStore, type KeyStore, provisionSigningKey } from './keys/key-store.ts'
 import { getOrCreateServerSecret } from './keys/server-secret.ts'
 import { type Clock, systemClock } from './lib/clock.ts'
 import { createSessionRepository, type SessionRepository } from './sessions/session.repository.ts'
@@ -35,13 +35,22 @@ export type Deps = {
 
 export type DepsOverrides = Partial<Pick<Deps, 'clock' | 'hasher' | 'db'>>
 
-export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+/**
+ * `provisionKeys`: make sure the configured signing key is in place (generate, import, retire). The server
+ * does; CLI commands other than `serve` and `keys` only read keys, so that they never change them.
+ */
+export async function createDeps(
+  config: Config,
+  overrides: DepsOverrides = {},
+  { provisionKeys = true }: { provisionKeys?: boolean } = {},
+): Promise<Deps> {
   const clock = overrides.clock ?? systemClock
   const db = overrides.db ?? createDb(config.database)
   await migrateToLatest(db)
   const users = createUserRepository(db)
   const sessionRepository = createSessionRepository(db)
   const hasher = overrides.hasher ?? createPasswordHasher(config.argon2)
+  if (provisionKeys) await provisionSigningKey(db, clock, config)
   const keyStore = await createKeyStore(db, clock, config)
   const tokens = createTokenService(keyStore, clock, config.jwt)
   const authStates = createAuthStateCache(

@@ -2,7 +2,7 @@
 // unknown users, transparent upgrade of old hashes, and token revocation on password change.
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
-import { newUserId, randomToken } from '../lib/ids.ts'
+import { newId, randomToken } from '../lib/ids.ts'
 import type { ClientInfo, SessionGrant, SessionService } from '../sessions/session.service.ts'
 import { isUniqueViolation, type User, type UserRepository } from '../users/user.repository.ts'
 import { isValidUsername, normalizeUsername, usernameKey } from '../users/username.ts'
@@ -24,15 +24,6 @@ export type AuthServiceDeps = {
   sessions: SessionService
   authStates: AuthStateCache
   clock: Clock
-}
-
-// JSON can carry lone UTF-16 surrogates, which become U+FFFD when hashed: different passwords would match.
-function assertWellFormedPassword(field: string, password: string): void {
-  if (!password.isWellFormed()) {
-    throw new AppError('validation_failed', 'One or more fields are not valid; see errors.', {
-      errors: [{ field, message: 'must be well-formed Unicode text' }],
-    })
-  }
 }
 
 export function createAuthService({
@@ -58,12 +49,11 @@ export function createAuthService({
           errors: [{ field: '/body/username', message: 'is not a valid username once normalized' }],
         })
       }
-      assertWellFormedPassword('/body/password', input.password)
       const passwordHash = await hasher.hash(input.password)
       const now = epochSeconds(clock)
       try {
         return await users.insert({
-          id: newUserId(),
+          id: newId(),
           username,
           usernameKey: usernameKey(username),
           firstName: input.firstName,
@@ -99,7 +89,6 @@ export function createAuthService({
     async changePassword(userId, currentPassword, newPassword) {
       const currentHash = await users.findPasswordHash(userId)
       if (currentHash === undefined) throw new AppError('user_not_found')
-      assertWellFormedPassword('/body/newPassword', newPassword)
       if (!(await hasher.verify(currentHash, currentPassword))) throw new AppError('invalid_current_password')
       await users.changePassword(userId, await hasher.hash(newPassword), epochSeconds(clock))
       await sessions.revokeAll(userId, 'password_changed')

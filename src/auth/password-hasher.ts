@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os'
 import { type Algorithm, hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2'
 import { verify as bcryptVerify } from '@node-rs/bcrypt'
+import { AppError } from '../http/problem.ts'
 
 export type Argon2Params = { memoryKib: number; iterations: number; parallelism: number }
 
@@ -27,12 +28,20 @@ const BCRYPT_MAX_BYTES = 72
 
 // Each argon2 hash holds memoryKib of memory until it ends. More hashes at once than cores only queue on the CPU
 // while holding that memory and crowding the event loop, so at most one per core runs; the rest wait here.
+// Past this many waiting, a new hash is refused (429) rather than queued: a flood of logins must not hold
+// every other login for seconds, nor grow memory without bound.
+const MAX_WAITING_PER_SLOT = 32
+
 function createLimiter(slots: number) {
   let running = 0
   const waiting: (() => void)[] = []
   return async <T>(work: () => Promise<T>): Promise<T> => {
     if (running < slots) running++
-    else await new Promise<void>((resolve) => waiting.push(resolve))
+    else if (waiting.length >= slots * MAX_WAITING_PER_SLOT) {
+      throw new AppError('rate_limited', 'The server is busy checking passwords; try again shortly', {
+        headers: { 'retry-after': '1' },
+      })
+    } else await new Promise<void>((resolve) => waiting.push(resolve))
     try {
       return await work()
     } finally {
@@ -41,6 +50,12 @@ function createLimiter(slots: number) {
       else running--
     }
   }
+}
+
+/** A hash the library cannot read is a failed match; the limiter's refusal (busy) is not. */
+function unreadableIsFalse(error: unknown): false {
+  if (error instanceof AppError) throw error
+  return false
 }
 
 export function createPasswordHasher(
@@ -59,11 +74,16 @@ export function createPasswordHasher(
 
     async verify(passwordHash, password) {
       if (BCRYPT_PREFIX.test(passwordHash)) {
-        if (Buffer.byteLength(password, 'utf8') > BCRYPT_MAX_BYTES) return false
-        return bcryptVerify(password, passwordHash).catch(() => false)
+        const bytes = Buffer.from(password, 'utf8')
+        const tooLong = bytes.length > BCRYPT_MAX_BYTES
+        // Run bcrypt even when the answer is already no, so that the time taken does not tell.
+        const matches = await limit(() =>
+          bcryptVerify(bytes.subarray(0, BCRYPT_MAX_BYTES), passwordHash),
+        ).catch(unreadableIsFalse)
+        return matches && !tooLong
       }
       if (!passwordHash.startsWith('$argon2')) return false
-      return limit(() => argon2Verify(passwordHash, password)).catch(() => false)
+      return limit(() => argon2Verify(passwordHash, password)).catch(unreadableIsFalse)
     },
 
     needsRehash(passwordHash) {

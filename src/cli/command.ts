@@ -76,7 +76,8 @@ export function parseCommandArgs<const O extends ParseArgsOptionsConfig>(
 export async function withDeps<T>(env: Env, use: (deps: Deps) => Promise<T>): Promise<T> {
   // Imported on use, so that --help and a mistyped command answer without loading every service.
   const { createDeps } = await import('../deps.ts')
-  const deps = await createDeps(loadConfig(env))
+  // Only `serve` provisions signing keys; a `user list` must never rotate the key other services verify with.
+  const deps = await createDeps(loadConfig(env), {}, { provisionKeys: false })
   try {
     return await use(deps)
   } finally {

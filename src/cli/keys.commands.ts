@@ -62,7 +62,7 @@ verifies), when created, when retired, and whether a token signed with it can st
     parseCommandArgs(this.name, args, {})
     return withKeys(io.env, async (keys, config) => {
       const all = await keys.listAll()
-      const grace = retirementGraceSeconds(config.jwt)
+      const grace = retirementGraceSeconds(config)
       const now = epochSeconds(clock)
       writeLine(
         io.stdout,
@@ -107,7 +107,7 @@ are kept.
   async run(args, io) {
     parseCommandArgs(this.name, args, {})
     return withKeys(io.env, async (keys, config) => {
-      const pruned = await keys.prune(epochSeconds(clock) - retirementGraceSeconds(config.jwt))
+      const pruned = await keys.prune(epochSeconds(clock) - retirementGraceSeconds(config))
       writeLine(io.stdout, pruned.length === 0 ? 'No key to prune.' : `Pruned ${pruned.join(', ')}`)
       return 0
     })

@@ -13,7 +13,7 @@ export const ENV_VARS = [
     name: 'NODE_ENV',
     default: 'development',
     description:
-      '`development`, `test` or `production`. Production refuses to start without a configured signing secret.',
+      '`development`, `test` or `production`. Production never generates or replaces a signing key: it refuses to start without one configured or stored.',
   },
   {
     name: 'HOST',
@@ -133,7 +133,7 @@ export const ENV_VARS = [
     name: 'TRUST_PROXY',
     default: 'false',
     description:
-      "`true` behind a reverse proxy that sets X-Forwarded-For, so that sessions record the client's address rather than the proxy's.",
+      "Behind a reverse proxy, which X-Forwarded-For hops to believe, so that sessions record the client's address: the number of proxies (`1`), or their addresses or CIDRs (`10.0.0.0/8,127.0.0.1`). `true` believes every hop, which lets clients forge their address.",
   },
   {
     name: 'ARGON2_MEMORY_KIB',

@@ -33,7 +33,8 @@ export type Config = {
     purgeIntervalSeconds: number
   }
   cookieSecure: boolean
-  trustProxy: boolean
+  /** Fastify's trustProxy: false, true (every hop), a number of hops, or addresses/CIDRs of the proxies. */
+  trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   argon2: { memoryKib: number; iterations: number; parallelism: number }
 }
 
@@ -142,7 +143,7 @@ export function loadConfig(env: Env): Config {
       'COOKIE_SECURE',
       !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(publicUrl),
     ),
-    trustProxy: boolean('TRUST_PROXY', false),
+    trustProxy: trustProxy(raw('TRUST_PROXY')),
     argon2: {
       memoryKib: integer('ARGON2_MEMORY_KIB', 19_456, 4_194_304),
       iterations: integer('ARGON2_ITERATIONS', 2, 100),
@@ -151,6 +152,16 @@ export function loadConfig(env: Env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+function trustProxy(value: string | undefined): Config['trustProxy'] {
+  if (value === undefined || value === 'false') return false
+  if (value === 'true') return true
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return value
 }
 
 function readPrivateKey(inline: string | undefined, file: string | undefined, problems: string[]) {

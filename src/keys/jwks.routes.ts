@@ -27,14 +27,9 @@ const Jwks = Type.Object({
   ),
 })
 
-const Metadata = Type.Object({
-  issuer: Type.String(),
-  jwks_uri: Type.String(),
-  token_endpoint: Type.String(),
-  revocation_endpoint: Type.String(),
-  id_token_signing_alg_values_supported: Type.Array(Type.String()),
-  token_endpoint_auth_signing_alg_values_supported: Type.Array(Type.String()),
-})
+// Only what is true of Tessera: it is not an OAuth authorization server with authorization or token
+// endpoints, nor an OpenID provider issuing ID tokens. Verifiers need the issuer and where its keys are.
+const Metadata = Type.Object({ issuer: Type.String(), jwks_uri: Type.String() })
 
 export const jwksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { keyStore, config } = app.deps
@@ -52,14 +47,7 @@ export const jwksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   )
 
-  const metadata = () => ({
-    issuer: config.jwt.issuer,
-    jwks_uri: `${base}/.well-known/jwks.json`,
-    token_endpoint: `${base}/auth/login`,
-    revocation_endpoint: `${base}/auth/logout`,
-    id_token_signing_alg_values_supported: [config.jwt.algorithm],
-    token_endpoint_auth_signing_alg_values_supported: [config.jwt.algorithm],
-  })
+  const metadata = () => ({ issuer: config.jwt.issuer, jwks_uri: `${base}/.well-known/jwks.json` })
   for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
     app.get(
       path,

@@ -6,6 +6,7 @@ import { createHmac, type JsonWebKey } from 'node:crypto'
 import type { Config } from '../config/load-config.ts'
 import type { Db } from '../db/database.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
+import { isUniqueViolation } from '../users/user.repository.ts'
 import {
   generatePrivateJwk,
   type JwtAlgorithm,
@@ -55,12 +56,11 @@ export class KeyStoreError extends Error {
 // An unknown kid triggers at most one reload in this time, so a flood of made-up kids costs one query.
 const MIN_RELOAD_INTERVAL_MS = 5_000
 
-export type KeyStoreConfig = Pick<Config, 'env'> & {
+export type KeyStoreConfig = Pick<Config, 'env' | 'keyEncryptionSecret' | 'keysReloadIntervalSeconds'> & {
   jwt: Pick<
     Config['jwt'],
     'algorithm' | 'secret' | 'privateKey' | 'accessTokenTtlSeconds' | 'clockLeewaySeconds'
   >
-  keyEncryptionSecret: string | undefined
 }
 
 /** A stable kid for a configured secret that reveals no more about it than a token signature does. */
@@ -68,9 +68,13 @@ function kidForSecret(secret: string): string {
   return createHmac('sha256', secret).update('tessera key id').digest('base64url').slice(0, 22)
 }
 
-/** How long after retirement a key still verifies: the longest an access token it signed can live. */
-export function retirementGraceSeconds(jwt: KeyStoreConfig['jwt']): number {
-  return jwt.accessTokenTtlSeconds + jwt.clockLeewaySeconds
+/**
+ * How long after retirement a key still verifies: the longest an access token it signed can live, counted
+ * from the last moment an instance that has not yet reloaded may still sign with it.
+ */
+export function retirementGraceSeconds(config: KeyStoreConfig): number {
+  const lastSignature = config.keysReloadIntervalSeconds + MIN_RELOAD_INTERVAL_MS / 1000
+  return config.jwt.accessTokenTtlSeconds + config.jwt.clockLeewaySeconds + lastSignature
 }
 
 /** Makes a new key of the algorithm (or the given one) the active signing key; returns its kid. */
@@ -91,20 +95,55 @@ export async function rotateSigningKey(
   return kid
 }
 
-export function createKeyRepositoryFor(db: Db, config: KeyStoreConfig): KeyRepository {
+export function createKeyRepositoryFor(
+  db: Db,
+  config: Pick<KeyStoreConfig, 'keyEncryptionSecret'>,
+): KeyRepository {
   return createKeyRepository(db, createKeyEncryption(config.keyEncryptionSecret))
+}
+
+/**
+ * Makes sure the database holds the key the configuration asks for. Only `serve` runs this, never the
+ * other CLI commands: importing JWT_PRIVATE_KEY if it is new; retiring a stored key when JWT_SECRET has
+ * replaced it; and, when no active key of JWT_ALGORITHM exists, generating one outside production and
+ * refusing to start in production, where replacing the key that other services verify with must be a
+ * deliberate `tessera keys rotate`.
+ */
+export async function provisionSigningKey(db: Db, clock: Clock, config: KeyStoreConfig): Promise<void> {
+  const keys = createKeyRepositoryFor(db, config)
+  const { algorithm } = config.jwt
+  try {
+    if (config.jwt.secret !== undefined) {
+      await keys.retireActive(epochSeconds(clock))
+      return
+    }
+    if (config.jwt.privateKey !== undefined) {
+      const jwk = parsePrivateKey(config.jwt.privateKey)
+      if (!(await keys.has(await kidOf(algorithm, jwk)))) await rotateSigningKey(keys, clock, algorithm, jwk)
+      return
+    }
+    const active = await keys.findActive()
+    if (active?.algorithm === algorithm) return
+    if (config.env === 'production') {
+      throw new KeyStoreError(
+        active
+          ? `The active signing key is ${active.algorithm} but JWT_ALGORITHM is ${algorithm}. Other services may ` +
+              'verify with the active key: switch deliberately with `npx tessera keys rotate`.'
+          : 'No signing key: with NODE_ENV=production, Tessera does not invent one. Set JWT_SECRET ' +
+              '(HS256/384/512), set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or create one with `npx tessera keys rotate`.',
+      )
+    }
+    await rotateSigningKey(keys, clock, algorithm)
+  } catch (error) {
+    // Another instance starting at the same moment activated a key first: use that one.
+    if (!isUniqueViolation(error)) throw error
+  }
 }
 
 export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfig): Promise<KeyStore> {
   const keys = createKeyRepositoryFor(db, config)
   const { algorithm, secret } = config.jwt
-  const grace = retirementGraceSeconds(config.jwt)
-
-  // A configured private key is imported once (by its thumbprint kid), then managed like any other.
-  if (config.jwt.privateKey !== undefined) {
-    const jwk = parsePrivateKey(config.jwt.privateKey)
-    if (!(await keys.has(await kidOf(algorithm, jwk)))) await rotateSigningKey(keys, clock, algorithm, jwk)
-  }
+  const grace = retirementGraceSeconds(config)
 
   const configuredSecret: SigningKey | undefined =
     secret === undefined
@@ -124,9 +163,10 @@ export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfi
 
   let byKid = new Map<string, SigningKey>()
   let signing: SigningKey | undefined
-  let loadedAt = 0
+  let loadedAt = Number.NEGATIVE_INFINITY
+  let reloading: Promise<void> | undefined
 
-  const reload = async () => {
+  const load = async () => {
     const stored = await keys.listUsable(epochSeconds(clock) - grace)
     const next = new Map<string, SigningKey>()
     for (const key of stored) {
@@ -136,21 +176,17 @@ export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfi
     if (configuredSecret) next.set(configuredSecret.kid, configuredSecret)
     byKid = next
     signing = configuredSecret ?? [...next.values()].find((key) => key.state === 'active')
+  }
+  // Concurrent callers share one reload: a burst of unknown kids costs one query, not one each.
+  const reload = () => {
     loadedAt = clock.now()
+    reloading ??= load().finally(() => {
+      reloading = undefined
+    })
+    return reloading
   }
 
   await reload()
-  if (!configuredSecret && signing?.algorithm !== algorithm) {
-    if (!signing && config.env === 'production') {
-      throw new KeyStoreError(
-        'No signing key: with NODE_ENV=production, Tessera does not invent one. Set JWT_SECRET (HS256/384/512), ' +
-          'set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or create one with `npx tessera keys rotate`.',
-      )
-    }
-    // First start, or JWT_ALGORITHM changed: a new key of the configured algorithm takes over signing.
-    await rotateSigningKey(keys, clock, algorithm)
-    await reload()
-  }
 
   const isUsable = (key: SigningKey) => key.retiredAt === null || key.retiredAt + grace > epochSeconds(clock)
 
@@ -164,6 +200,10 @@ export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfi
       return key && isUsable(key) ? key : undefined
     },
     async refresh() {
+      if (reloading) {
+        await reloading
+        return true
+      }
       if (clock.now() - loadedAt < MIN_RELOAD_INTERVAL_MS) return false
       await reload()
       return true

@@ -23,6 +23,9 @@ export interface KeyRepository {
   listUsable(retiredSince: number): Promise<StoredKey[]>
   listAll(): Promise<Omit<StoredKey, 'privateJwk'>[]>
   has(kid: string): Promise<boolean>
+  findActive(): Promise<{ kid: string; algorithm: JwtAlgorithm } | undefined>
+  /** Retires the active key, if any (it still verifies during its grace period). */
+  retireActive(now: number): Promise<void>
   /** Makes the key the active one, retiring whichever was active, in one transaction. */
   activate(key: Omit<StoredKey, 'state' | 'retiredAt'>, now: number): Promise<void>
   /** Deletes keys retired at or before `retiredBefore`: no unexpired token can need them. */
@@ -77,6 +80,23 @@ export function createKeyRepository(db: Db, encryption: KeyEncryption): KeyRepos
         (await db.selectFrom('signing_keys').select('kid').where('kid', '=', kid).executeTakeFirst()) !==
         undefined
       )
+    },
+
+    async findActive() {
+      const row = await db
+        .selectFrom('signing_keys')
+        .select(['kid', 'algorithm'])
+        .where('state', '=', 'active')
+        .executeTakeFirst()
+      return row && { kid: row.kid, algorithm: row.algorithm as JwtAlgorithm }
+    },
+
+    async retireActive(now) {
+      await db
+        .updateTable('signing_keys')
+        .set({ state: 'retired', retired_at: now })
+        .where('state', '=', 'active')
+        .execute()
     },
 
     async activate(key, now) {

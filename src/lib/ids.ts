@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto'
 import { v7 as uuidv7 } from 'uuid'
 
-/** A time-ordered UUID (RFC 9562 version 7): sorts by creation, which keyset pagination relies on. */
-export function newUserId(): string {
+/** A time-ordered UUID (RFC 9562 version 7) for users and sessions: sorts by creation, which keyset pagination relies on. */
+export function newId(): string {
   return uuidv7()
 }
 

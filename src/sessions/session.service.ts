@@ -5,11 +5,12 @@
 // token instead: the very same one the first caller got, so the session keeps a single live refresh token.
 // See docs/decisions/0005-refresh-token-rotation.md.
 import { isIP } from 'node:net'
+import type { Static } from 'typebox'
 import type { AuthStateCache } from '../auth/auth-state.ts'
 import type { TokenService } from '../auth/token.service.ts'
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
-import { newUserId } from '../lib/ids.ts'
+import { newId } from '../lib/ids.ts'
 import type { User, UserRepository } from '../users/user.repository.ts'
 import {
   hashRefreshToken,
@@ -18,19 +19,13 @@ import {
   nextRefreshToken,
 } from './refresh-token.ts'
 import type { Session, SessionRepository } from './session.repository.ts'
+import type { SessionGrant as SessionGrantSchema } from './sessions.schemas.ts'
 
 export type SessionConfig = { absoluteTtlSeconds: number; idleTtlSeconds: number; reuseWindowSeconds: number }
 
 export type ClientInfo = { userAgent: string | undefined; ip: string | undefined }
 
-export type SessionGrant = {
-  access_token: string
-  token_type: 'Bearer'
-  expires_in: number
-  refresh_token: string
-  /** Seconds until the session ends whatever happens (its absolute expiry). */
-  refresh_token_expires_in: number
-}
+export type SessionGrant = Static<typeof SessionGrantSchema> & { refresh_token: string }
 
 export type RevocationReason =
   | 'logout'
@@ -119,7 +114,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       const refreshToken = newRefreshToken()
       const session = await sessions.create(
         {
-          id: newUserId(),
+          id: newId(),
           userId: user.id,
           createdAt: now,
           expiresAt: now + config.absoluteTtlSeconds,

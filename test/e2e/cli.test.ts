@@ -210,6 +210,11 @@ describe('the tessera command line', () => {
       'still in its grace period',
     )
 
+    // Other commands only read keys: with another JWT_ALGORITHM they must not replace the ES256 key.
+    assert.equal((await tessera(['user', 'list'], { env: { ...env, JWT_ALGORITHM: 'HS256' } })).code, 0)
+    const after = await tessera(['keys', 'list'], { env })
+    assert.match(after.stdout.split('\n')[1] ?? '', new RegExp(`^${kid(second)}\\s+ES256\\s+active`))
+
     const withSecret = await tessera(['keys', 'rotate'], {
       env: { ...env, JWT_ALGORITHM: 'HS256', JWT_SECRET: 's'.repeat(40) },
     })

@@ -53,6 +53,16 @@ describe('every error is application/problem+json, never a stack trace or a 500 
     assertProblem(response, 415, 'unsupported_media_type')
   })
 
+  it('a text/plain body is 415 too: bodies are JSON only', async () => {
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      headers: { 'content-type': 'text/plain' },
+      payload: '{"username":"ada","password":"whatever1"}',
+    })
+    assertProblem(response, 415, 'unsupported_media_type')
+  })
+
   it('a body over 64 KiB is 413 payload_too_large', async () => {
     const response = await t.app.inject({
       method: 'POST',

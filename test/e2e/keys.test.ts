@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose'
 import { loadConfig } from '../../src/config/load-config.ts'
 import { createDb } from '../../src/db/create-db.ts'
-import { createKeyRepositoryFor, rotateSigningKey } from '../../src/keys/key-store.ts'
+import { createKeyRepositoryFor, retirementGraceSeconds, rotateSigningKey } from '../../src/keys/key-store.ts'
 import { createFixedClock } from '../../src/lib/clock.ts'
 import { buildTestApp, TEST_ENV, type TestApp } from '../helpers/build-test-app.ts'
 import { assertProblem, bearer, login, registerUser } from '../helpers/fixtures.ts'
@@ -270,7 +270,7 @@ describe('rotation without downtime', () => {
       )
 
       // Until the old tokens expire, pruning keeps the old key.
-      const grace = (config.jwt.accessTokenTtlSeconds + config.jwt.clockLeewaySeconds) * 1000
+      const grace = retirementGraceSeconds(config) * 1000
       assert.deepEqual(await keys.prune(Math.floor(clock.now() / 1000) - grace / 1000), [])
       clock.advance(grace)
       // The key's grace ends when the last token it can have signed expires: the token is refused either way.
@@ -284,6 +284,53 @@ describe('rotation without downtime', () => {
     } finally {
       await other.close()
       await db.destroy()
+    }
+  })
+})
+
+describe('who may change the signing key', () => {
+  let dir: string
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tessera-provision-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('in production, refuses to start when JWT_ALGORITHM differs from the active key, instead of replacing it', async () => {
+    const env = { DATABASE_URL: join(dir, 'prod.db'), JWT_ALGORITHM: 'EdDSA' }
+    const first = await buildTestApp({ env })
+    const kid = first.deps.keyStore.signingKey().kid
+    await first.close()
+    await assert.rejects(
+      buildTestApp({ env: { ...env, NODE_ENV: 'production', JWT_ALGORITHM: 'HS256' } }),
+      /The active signing key is EdDSA but JWT_ALGORITHM is HS256/,
+    )
+    const again = await buildTestApp({ env: { ...env, NODE_ENV: 'production' } })
+    assert.equal(again.deps.keyStore.signingKey().kid, kid, 'the EdDSA key is still the one that signs')
+    await again.close()
+  })
+
+  it('retires a stored key once JWT_SECRET replaces it: it verifies only during its grace period', async () => {
+    const env = { DATABASE_URL: join(dir, 'secret.db') }
+    const first = await buildTestApp({ env })
+    const oldToken = (await registerUser(first.app)).token
+    await first.close()
+    const clock = createFixedClock(Date.now())
+    const withSecret = await buildTestApp({
+      env: { ...env, JWT_SECRET: 'z'.repeat(40) },
+      overrides: { clock },
+    })
+    try {
+      const states = await withSecret.deps.db.selectFrom('signing_keys').select('state').execute()
+      assert.deepEqual(
+        states.map((row) => row.state),
+        ['retired'],
+      )
+      const me = () => withSecret.app.inject({ method: 'GET', url: '/auth/me', headers: bearer(oldToken) })
+      assert.equal((await me()).statusCode, 200)
+      clock.advance(retirementGraceSeconds(withSecret.deps.config) * 1000)
+      assert.equal((await me()).statusCode, 401)
+    } finally {
+      await withSecret.close()
     }
   })
 })

@@ -140,3 +140,15 @@ describe('createPasswordHasher', () => {
     })
   })
 })
+
+describe('password hashing under a flood', () => {
+  it('runs at most one hash per slot, queues a bounded number, and refuses the rest with rate_limited', async () => {
+    const hasher = createPasswordHasher({ memoryKib: 1024, iterations: 1, parallelism: 1 }, 1)
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) => hasher.hash(`password ${i}`)),
+    )
+    const refused = results.filter((r) => r.status === 'rejected')
+    assert.equal(results.length - refused.length, 1 + 32, 'one running and 32 waiting per slot')
+    for (const r of refused) assert.equal((r as PromiseRejectedResult).reason.code, 'rate_limited')
+  })
+})
