@@ -3,6 +3,23 @@
 declare module 'autocannon' {
   import type { EventEmitter } from 'node:events'
 
+  /** One request of a connection's cycle. Without setupRequest it is built once; with it, before every send. */
+  export type Request = {
+    method?: 'GET' | 'POST'
+    path?: string
+    headers?: Record<string, string>
+    body?: string
+    setupRequest?: (request: Request, context: Record<string, unknown>) => Request
+    /** Called with the status and the whole body of the response to this request. */
+    onResponse?: (status: number, body: string, context: Record<string, unknown>) => void
+  }
+
+  /** One connection. */
+  export interface Client {
+    /** Replaces the cycle of requests this connection sends (pipelining 1 only). */
+    setRequests(requests: Request[]): void
+  }
+
   export type Options = {
     url: string
     method?: 'GET' | 'POST'
@@ -16,6 +33,8 @@ declare module 'autocannon' {
     ignoreCoordinatedOmission?: boolean
     /** Seconds. */
     timeout?: number
+    /** Called once per connection as it is created, before its first request. */
+    setupClient?: (client: Client) => void
   }
 
   export type Result = {

@@ -1,18 +1,60 @@
 // The Tessera server under benchmark, in its own process: the production app (createDeps + buildApp, production
-// argon2 parameters) plus GET /bench/verify-only, a route that does nothing but the default auth check (verify
-// the token, then the cached revocation check). The parent sends the environment over IPC; we answer with the port.
-// server.ts's periodic jobs (key reload every minute, session purge every hour) are left out: no request waits
-// on them, and a two-minute run would see at most one.
+// argon2 parameters) plus three bench-only routes, which exist here and nowhere in src/:
+// - GET /bench/verify-only: no config.auth, so it does nothing but the default auth check (verify the token,
+//   then the cached revocation check).
+// - GET /bench/signature-only: public; verifies the bearer token with tokens.verifyAccessToken and nothing else,
+//   so that verify-only / signature-only is the cost of the revocation check.
+// - POST /bench/mint: issues `count` access tokens for the caller's own session, as a login or refresh would,
+//   so that the bench can send a different valid token on every request.
+// The parent sends the environment over IPC; we answer with the port. server.ts's periodic jobs (key reload
+// every minute, session purge every hour) are left out: no request waits on them, and a run sees at most a few.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 import { buildApp } from '../src/app.ts'
+import { invalidTokenError } from '../src/auth/token.service.ts'
 import { loadConfig } from '../src/config/load-config.ts'
 import { createDeps } from '../src/deps.ts'
 import { routeModules } from '../src/modules.ts'
-import { BENCH_RESPONSE, BenchResponse } from './bench-response.ts'
+import { BENCH_RESPONSE, BenchResponse, MINT_BATCH } from './bench-response.ts'
 
-const verifyOnlyRoutes: FastifyPluginAsyncTypebox = async (app) => {
+// The same pattern as the auth plugin's.
+const BEARER = /^Bearer +([^\s]+) *$/i
+
+const benchRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { tokens, users } = app.deps
+
   // No config.auth: any valid access token, which is what this route measures.
   app.get('/bench/verify-only', { schema: { response: { 200: BenchResponse } } }, async () => BENCH_RESPONSE)
+
+  app.get(
+    '/bench/signature-only',
+    { config: { auth: 'public' }, schema: { response: { 200: BenchResponse } } },
+    async (request) => {
+      const token = BEARER.exec(request.headers.authorization ?? '')?.[1]
+      if (!token) throw invalidTokenError('The Authorization header is not "Bearer <token>"')
+      await tokens.verifyAccessToken(token)
+      return BENCH_RESPONSE
+    },
+  )
+
+  app.post(
+    '/bench/mint',
+    {
+      schema: {
+        body: Type.Object({ count: Type.Integer({ minimum: 1, maximum: MINT_BATCH }) }),
+        response: { 200: Type.Object({ tokens: Type.Array(Type.String()) }) },
+      },
+    },
+    async (request) => {
+      const user = await users.findById(request.auth.userId)
+      if (!user) throw invalidTokenError('The user no longer exists')
+      const minted: string[] = []
+      for (let i = 0; i < request.body.count; i++) {
+        minted.push(tokens.issueAccessToken(user, request.auth.sessionId).token)
+      }
+      return { tokens: minted }
+    },
+  )
 }
 
 type StartMessage = { type: 'start'; env: Record<string, string> }
@@ -20,7 +62,8 @@ type StartMessage = { type: 'start'; env: Record<string, string> }
 async function start({ env }: StartMessage) {
   const config = loadConfig(env)
   const deps = await createDeps(config)
-  const app = await buildApp({ deps, modules: [...routeModules, verifyOnlyRoutes], logger: false })
+  // Logs only when the bench sets a LOG_LEVEL other than silent (BENCH_LOG_LEVEL).
+  const app = await buildApp({ deps, modules: [...routeModules, benchRoutes], logger: true })
   await app.listen({ host: config.host, port: config.port })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('not listening on a TCP port')

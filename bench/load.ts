@@ -1,7 +1,7 @@
 // One bounded autocannon run against a server process: throughput, latency percentiles from every response
 // (autocannon's own histogram rounds to whole milliseconds), and who used the CPU meanwhile: the server, this
 // process (the load generator), and everything else on the machine, which would make the numbers suspect.
-import autocannon, { type Options, type Result } from 'autocannon'
+import autocannon, { type Client, type Options, type Result } from 'autocannon'
 import { cpuTime, machineBusyMs, type ServerProcess } from './processes.ts'
 
 export type LoadOptions = {
@@ -14,6 +14,11 @@ export type LoadOptions = {
   body?: string
   /** Fixed overall rate in requests/s; without it, every connection sends its next request at once. */
   overallRate?: number
+  /**
+   * Called once for each connection of the run, with its index (0 to connections - 1, in every run), before its
+   * first request: to give each connection requests of its own (see chains.ts).
+   */
+  setupClient?: (client: Client, index: number) => void
 }
 
 export type LoadResult = {
@@ -79,6 +84,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     // The rate limiter releases each connection's share at the start of every second, so its coordinated-
     // omission correction (which assumes evenly spaced requests) would invent latencies; we report what we saw.
     ...(options.overallRate ? { overallRate: options.overallRate, ignoreCoordinatedOmission: true } : {}),
+  }
+  const { setupClient } = options
+  if (setupClient) {
+    let index = 0
+    cannonOptions.setupClient = (client) => setupClient(client, index++)
   }
 
   let latencies = new Float64Array(1 << 16)

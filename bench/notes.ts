@@ -1,4 +1,5 @@
 // The notes under the bench report: everything that makes a number suspect or needs reading with care.
+import { VERIFIED_TOKEN_CACHE_SIZE } from './chains.ts'
 import type { LoadResult } from './load.ts'
 import type { BenchResults } from './report.ts'
 import { pct } from './table.ts'
@@ -6,17 +7,27 @@ import { pct } from './table.ts'
 const OTHERS_CPU_WARNING = 15
 
 export function collectNotes(r: BenchResults, bare: LoadResult, pool: number): string[] {
-  const notes: string[] = []
-  const runs: [string, LoadResult[]][] = [
-    ...[...r.requestRuns].map(([name, results]): [string, LoadResult[]] => [name, results]),
-    ...r.loginSteps.map(({ connections, result }): [string, LoadResult[]] => [
-      `logins, ${connections} conns`,
-      [result],
-    ]),
-    ['/auth/me probe, idle', r.probeRounds.map((round) => round.idle)],
-    ['/auth/me probe, storm', r.probeRounds.map((round) => round.storm)],
-    ['login storm', r.probeRounds.map((round) => round.logins)],
-  ]
+  const notes: string[] = r.sectionFailures.map(
+    (failure) => `a section failed and is missing from the report: ${failure}`,
+  )
+  const named = (prefix: string, runs: Map<string, LoadResult[]>) =>
+    [...runs].map(([name, results]): [string, LoadResult[]] => [`${prefix}${name}`, results])
+  const runs: [string, LoadResult[]][] = [...named('', r.requestRuns)]
+  if (r.logins) {
+    const { loginSteps, probeRounds } = r.logins
+    runs.push(
+      ...loginSteps.map(({ connections, result }): [string, LoadResult[]] => [
+        `logins, ${connections} conns`,
+        [result],
+      ]),
+      ['/auth/me probe, idle', probeRounds.map((round) => round.idle)],
+      ['/auth/me probe, storm', probeRounds.map((round) => round.storm)],
+      ['login storm', probeRounds.map((round) => round.logins)],
+    )
+  }
+  if (r.sessions) runs.push(...named('sessions: ', r.sessions.runs))
+  if (r.cacheOff) runs.push(...named('cache off: ', r.cacheOff.runs))
+  for (const key of r.keys ?? []) runs.push(...named(`${key.algorithm}: `, key.runs))
   for (const [name, results] of runs) {
     const failures = results.flatMap((run) => run.failures)
     if (failures.length > 0) notes.push(`${name} had failures (${failures.join(', ')}): treat it as suspect.`)
@@ -38,6 +49,21 @@ export function collectNotes(r: BenchResults, bare: LoadResult, pool: number): s
       `the server and autocannon together used ${pct(bare.serverCpu + bare.clientCpu)} of ${r.params.cores * 100}%: ` +
         'they share the cores, so absolute req/s are below those of a dedicated server; the ratios compare like with like.',
     )
+  }
+  for (const key of r.keys ?? []) {
+    const distinct = key.distinct
+    if (!distinct) continue
+    if (distinct.tokens <= VERIFIED_TOKEN_CACHE_SIZE) {
+      notes.push(
+        `${key.algorithm}: ${distinct.tokens} distinct tokens do not outnumber the ${VERIFIED_TOKEN_CACHE_SIZE} the server ` +
+          'caches: the distinct-token runs hit the cache; raise BENCH_DISTINCT_TOKENS.',
+      )
+    } else if (distinct.nearRepeats > 0) {
+      notes.push(
+        `${key.algorithm}: ${distinct.nearRepeats} of ${distinct.responses} distinct-token responses came back within ` +
+          `${VERIFIED_TOKEN_CACHE_SIZE} responses of their token's previous one, so may have been cache hits.`,
+      )
+    }
   }
   if (!r.peakResets)
     notes.push('could not reset VmHWM between phases: each phase peak includes the earlier ones.')

@@ -1,13 +1,18 @@
 // `npm run bench`: drives Tessera and a bare Fastify server, each in its own process on 127.0.0.1, with autocannon,
 // and prints throughput, latency and memory beside the bare baseline as ratios, and logins/s beside the hash
-// ceiling. A report, not a test: a missed target still exits 0; only a crash exits non-zero. See bench/README.md.
-import { randomBytes } from 'node:crypto'
+// ceiling, and the cost of the revocation check; then POST /auth/refresh, the revocation check with its cache off,
+// and verify-only per signing algorithm, each in a Tessera process of its own. A report, not a test: a missed
+// target still exits 0; only a crash exits non-zero. See bench/README.md.
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createPasswordHasher } from '../src/auth/password-hasher.ts'
 import { type Config, loadConfig } from '../src/config/load-config.ts'
+import { isHmac, JWT_ALGORITHMS, type JwtAlgorithm, RSA_MODULUS_BITS } from '../src/keys/algorithms.ts'
+import { MINT_BATCH } from './bench-response.ts'
+import { refreshChain, type TokenCycle, tokenCycle, VERIFIED_TOKEN_CACHE_SIZE } from './chains.ts'
 import { type LoadOptions, type LoadResult, median, runLoad } from './load.ts'
 import {
   type Memory,
@@ -17,7 +22,14 @@ import {
   startServer,
   threadNames,
 } from './processes.ts'
-import { type BenchParams, printReport } from './report.ts'
+import {
+  type BenchParams,
+  type BenchResults,
+  type KeyResult,
+  printReport,
+  SECTIONS,
+  type Section,
+} from './report.ts'
 
 function setting(name: string, fallback: number): number {
   const raw = process.env[name]
@@ -28,6 +40,18 @@ function setting(name: string, fallback: number): number {
   return value
 }
 
+/** A comma-separated list of the allowed words, or the fallback when unset. */
+function list<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[]): T[] {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return [...fallback]
+  const words = raw.split(',').map((word) => word.trim())
+  const unknown = words.filter((word) => !(allowed as readonly string[]).includes(word))
+  if (unknown.length > 0)
+    throw new Error(`${name}: unknown ${unknown.join(', ')}; allowed: ${allowed.join(', ')}`)
+  return [...new Set(words as T[])]
+}
+
+const algorithms = list('BENCH_ALGORITHMS', JWT_ALGORITHMS, ['HS256', 'EdDSA', 'ES256', 'RS256'])
 const params: BenchParams = {
   cores: os.availableParallelism(),
   durationSeconds: setting('BENCH_DURATION', 4),
@@ -37,9 +61,19 @@ const params: BenchParams = {
   loginStepSeconds: setting('BENCH_LOGIN_DURATION', 5),
   probeRate: setting('BENCH_PROBE_RATE', 200),
   probeConnections: setting('BENCH_PROBE_CONNECTIONS', 10),
+  sectionRounds: setting('BENCH_SECTION_ROUNDS', 2),
+  sectionDurationSeconds: setting('BENCH_SECTION_DURATION', 2),
+  sectionWarmupSeconds: setting('BENCH_SECTION_WARMUP', 1),
+  distinctTokens: setting('BENCH_DISTINCT_TOKENS', 12_000),
+  algorithms,
+  skip: list('BENCH_SKIP', SECTIONS, []),
+  logLevel: process.env.BENCH_LOG_LEVEL || 'silent',
   threadpoolSize: process.env.UV_THREADPOOL_SIZE,
   serverExecArgv: (process.env.BENCH_SERVER_EXEC_ARGV ?? '').split(' ').filter(Boolean),
 }
+const runs = (section: Section) => !params.skip.includes(section)
+/** BENCH_VERBOSE=1: every run of the request rounds on stderr as it ends, warm-ups included. */
+const verbose = Boolean(process.env.BENCH_VERBOSE)
 
 const HASH_SAMPLES = 20
 const PARALLEL_HASH_MS = 3_000
@@ -80,10 +114,11 @@ async function postJson(
   server: ServerProcess,
   path: string,
   body: unknown,
+  headers: Record<string, string> = {},
 ): Promise<Record<string, unknown>> {
   const response = await fetch(`http://127.0.0.1:${server.port}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   })
   const json = (await response.json()) as Record<string, unknown>
@@ -99,31 +134,118 @@ async function cleanUp() {
   if (tempDir) rmSync(tempDir, { recursive: true, force: true })
 }
 
-async function main() {
-  tempDir = mkdtempSync(join(os.tmpdir(), 'tessera-bench-'))
-  const env: Record<string, string> = {
-    NODE_ENV: 'production',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: join(tempDir, 'tessera.db'),
-    JWT_SECRET: randomBytes(36).toString('base64url'),
-  }
-  // The production argon2 parameters, unless the caller set others to see their cost.
-  for (const name of ['ARGON2_MEMORY_KIB', 'ARGON2_ITERATIONS', 'ARGON2_PARALLELISM']) {
-    const value = process.env[name]
-    if (value) env[name] = value
-  }
-  const config = loadConfig(env)
-  const { cores, connections, durationSeconds, rounds } = params
-
-  const bare = await startServer('bare Fastify', join(import.meta.dirname, 'bare-server.ts'))
-  servers.push(bare)
-  const tessera = await startServer('Tessera', join(import.meta.dirname, 'bench-server.ts'), {
+async function startTessera(name: string, env: Record<string, string>): Promise<ServerProcess> {
+  const server = await startServer(name, join(import.meta.dirname, 'bench-server.ts'), {
     start: { type: 'start', env },
     execArgv: params.serverExecArgv,
   })
-  servers.push(tessera)
+  servers.push(server)
+  return server
+}
+
+type Credentials = { username: string; password: string }
+
+/** Registers the bench user; returns its credentials and the headers of a fresh login's access token. */
+async function signUp(server: ServerProcess) {
+  const credentials: Credentials = { username: 'bench-user', password: randomBytes(12).toString('hex') }
+  await postJson(server, '/auth/register', { ...credentials, firstName: 'Bench', lastName: 'User' })
+  const { access_token: token } = await postJson(server, '/auth/login', credentials)
+  return { credentials, headers: { authorization: `Bearer ${String(token)}` } }
+}
+
+/** A route of a round: a load, what to do after each run of it, and whether it needs no warm-up run. */
+type Route = { name: string; load: LoadOptions; after?: () => Promise<void>; warmedUp?: boolean }
+
+/**
+ * A warm-up run of each route (numbers dropped), then `rounds` rounds of all of them back to back. Each ratio is
+ * taken within a round, so that a machine that slows down or speeds up affects both sides of it alike.
+ */
+async function runRounds(
+  routes: Route[],
+  rounds: number,
+  warmupSeconds: number,
+  afterRun: (route: Route) => void = () => {},
+): Promise<Map<string, LoadResult[]>> {
+  const results = new Map<string, LoadResult[]>(routes.map(({ name }) => [name, []]))
+  const run = async (route: Route, load: LoadOptions) => {
+    const result = await runLoad(load)
+    if (verbose) {
+      console.error(
+        `${load.server.name}, ${route.name}, ${load.durationSeconds} s: ${Math.round(result.requestsPerSecond)} req/s, ` +
+          `p99 ${result.p99.toFixed(2)} ms, server ${Math.round(result.serverCpu)}%, event loop ` +
+          `${Math.round(result.serverMainThreadCpu)}%, bench ${Math.round(result.clientCpu)}%, others ` +
+          `${Math.round(result.otherCpu)}%${result.failures.length ? `, failures: ${result.failures.join(', ')}` : ''}`,
+      )
+    }
+    await route.after?.()
+    afterRun(route)
+    return result
+  }
+  for (const route of routes) {
+    if (!route.warmedUp) await run(route, { ...route.load, durationSeconds: warmupSeconds })
+  }
+  for (let round = 0; round < rounds; round++) {
+    for (const route of routes) results.get(route.name)?.push(await run(route, route.load))
+  }
+  return results
+}
+
+/** The private key of a new key pair for the algorithm, as PEM (PKCS#8), as an operator would configure it. */
+function privateKeyPem(algorithm: JwtAlgorithm): string {
+  const { privateKey } =
+    algorithm === 'EdDSA'
+      ? generateKeyPairSync('ed25519')
+      : algorithm === 'ES256'
+        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+        : generateKeyPairSync('rsa', { modulusLength: RSA_MODULUS_BITS })
+  return privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+}
+
+/** `count` access tokens of the signed-in session, minted by the server in batches; and the server's time per token. */
+async function mintTokens(server: ServerProcess, headers: Record<string, string>, count: number) {
+  const tokens: string[] = []
+  const start = performance.now()
+  while (tokens.length < count) {
+    const batch = Math.min(MINT_BATCH, count - tokens.length)
+    const { tokens: minted } = await postJson(server, '/bench/mint', { count: batch }, headers)
+    tokens.push(...(minted as string[]))
+  }
+  return { tokens, microsPerToken: ((performance.now() - start) * 1000) / count }
+}
+
+async function main() {
+  const startedAt = performance.now()
+  tempDir = mkdtempSync(join(os.tmpdir(), 'tessera-bench-'))
+  const dir = tempDir
+  const baseEnv = (database: string): Record<string, string> => {
+    const env: Record<string, string> = {
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      // Silent, as logging every request would be measured too; BENCH_LOG_LEVEL=error shows why a server failed.
+      LOG_LEVEL: params.logLevel,
+      DATABASE_URL: join(dir, database),
+    }
+    // The production argon2 parameters, unless the caller set others to see their cost.
+    for (const name of ['ARGON2_MEMORY_KIB', 'ARGON2_ITERATIONS', 'ARGON2_PARALLELISM']) {
+      const value = process.env[name]
+      if (value) env[name] = value
+    }
+    return env
+  }
+  const secret = () => randomBytes(36).toString('base64url')
+  const env = { ...baseEnv('tessera.db'), JWT_SECRET: secret() }
+  const config = loadConfig(env)
+  const { connections, durationSeconds, rounds } = params
+  const section = {
+    rounds: params.sectionRounds,
+    durationSeconds: params.sectionDurationSeconds,
+    warmupSeconds: params.sectionWarmupSeconds,
+  }
+
+  const bare = await startServer('bare Fastify', join(import.meta.dirname, 'bare-server.ts'))
+  servers.push(bare)
+  const tessera = await startTessera('Tessera', env)
 
   // Tessera's peak RSS per phase: read VmHWM at the end of each run, then reset it for the next.
   const peaks = new Map<string, Memory>()
@@ -135,41 +257,196 @@ async function main() {
     peakResets = resetPeakMemory(tessera.pid) && peakResets
   }
 
-  const credentials = { username: 'bench-user', password: randomBytes(12).toString('hex') }
-  await postJson(tessera, '/auth/register', { ...credentials, firstName: 'Bench', lastName: 'User' })
-  const { access_token: token } = await postJson(tessera, '/auth/login', credentials)
-  const headers = { authorization: `Bearer ${String(token)}` }
+  const { credentials, headers } = await signUp(tessera)
   endPhase('startup, register, login')
 
-  // Requests: a warm-up of each, then rounds of bare, verify-only and /auth/me back to back. Each ratio is taken
-  // within a round, so that a machine that slows down or speeds up affects both sides of it alike.
-  const routes = [
-    { name: 'bare', load: { server: bare, path: '/bench/bare', connections, durationSeconds } },
-    {
-      name: 'verify-only',
-      load: { server: tessera, path: '/bench/verify-only', headers, connections, durationSeconds },
-    },
-    {
-      name: 'GET /auth/me',
-      load: { server: tessera, path: '/auth/me', headers, connections, durationSeconds },
-    },
+  // Requests: rounds of bare, signature-only, verify-only and /auth/me back to back.
+  const get = (server: ServerProcess, path: string, seconds: number): LoadOptions => ({
+    server,
+    path,
+    headers,
+    connections,
+    durationSeconds: seconds,
+  })
+  const bareRoute = (seconds: number): Route => ({
+    name: 'bare',
+    load: { server: bare, path: '/bench/bare', connections, durationSeconds: seconds },
+  })
+  const revocationRoutes = (server: ServerProcess, seconds: number): Route[] => [
+    bareRoute(seconds),
+    { name: 'signature-only', load: get(server, '/bench/signature-only', seconds) },
+    { name: 'verify-only', load: get(server, '/bench/verify-only', seconds) },
+    { name: 'GET /auth/me', load: get(server, '/auth/me', seconds) },
   ]
-  const requestRuns = new Map<string, LoadResult[]>(routes.map(({ name }) => [name, []]))
-  for (const { name, load } of routes) {
-    await runLoad({ ...load, durationSeconds: params.warmupSeconds })
-    if (load.server === tessera) endPhase(name)
-  }
-  for (let round = 0; round < rounds; round++) {
-    for (const { name, load } of routes) {
-      requestRuns.get(name)?.push(await runLoad(load))
-      if (load.server === tessera) endPhase(name)
+  const routes = revocationRoutes(tessera, durationSeconds)
+  const requestRuns = await runRounds(routes, rounds, params.warmupSeconds, (route) => {
+    if (route.load.server === tessera) endPhase(route.name)
+  })
+  const bareMemory = memory(bare.pid)
+
+  const logins = runs('logins')
+    ? await loginsAndProbe(tessera, credentials, headers, config.argon2, endPhase)
+    : undefined
+
+  const finalMemory = memory(tessera.pid)
+  const threads = threadNames(tessera.pid)
+  await tessera.stop()
+
+  // A section that fails (a server that cannot start, an unexpected status while signing up) is reported, and
+  // the bench goes on with the next one: the numbers measured so far are not lost.
+  const sectionFailures: string[] = []
+  const guarded = async <T>(name: string, body: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await body()
+    } catch (error) {
+      sectionFailures.push(`${name}: ${error instanceof Error ? error.message : String(error)}`)
+      await Promise.allSettled(servers.filter((server) => server !== bare).map((server) => server.stop()))
+      return undefined
     }
   }
-  const bareMemory = memory(bare.pid)
+  // Bare Fastify has been warmed up by the requests above: the sections below warm up only Tessera's routes.
+  const warm = (route: Route): Route => (route.load.server === bare ? { ...route, warmedUp: true } : route)
+
+  // Sessions: POST /auth/refresh in a Tessera process of its own, as every refresh writes to SQLite and leaves
+  // garbage that would weigh on the runs and the peak RSS of the first process. One session per connection, each
+  // chained through its own refresh tokens; the logins go one at a time (one argon2 hash's memory at once).
+  const sessions = !runs('refresh')
+    ? undefined
+    : await guarded('sessions', async () => {
+        const server = await startTessera('Tessera, sessions', {
+          ...env,
+          DATABASE_URL: join(dir, 'sessions.db'),
+        })
+        const { credentials: user } = await signUp(server)
+        const refreshTokens: string[] = []
+        for (let i = 0; i < connections; i++) {
+          refreshTokens.push(String((await postJson(server, '/auth/login', user)).refresh_token))
+        }
+        const chain = refreshChain(server, refreshTokens)
+        const refreshRuns = await runRounds(
+          [
+            warm(bareRoute(section.durationSeconds)),
+            {
+              name: 'POST /auth/refresh',
+              load: {
+                server,
+                path: '/auth/refresh',
+                method: 'POST',
+                connections: chain.sessions,
+                durationSeconds: section.durationSeconds,
+                setupClient: chain.setupClient,
+              },
+              after: chain.resync,
+            },
+          ],
+          section.rounds,
+          section.warmupSeconds,
+        )
+        const peakMb = memory(server.pid).peakMb
+        await server.stop()
+        return { sessions: chain.sessions, runs: refreshRuns, peakMb }
+      })
+
+  // The same revocation routes on a server that reads the session and user from SQLite on every request.
+  const cacheOff = !runs('cache-off')
+    ? undefined
+    : await guarded('cache off', async () => {
+        const server = await startTessera('Tessera, cache off', {
+          ...env,
+          DATABASE_URL: join(dir, 'cache-off.db'),
+          AUTH_STATE_CACHE_TTL_MS: '0',
+        })
+        const { headers: offHeaders } = await signUp(server)
+        const offRoutes = revocationRoutes(server, section.durationSeconds).map((route) =>
+          route.load.server === server
+            ? { ...route, load: { ...route.load, headers: offHeaders } }
+            : warm(route),
+        )
+        const offRuns = await runRounds(offRoutes, section.rounds, section.warmupSeconds)
+        const peakMb = memory(server.pid).peakMb
+        await server.stop()
+        return { runs: offRuns, peakMb }
+      })
+
+  // Signing algorithms: one Tessera process at a time, each beside bare Fastify in the same rounds.
+  const keySection = async (algorithm: JwtAlgorithm): Promise<KeyResult> => {
+    const keyEnv = {
+      ...baseEnv(`keys-${algorithm}.db`),
+      JWT_ALGORITHM: algorithm,
+      ...(isHmac(algorithm) ? { JWT_SECRET: secret() } : { JWT_PRIVATE_KEY: privateKeyPem(algorithm) }),
+    }
+    const server = await startTessera(`Tessera, ${algorithm}`, keyEnv)
+    const { headers: keyHeaders } = await signUp(server)
+    const keyRoutes: Route[] = [
+      warm(bareRoute(section.durationSeconds)),
+      {
+        name: 'same token',
+        load: { ...get(server, '/bench/verify-only', section.durationSeconds), headers: keyHeaders },
+      },
+    ]
+    let distinct: KeyResult['distinct']
+    let cycle: TokenCycle | undefined
+    if (runs('distinct')) {
+      const { tokens, microsPerToken } = await mintTokens(server, keyHeaders, params.distinctTokens)
+      cycle = tokenCycle('/bench/verify-only', tokens, connections, VERIFIED_TOKEN_CACHE_SIZE)
+      keyRoutes.push({
+        name: 'distinct tokens',
+        load: {
+          server,
+          path: '/bench/verify-only',
+          connections,
+          durationSeconds: section.durationSeconds,
+          setupClient: cycle.setupClient,
+        },
+      })
+      distinct = { tokens: tokens.length, microsPerToken, nearRepeats: 0, responses: 0 }
+    }
+    const keyRuns = await runRounds(keyRoutes, section.rounds, section.warmupSeconds)
+    if (distinct && cycle) {
+      distinct.nearRepeats = cycle.nearRepeats()
+      distinct.responses = cycle.responses()
+    }
+    const peakMb = memory(server.pid).peakMb
+    await server.stop()
+    return { algorithm, runs: keyRuns, peakMb, distinct }
+  }
+  const keys: KeyResult[] = []
+  for (const algorithm of runs('keys') ? algorithms : []) {
+    const result = await guarded(algorithm, () => keySection(algorithm))
+    if (result) keys.push(result)
+  }
   await bare.stop()
 
+  printReport({
+    params,
+    argon2: config.argon2,
+    authStateCacheTtlMs: config.authStateCacheTtlMs,
+    requestRuns,
+    sessions,
+    bareMemory,
+    peaks: [...peaks],
+    peakResets,
+    finalMemory,
+    threads,
+    logins,
+    cacheOff,
+    keys: runs('keys') ? keys : undefined,
+    sectionFailures,
+    elapsedSeconds: (performance.now() - startedAt) / 1000,
+  })
+}
+
+/** The hash ceiling, the login sweep, and /auth/me at a fixed rate on an idle server and in a login storm. */
+async function loginsAndProbe(
+  tessera: ServerProcess,
+  credentials: Credentials,
+  headers: Record<string, string>,
+  argon2: Config['argon2'],
+  endPhase: (name: string) => void,
+): Promise<NonNullable<BenchResults['logins']>> {
+  const { cores, durationSeconds, rounds } = params
   // Timed while both servers are idle, just before the logins it is the ceiling of.
-  const hashing = await timeHashing(config.argon2)
+  const hashing = await timeHashing(argon2)
 
   const login = (n: number, seconds: number): LoadOptions => ({
     server: tessera,
@@ -208,25 +485,7 @@ async function main() {
     probeRounds.push({ idle, storm, logins: await logins })
     endPhase('GET /auth/me at a fixed rate, login storm')
   }
-
-  const finalMemory = memory(tessera.pid)
-  const threads = threadNames(tessera.pid)
-  await tessera.stop()
-
-  printReport({
-    params,
-    argon2: config.argon2,
-    hashing,
-    requestRuns,
-    bareMemory,
-    peaks: [...peaks],
-    peakResets,
-    finalMemory,
-    threads,
-    loginSteps,
-    best,
-    probeRounds,
-  })
+  return { hashing, loginSteps, best, probeRounds }
 }
 
 process.once('SIGINT', () => {
