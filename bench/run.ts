@@ -3,14 +3,14 @@
 // ceiling, and the cost of the revocation check; then POST /auth/refresh, the revocation check with its cache off,
 // and verify-only per signing algorithm, each in a Tessera process of its own. A report, not a test: a missed
 // target still exits 0; only a crash exits non-zero. See bench/README.md.
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { createPrivateKey, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createPasswordHasher } from '../src/auth/password-hasher.ts'
 import { type Config, loadConfig } from '../src/config/load-config.ts'
-import { isHmac, JWT_ALGORITHMS, type JwtAlgorithm, RSA_MODULUS_BITS } from '../src/keys/algorithms.ts'
+import { generatePrivateJwk, isHmac, JWT_ALGORITHMS, type JwtAlgorithm } from '../src/keys/algorithms.ts'
 import { MINT_BATCH } from './bench-response.ts'
 import { refreshChain, type TokenCycle, tokenCycle, VERIFIED_TOKEN_CACHE_SIZE } from './chains.ts'
 import { type LoadOptions, type LoadResult, median, runLoad } from './load.ts'
@@ -192,13 +192,9 @@ async function runRounds(
 
 /** The private key of a new key pair for the algorithm, as PEM (PKCS#8), as an operator would configure it. */
 function privateKeyPem(algorithm: JwtAlgorithm): string {
-  const { privateKey } =
-    algorithm === 'EdDSA'
-      ? generateKeyPairSync('ed25519')
-      : algorithm === 'ES256'
-        ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-        : generateKeyPairSync('rsa', { modulusLength: RSA_MODULUS_BITS })
-  return privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
+  return createPrivateKey({ key: generatePrivateJwk(algorithm), format: 'jwk' })
+    .export({ format: 'pem', type: 'pkcs8' })
+    .toString()
 }
 
 /** `count` access tokens of the signed-in session, minted by the server in batches; and the server's time per token. */
