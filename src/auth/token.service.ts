@@ -41,7 +41,7 @@ const KID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/
 // Tokens already verified, by their exact text: a repeat skips decoding and the signature check, but not the
 // time checks nor the check that its key is still accepted. (fast-jwt's own cache keys on a SHA-256 of the
 // token, which costs about as much as the HMAC it saves.)
-const VERIFIED_TOKEN_CACHE_SIZE = 10_000
+export const VERIFIED_TOKEN_CACHE_SIZE = 10_000
 
 export function invalidTokenError(detail: string): AppError {
   return new AppError('invalid_token', detail, {
