@@ -51,7 +51,6 @@ export function toAppError(error: FastifyError | Error): AppError {
   if (mapped) return new AppError(mapped, fastifyError.message)
   const status = fastifyError.statusCode ?? 500
   if (status === 404) return new AppError('not_found')
-  if (status === 405) return new AppError('method_not_allowed')
   if (status === 413) return new AppError('payload_too_large')
   if (status === 415) return new AppError('unsupported_media_type')
   if (status >= 400 && status < 500) return new AppError('malformed_request', fastifyError.message)

@@ -17,7 +17,6 @@ export const PROBLEMS = {
   not_found: { status: 404, title: 'Not found' },
   user_not_found: { status: 404, title: 'No such user' },
   session_not_found: { status: 404, title: 'No such active session' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
   username_taken: { status: 409, title: 'That username is already taken' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json' },

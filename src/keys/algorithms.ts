@@ -18,7 +18,7 @@ export const isHmac = (algorithm: JwtAlgorithm): boolean => algorithm.startsWith
 // RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
 const HMAC_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 }
 
-export const RSA_MODULUS_BITS = 2048
+const RSA_MODULUS_BITS = 2048
 
 /** A private JWK for a new key of the algorithm (for HMAC, the secret as an `oct` key). */
 export function generatePrivateJwk(algorithm: JwtAlgorithm): JsonWebKey {

@@ -72,6 +72,14 @@ describe('configuration', () => {
     )
   })
 
+  it('makes the refresh cookie Secure except for plain-HTTP localhost development, and COOKIE_SECURE overrides', () => {
+    assert.equal(loadConfig({}).cookieSecure, false)
+    assert.equal(loadConfig({ PUBLIC_URL: 'http://localhost:3000' }).cookieSecure, false)
+    assert.equal(loadConfig({ PUBLIC_URL: 'http://auth.example.com' }).cookieSecure, true)
+    assert.equal(loadConfig({ PUBLIC_URL: 'https://auth.example.com' }).cookieSecure, true)
+    assert.equal(loadConfig({ COOKIE_SECURE: 'true' }).cookieSecure, true)
+  })
+
   it('treats an empty variable as unset', () => {
     assert.equal(loadConfig({ PORT: '' }).port, 8000)
   })
