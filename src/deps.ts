@@ -4,6 +4,7 @@
 import { type AuthService, createAuthService } from './auth/auth.service.ts'
 import { type AuthStateCache, createAuthStateCache } from './auth/auth-state.ts'
 import { createPasswordHasher, type PasswordHasher } from './auth/password-hasher.ts'
+import { broadcastRevocations } from './auth/revocation-broadcast.ts'
 import { createTokenService, type TokenService } from './auth/token.service.ts'
 import type { Config } from './config/load-config.ts'
 import { createDb } from './db/create-db.ts'
@@ -12,6 +13,9 @@ import { migrateToLatest } from './db/migrator.ts'
 import { createKeyStore, type KeyStore, provisionSigningKey } from './keys/key-store.ts'
 import { getOrCreateServerSecret } from './keys/server-secret.ts'
 import { type Clock, systemClock } from './lib/clock.ts'
+import { createLogger, type Logger } from './lib/logger.ts'
+import { createRateLimiters, type RateLimiters } from './rate-limits/rate-limiter.ts'
+import { createRedis, type RedisConnections } from './redis/create-redis.ts'
 import { createSessionRepository, type SessionRepository } from './sessions/session.repository.ts'
 import { createSessionService, type SessionService } from './sessions/session.service.ts'
 import { createUserRepository, type UserRepository } from './users/user.repository.ts'
@@ -20,7 +24,12 @@ import { createUsersService, type UsersService } from './users/users.service.ts'
 export type Deps = {
   config: Config
   clock: Clock
+  /** For what happens outside a request (a lost connection, a failed timer); requests log through Fastify. */
+  log: Logger
   db: Db
+  /** Present when REDIS_URL is set. */
+  redis: RedisConnections | undefined
+  rateLimits: RateLimiters
   users: UserRepository
   sessionRepository: SessionRepository
   hasher: PasswordHasher
@@ -33,7 +42,7 @@ export type Deps = {
   close(): Promise<void>
 }
 
-export type DepsOverrides = Partial<Pick<Deps, 'clock' | 'hasher' | 'db'>>
+export type DepsOverrides = Partial<Pick<Deps, 'clock' | 'hasher' | 'db' | 'log'>>
 
 /**
  * `provisionKeys`: make sure the configured signing key is in place (generate, import, retire). The server
@@ -45,18 +54,50 @@ export async function createDeps(
   { provisionKeys = true }: { provisionKeys?: boolean } = {},
 ): Promise<Deps> {
   const clock = overrides.clock ?? systemClock
-  const db = overrides.db ?? createDb(config.database)
+  const log = overrides.log ?? createLogger(config.logLevel)
+  const db =
+    overrides.db ??
+    createDb(config.database, (error) => log.warn({ err: error }, 'a pooled database connection failed'))
+  const redis =
+    config.redis && createRedis(config.redis, (error) => log.warn({ err: error }, 'Redis is not reachable'))
+  try {
+    return await assemble(config, { clock, log, db, redis, hasher: overrides.hasher }, provisionKeys)
+  } catch (error) {
+    // A failed start (a migration, a key that cannot be read) must not leave connections holding it open.
+    await Promise.all([db.destroy(), redis?.close()])
+    throw error
+  }
+}
+
+async function assemble(
+  config: Config,
+  opened: Pick<Deps, 'clock' | 'log' | 'db' | 'redis'> & { hasher: PasswordHasher | undefined },
+  provisionKeys: boolean,
+): Promise<Deps> {
+  const { clock, log, db, redis } = opened
   await migrateToLatest(db)
+  // Counting starts in Redis, not in the fallback, when Redis is up; when it is down, serve anyway.
+  if (redis && !(await redis.waitUntilReady())) {
+    log.warn('Redis is not reachable yet: rate limits count per process until it is')
+  }
   const users = createUserRepository(db)
   const sessionRepository = createSessionRepository(db)
-  const hasher = overrides.hasher ?? createPasswordHasher(config.argon2)
+  const hasher = opened.hasher ?? createPasswordHasher(config.argon2)
   if (provisionKeys) await provisionSigningKey(db, clock, config)
   const keyStore = await createKeyStore(db, clock, config)
   const tokens = createTokenService(keyStore, clock, config.jwt)
-  const authStates = createAuthStateCache(
+  const localAuthStates = createAuthStateCache(
     sessionRepository.findAccessState,
     clock,
     config.authStateCacheTtlMs,
+  )
+  const authStates = redis
+    ? broadcastRevocations(localAuthStates, redis, (error) =>
+        log.warn({ err: error }, 'a revocation could not be broadcast through Redis'),
+      )
+    : localAuthStates
+  const rateLimits = createRateLimiters(config.rateLimits, redis, (error) =>
+    log.warn({ err: error }, 'rate-limit counters unavailable; request let through'),
   )
   const sessions = createSessionService({
     sessions: sessionRepository,
@@ -65,12 +106,16 @@ export async function createDeps(
     authStates,
     clock,
     rotationSecret: await getOrCreateServerSecret(db, clock, 'refresh-token-rotation'),
+    limitRefresh: (sessionId) => rateLimits.refreshPerSession.consume(sessionId),
     config: config.sessions,
   })
   return {
     config,
     clock,
+    log,
     db,
+    redis,
+    rateLimits,
     users,
     sessionRepository,
     hasher,
@@ -80,6 +125,8 @@ export async function createDeps(
     sessions,
     auth: createAuthService({ users, hasher, sessions, authStates, clock }),
     usersService: createUsersService({ users, sessions, authStates, clock }),
-    close: () => db.destroy(),
+    async close() {
+      await Promise.all([db.destroy(), redis?.close()])
+    },
   }
 }

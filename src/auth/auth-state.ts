@@ -1,7 +1,8 @@
 // Every authenticated request checks that the token's session is still live and that its user still exists,
 // is not disabled, and has not changed password since the token was issued. This keeps that check off the
 // database for most requests: states are remembered for a short, configurable time, and forgotten at once
-// when this process changes them. See docs/decisions/0004-revocation-check.md.
+// when this process changes them (and, with Redis, when any instance does: revocation-broadcast.ts). See
+// docs/decisions/0004-revocation-check.md.
 import type { Clock } from '../lib/clock.ts'
 
 /** What one joined read of a session and its user says about the access tokens of that session. */
@@ -31,6 +32,8 @@ export interface AuthStateCache {
   forgetUser(userId: string): void
   /** Called after a session is revoked. */
   forgetSession(sessionId: string): void
+  /** Called when revocations made elsewhere may have been missed (the broadcast was down). */
+  forgetAll(): void
 }
 
 const MAX_ENTRIES = 10_000
@@ -66,6 +69,10 @@ export function createAuthStateCache(load: LoadAccessState, clock: Clock, ttlMs:
     forgetSession(sessionId) {
       forgets++
       entries.delete(sessionId)
+    },
+    forgetAll() {
+      forgets++
+      entries.clear()
     },
   }
 }

@@ -3,11 +3,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { problems } from '../http/responses.ts'
 import { deliverInCookie } from '../sessions/refresh-cookie.ts'
 import { SessionGrant } from '../sessions/sessions.schemas.ts'
+import { usernameKey } from '../users/username.ts'
 import { User, userResponse } from '../users/users.schemas.ts'
 import { LoginBody, RegisterBody } from './auth.schemas.ts'
 
 export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { auth, usersService, authStates, config } = app.deps
+  const { auth, usersService, authStates, config, rateLimits } = app.deps
 
   app.post(
     '/auth/register',
@@ -17,10 +18,14 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Create an account',
         body: RegisterBody,
-        response: { 201: User, ...problems(400, 409) },
+        response: { 201: User, ...problems(400, 409, 429) },
       },
     },
-    async (request, reply) => reply.code(201).send(userResponse(await auth.register(request.body))),
+    async (request, reply) => {
+      await rateLimits.registerPerIp.consume(request.ip)
+      await rateLimits.registerPerUsername.consume(usernameKey(request.body.username))
+      return reply.code(201).send(userResponse(await auth.register(request.body)))
+    },
   )
 
   app.post(
@@ -31,15 +36,21 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Exchange username and password for an access token and a refresh token (a new session)',
         body: LoginBody,
-        response: { 200: SessionGrant, ...problems(400, 401) },
+        response: { 200: SessionGrant, ...problems(400, 401, 429) },
       },
     },
     async (request, reply) => {
       const { username, password, refresh_token_delivery } = request.body
+      // Counted before the password is checked, so that parallel guesses cannot slip past the limit; a
+      // successful login clears its username's count, so only failures add up.
+      const account = usernameKey(username)
+      await rateLimits.loginPerIp.consume(request.ip)
+      await rateLimits.loginPerUsername.consume(account)
       const grant = await auth.login(username, password, {
         userAgent: request.headers['user-agent'],
         ip: request.ip,
       })
+      await rateLimits.loginPerUsername.reset(account)
       // RFC 6749 section 5.1: responses carrying tokens must not be cached.
       reply.header('cache-control', 'no-store')
       if (refresh_token_delivery !== 'cookie') return grant

@@ -34,12 +34,84 @@ export const ENV_VARS = [
   {
     name: 'DATABASE_URL',
     default: './data/tessera.db',
-    description: 'SQLite database file (created with its folder on first start), or `:memory:`.',
+    description:
+      'An SQLite database file (created with its folder on first start), `:memory:`, or a PostgreSQL URL (`postgres://user:password@host:5432/db`; a schema other than `public` with `?options=-c%20search_path%3Dmyschema`). See docs/deployment.md.',
   },
   {
     name: 'DATABASE_BUSY_TIMEOUT_MS',
     default: '5000',
     description: 'How long SQLite waits for a lock held by another connection before failing.',
+  },
+  {
+    name: 'DATABASE_POOL_SIZE',
+    default: '10',
+    description: 'PostgreSQL: connections each process (each worker) keeps at most.',
+  },
+  {
+    name: 'DATABASE_CONNECT_TIMEOUT_MS',
+    default: '2000',
+    description:
+      'PostgreSQL: how long a request waits for a connection (a new one, or a free one from a busy pool) before it is answered 503 `database_unavailable`.',
+  },
+  {
+    name: 'DATABASE_STATEMENT_TIMEOUT_MS',
+    default: '5000',
+    description:
+      'PostgreSQL: longest a single query may run, enforced by the server and by the client (a dead network answers 503 instead of hanging).',
+  },
+  {
+    name: 'REDIS_URL',
+    description:
+      'A Redis server (`redis://host:6379`, `rediss://` for TLS) shared by all instances: rate-limit counters, and revocations broadcast to every instance at once. Without it both live in each process. See docs/deployment.md.',
+  },
+  {
+    name: 'REDIS_KEY_PREFIX',
+    default: 'tessera:',
+    description:
+      'Prefix of every Redis key and channel Tessera uses, so that several deployments can share one Redis.',
+  },
+  {
+    name: 'REDIS_COMMAND_TIMEOUT_MS',
+    default: '500',
+    description:
+      'How long a Redis command may take before Tessera treats Redis as down (rate limits fall back to per-process counters).',
+  },
+  {
+    name: 'RATE_LIMIT_WINDOW_SECONDS',
+    default: '60',
+    description: 'The window every rate limit below counts in. A limit of 0 turns that limit off.',
+  },
+  {
+    name: 'RATE_LIMIT_LOGIN_PER_IP',
+    default: '30',
+    description: 'POST /auth/login requests per client address per window.',
+  },
+  {
+    name: 'RATE_LIMIT_LOGIN_PER_USERNAME',
+    default: '10',
+    description:
+      'Failed logins per username per window, from any address; a successful login clears the count.',
+  },
+  {
+    name: 'RATE_LIMIT_REGISTER_PER_IP',
+    default: '10',
+    description: 'POST /auth/register requests per client address per window.',
+  },
+  {
+    name: 'RATE_LIMIT_REGISTER_PER_USERNAME',
+    default: '5',
+    description: 'POST /auth/register requests for one username per window, from any address.',
+  },
+  {
+    name: 'RATE_LIMIT_REFRESH_PER_IP',
+    default: '60',
+    description: 'POST /auth/refresh requests per client address per window.',
+  },
+  {
+    name: 'RATE_LIMIT_REFRESH_PER_SESSION',
+    default: '20',
+    description:
+      'Refreshes of one session per window (a refresh request carries no username: its session stands for the account).',
   },
   {
     name: 'JWT_ALGORITHM',

@@ -11,7 +11,15 @@ export type Config = {
   port: number
   publicUrl: string
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
-  database: { url: string; busyTimeoutMs: number }
+  database: {
+    url: string
+    busyTimeoutMs: number
+    poolSize: number
+    connectTimeoutMs: number
+    statementTimeoutMs: number
+  }
+  redis: { url: string; keyPrefix: string; commandTimeoutMs: number } | undefined
+  rateLimits: RateLimits
   jwt: {
     algorithm: JwtAlgorithm
     secret: string | undefined
@@ -36,6 +44,17 @@ export type Config = {
   /** Fastify's trustProxy: false, true (every hop), a number of hops, or addresses/CIDRs of the proxies. */
   trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   argon2: { memoryKib: number; iterations: number; parallelism: number }
+}
+
+/** Requests allowed per RATE_LIMIT_WINDOW_SECONDS; 0 turns a limit off. */
+export type RateLimits = {
+  windowSeconds: number
+  loginPerIp: number
+  loginPerUsername: number
+  registerPerIp: number
+  registerPerUsername: number
+  refreshPerIp: number
+  refreshPerSession: number
 }
 
 export class ConfigError extends Error {
@@ -109,6 +128,16 @@ export function loadConfig(env: Env): Config {
     problems.push('KEY_ENCRYPTION_SECRET must be at least 32 characters')
   }
 
+  const redisUrl = raw('REDIS_URL')
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^/]/.test(redisUrl)) {
+    // Not echoed: the URL may hold a password.
+    problems.push('REDIS_URL must be a redis:// or rediss:// URL')
+  }
+  const databaseUrl = raw('DATABASE_URL') as string
+  if (/^postgres(ql)?:/.test(databaseUrl) && !URL.canParse(databaseUrl)) {
+    problems.push('DATABASE_URL looks like a PostgreSQL URL but cannot be parsed')
+  }
+
   const config: Config = {
     env: nodeEnv,
     host,
@@ -116,8 +145,28 @@ export function loadConfig(env: Env): Config {
     publicUrl,
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     database: {
-      url: raw('DATABASE_URL') as string,
+      url: databaseUrl,
       busyTimeoutMs: integer('DATABASE_BUSY_TIMEOUT_MS', 0, 600_000),
+      poolSize: integer('DATABASE_POOL_SIZE', 1, 1000),
+      connectTimeoutMs: integer('DATABASE_CONNECT_TIMEOUT_MS', 100, 600_000),
+      statementTimeoutMs: integer('DATABASE_STATEMENT_TIMEOUT_MS', 100, 600_000),
+    },
+    redis:
+      redisUrl === undefined
+        ? undefined
+        : {
+            url: redisUrl,
+            keyPrefix: raw('REDIS_KEY_PREFIX') as string,
+            commandTimeoutMs: integer('REDIS_COMMAND_TIMEOUT_MS', 10, 60_000),
+          },
+    rateLimits: {
+      windowSeconds: integer('RATE_LIMIT_WINDOW_SECONDS', 1, 86_400),
+      loginPerIp: integer('RATE_LIMIT_LOGIN_PER_IP', 0, 1_000_000),
+      loginPerUsername: integer('RATE_LIMIT_LOGIN_PER_USERNAME', 0, 1_000_000),
+      registerPerIp: integer('RATE_LIMIT_REGISTER_PER_IP', 0, 1_000_000),
+      registerPerUsername: integer('RATE_LIMIT_REGISTER_PER_USERNAME', 0, 1_000_000),
+      refreshPerIp: integer('RATE_LIMIT_REFRESH_PER_IP', 0, 1_000_000),
+      refreshPerSession: integer('RATE_LIMIT_REFRESH_PER_SESSION', 0, 1_000_000),
     },
     jwt: {
       algorithm,

@@ -1,13 +1,27 @@
-// The one place that picks the database dialect and opens the connection.
+// The one place that picks the database dialect and opens the connection: PostgreSQL for a postgres:// URL,
+// SQLite for anything else. Everything above this file sees the same Kysely<Database>.
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import { Kysely, SqliteDialect } from 'kysely'
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import pg from 'pg'
 import type { Config } from '../config/load-config.ts'
 import type { Database, Db } from './database.ts'
+import { DatabaseUnavailableError } from './database-errors.ts'
 import { adaptNodeSqlite } from './node-sqlite-adapter.ts'
 
-export function createDb(config: Config['database']): Db {
+export type DatabaseConfig = Config['database']
+
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url)
+}
+
+/** `onIdleClientError`: a pooled connection broke while idle (the server restarted); the pool replaces it. */
+export function createDb(config: DatabaseConfig, onIdleClientError: (error: Error) => void = () => {}): Db {
+  return isPostgresUrl(config.url) ? createPostgresDb(config, onIdleClientError) : createSqliteDb(config)
+}
+
+function createSqliteDb(config: DatabaseConfig): Db {
   const path = config.url.replace(/^sqlite:/, '')
   if (path !== ':memory:' && !existsSync(path)) {
     // The file holds password hashes and, unless JWT_SECRET is set, the signing key: owner-only from the
@@ -19,4 +33,46 @@ export function createDb(config: Config['database']): Db {
   // WAL lets readers proceed while a write is in progress; NORMAL is durable in WAL mode except on power loss.
   sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;')
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: adaptNodeSqlite(sqlite) }) })
+}
+
+// Times are epoch seconds in bigint columns; pg returns int8 as a string (it may exceed 2^53), and COUNT(*)
+// is int8 too. Every value we store fits a double, so numbers they become, on this pool only.
+const INT8_OID = 20
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+}
+
+function createPostgresDb(config: DatabaseConfig, onIdleClientError: (error: Error) => void): Db {
+  const pool = new pg.Pool({
+    connectionString: config.url,
+    max: config.poolSize,
+    // Waiting for a connection (new, or free in a busy pool) ends here instead of hanging the request.
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    // The server cancels a slow statement; the client gives up on a silent network after the same time.
+    statement_timeout: config.statementTimeoutMs,
+    query_timeout: config.statementTimeoutMs + 1000,
+    idleTimeoutMillis: 30_000,
+    types,
+  })
+  // Without a listener, an idle connection dropped by a restarting server would crash the process.
+  pool.on('error', onIdleClientError)
+  return new Kysely<Database>({
+    dialect: new PostgresDialect({
+      pool: {
+        Client: pg.Client,
+        options: pool.options,
+        async connect() {
+          try {
+            return await pool.connect()
+          } catch (error) {
+            throw new DatabaseUnavailableError(error)
+          }
+        },
+        end: () => pool.end(),
+      },
+    }),
+  })
 }

@@ -1,6 +1,6 @@
 // Applies the migrations in src/db/migrations, in order, at start and from `tessera migrate`: the
 // replacement for the seed's `db.create_all()`. Listed explicitly so that adding one is a reviewed change.
-import type { Kysely } from 'kysely'
+import { type Kysely, PostgresAdapter, sql } from 'kysely'
 import { type Migration, type MigrationResultSet, Migrator } from 'kysely/migration'
 import * as m0001 from './migrations/0001-users-and-signing-keys.ts'
 import * as m0002 from './migrations/0002-sessions.ts'
@@ -13,8 +13,23 @@ const MIGRATIONS: Record<string, Migration> = {
 }
 
 export async function migrateToLatest<T>(db: Kysely<T>): Promise<MigrationResultSet> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } })
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => MIGRATIONS },
+    // On PostgreSQL, Kysely looks for its bookkeeping tables in every schema unless told which: another
+    // application's tables (or another Tessera's, in its own schema) would pass for ours.
+    ...(db.getExecutor().adapter instanceof PostgresAdapter
+      ? { migrationTableSchema: await currentSchema(db) }
+      : {}),
+  })
   const result = await migrator.migrateToLatest()
   if (result.error) throw result.error
   return result
+}
+
+async function currentSchema<T>(db: Kysely<T>): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+  const schema = rows[0]?.schema
+  if (!schema) throw new Error('PostgreSQL has no current schema: check the search_path of DATABASE_URL')
+  return schema
 }

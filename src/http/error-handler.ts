@@ -1,6 +1,7 @@
 // Turns every error into application/problem+json. What the client sees (code, title, detail) is kept apart
 // from what is logged (the cause, with its stack, for server errors only).
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { isDatabaseUnavailable } from '../db/database-errors.ts'
 import { AppError, type FieldError, type ProblemCode, problemBody } from './problem.ts'
 
 const FASTIFY_CODES: Record<string, ProblemCode> = {
@@ -47,6 +48,9 @@ export function toAppError(error: FastifyError | Error): AppError {
     const errors = fieldErrors(fastifyError.validationContext ?? 'body', fastifyError.validation)
     return new AppError('validation_failed', 'One or more fields are not valid; see errors.', { errors })
   }
+  if (isDatabaseUnavailable(error)) {
+    return new AppError('database_unavailable', undefined, { cause: error, headers: { 'retry-after': '1' } })
+  }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined
   if (mapped) return new AppError(mapped, fastifyError.message)
   const status = fastifyError.statusCode ?? 500
@@ -59,6 +63,7 @@ export function toAppError(error: FastifyError | Error): AppError {
 
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const appError = toAppError(error)
-  if (appError.status >= 500) request.log.error({ err: error }, 'request failed')
+  if (appError.code === 'database_unavailable') request.log.warn({ err: error }, 'database unavailable')
+  else if (appError.status >= 500) request.log.error({ err: error }, 'request failed')
   return sendProblem(reply, request, appError)
 }

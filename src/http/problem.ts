@@ -23,6 +23,7 @@ export const PROBLEMS = {
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Something went wrong on our side' },
   not_ready: { status: 503, title: 'The service is not ready' },
+  database_unavailable: { status: 503, title: 'The database is not reachable right now; try again shortly' },
 } as const satisfies Record<string, { status: number; title: string }>
 
 export type ProblemCode = keyof typeof PROBLEMS

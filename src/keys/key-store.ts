@@ -83,6 +83,7 @@ export async function rotateSigningKey(
   clock: Clock,
   algorithm: JwtAlgorithm,
   privateJwk: JsonWebKey = generatePrivateJwk(algorithm),
+  { replace = true }: { replace?: boolean } = {},
 ): Promise<string> {
   const problem = keyProblem(algorithm, privateJwk)
   if (problem) throw new KeyStoreError(`This key cannot sign ${algorithm}: ${problem}`)
@@ -91,6 +92,7 @@ export async function rotateSigningKey(
   await keys.activate(
     { kid, algorithm, privateJwk, publicJwk: publicJwkOf(algorithm, privateJwk), createdAt: now },
     now,
+    { replace },
   )
   return kid
 }
@@ -124,6 +126,12 @@ export async function provisionSigningKey(db: Db, clock: Clock, config: KeyStore
     }
     const active = await keys.findActive()
     if (active?.algorithm === algorithm) return
+    // The first key: if another instance starting at the same moment makes one first, the database refuses
+    // a second active key (below) rather than this one retiring that one.
+    if (!active && config.env !== 'production') {
+      await rotateSigningKey(keys, clock, algorithm, undefined, { replace: false })
+      return
+    }
     if (config.env === 'production') {
       throw new KeyStoreError(
         active
@@ -163,7 +171,9 @@ export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfi
 
   let byKid = new Map<string, SigningKey>()
   let signing: SigningKey | undefined
-  let loadedAt = Number.NEGATIVE_INFINITY
+  // Only reloads asked for by unknown kids are rate-limited (a forged kid costs a query at most every 5 s);
+  // a start or a periodic reload must not delay honouring a key rotated a moment later.
+  let refreshedAt = Number.NEGATIVE_INFINITY
   let reloading: Promise<void> | undefined
 
   const load = async () => {
@@ -179,7 +189,6 @@ export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfi
   }
   // Concurrent callers share one reload: a burst of unknown kids costs one query, not one each.
   const reload = () => {
-    loadedAt = clock.now()
     reloading ??= load().finally(() => {
       reloading = undefined
     })
@@ -204,7 +213,8 @@ export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfi
         await reloading
         return true
       }
-      if (clock.now() - loadedAt < MIN_RELOAD_INTERVAL_MS) return false
+      if (clock.now() - refreshedAt < MIN_RELOAD_INTERVAL_MS) return false
+      refreshedAt = clock.now()
       await reload()
       return true
     },

@@ -26,8 +26,15 @@ export interface KeyRepository {
   findActive(): Promise<{ kid: string; algorithm: JwtAlgorithm } | undefined>
   /** Retires the active key, if any (it still verifies during its grace period). */
   retireActive(now: number): Promise<void>
-  /** Makes the key the active one, retiring whichever was active, in one transaction. */
-  activate(key: Omit<StoredKey, 'state' | 'retiredAt'>, now: number): Promise<void>
+  /**
+   * Makes the key the active one, retiring whichever was active, in one transaction. With `replace: false`
+   * it retires nothing: when a key is already active, the insert fails as a unique violation.
+   */
+  activate(
+    key: Omit<StoredKey, 'state' | 'retiredAt'>,
+    now: number,
+    options?: { replace: boolean },
+  ): Promise<void>
   /** Deletes keys retired at or before `retiredBefore`: no unexpired token can need them. */
   prune(retiredBefore: number): Promise<string[]>
 }
@@ -99,14 +106,16 @@ export function createKeyRepository(db: Db, encryption: KeyEncryption): KeyRepos
         .execute()
     },
 
-    async activate(key, now) {
+    async activate(key, now, { replace } = { replace: true }) {
       const privateJwk = await encryption.seal(key.privateJwk)
       await db.transaction().execute(async (trx) => {
-        await trx
-          .updateTable('signing_keys')
-          .set({ state: 'retired', retired_at: now })
-          .where('state', '=', 'active')
-          .execute()
+        if (replace) {
+          await trx
+            .updateTable('signing_keys')
+            .set({ state: 'retired', retired_at: now })
+            .where('state', '=', 'active')
+            .execute()
+        }
         await trx
           .insertInto('signing_keys')
           .values({

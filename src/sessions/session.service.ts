@@ -63,11 +63,13 @@ export type SessionServiceDeps = {
   clock: Clock
   /** The key that derives each rotated token from its predecessor (a server secret). */
   rotationSecret: Buffer
+  /** Counts a refresh of the session against its rate limit; throws 429 past it. */
+  limitRefresh: (sessionId: string) => Promise<void>
   config: SessionConfig
 }
 
 export function createSessionService(deps: SessionServiceDeps): SessionService {
-  const { sessions, users, tokens, authStates, clock, rotationSecret, config } = deps
+  const { sessions, users, tokens, authStates, clock, rotationSecret, limitRefresh, config } = deps
 
   const isLive = (session: Session, now: number) =>
     session.revokedAt === null && session.expiresAt > now && session.lastUsedAt + config.idleTtlSeconds > now
@@ -135,6 +137,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       const found = await sessions.findByToken(tokenHash)
       if (!found) throw invalidRefreshToken()
       const { session } = found
+      await limitRefresh(session.id)
       const now = epochSeconds(clock)
       if (session.revokedAt !== null)
         throw invalidRefreshToken('The session has been revoked. Sign in again.')

@@ -10,7 +10,7 @@ const toIso = (seconds: number) => new Date(seconds * 1000).toISOString()
 const NoContent = Type.Null({ description: 'No content' })
 
 export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { sessions, config } = app.deps
+  const { sessions, config, rateLimits } = app.deps
 
   app.post(
     '/auth/refresh',
@@ -20,10 +20,11 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['sessions'],
         summary: 'Spend a refresh token for a new access token and a new refresh token',
         body: RefreshBody,
-        response: { 200: SessionGrant, ...problems(400, 401, 403) },
+        response: { 200: SessionGrant, ...problems(400, 401, 403, 429) },
       },
     },
     async (request, reply) => {
+      await rateLimits.refreshPerIp.consume(request.ip)
       const presented = readRefreshToken(request, request.body?.refresh_token)
       if (!presented) throw new AppError('invalid_refresh_token', 'No refresh token was sent')
       const grant = await sessions.refresh(presented.token).catch((error: unknown) => {

@@ -1,5 +1,6 @@
-// The `tessera` executable, run as a real process (bin/tessera.js, as npx runs it) against a SQLite file in a
-// fresh temporary folder, which is also the working directory, so that no developer's .env is read.
+// The `tessera` executable, run as a real process (bin/tessera.js, as npx runs it) against the run's
+// database (a SQLite file, or a PostgreSQL schema) from a fresh temporary folder, which is also the working
+// directory, so that no developer's .env is read.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -9,6 +10,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 import { bearer, login } from '../helpers/fixtures.ts'
+import { sharedTestDatabases } from '../helpers/test-database.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url))
 
@@ -16,7 +18,11 @@ type Run = { code: number | null; stdout: string; stderr: string }
 
 describe('the tessera command line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'))
-  const databaseUrl = join(dir, 'tessera.db')
+  const databases = sharedTestDatabases()
+  let databaseUrl: string
+  before(async () => {
+    databaseUrl = await databases.url(join(dir, 'tessera.db'))
+  })
 
   /** Runs `tessera ...args` with the given stdin (closed at once when there is none). */
   function tessera(args: string[], options: { input?: string; env?: Record<string, string> } = {}) {
@@ -44,7 +50,10 @@ describe('the tessera command line', () => {
 
   const noStackTrace = (text: string) => assert.doesNotMatch(text, /\bat .*\.(ts|js):\d+/)
 
-  after(() => rmSync(dir, { recursive: true, force: true }))
+  after(async () => {
+    await databases.dropAll()
+    rmSync(dir, { recursive: true, force: true })
+  })
 
   it('prints usage for --help on the program and on every command, and exits 0', async () => {
     const helps = [
@@ -192,7 +201,7 @@ describe('the tessera command line', () => {
   })
 
   it('rotates, lists and prunes signing keys', async () => {
-    const env = { DATABASE_URL: join(dir, 'keys.db'), JWT_ALGORITHM: 'ES256' }
+    const env = { DATABASE_URL: await databases.url(join(dir, 'keys.db')), JWT_ALGORITHM: 'ES256' }
     const first = await tessera(['keys', 'rotate'], { env })
     assert.equal(first.code, 0, first.stderr)
     const second = await tessera(['keys', 'rotate'], { env })

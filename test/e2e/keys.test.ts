@@ -14,8 +14,13 @@ import { createKeyRepositoryFor, retirementGraceSeconds, rotateSigningKey } from
 import { createFixedClock } from '../../src/lib/clock.ts'
 import { buildTestApp, TEST_ENV, type TestApp } from '../helpers/build-test-app.ts'
 import { assertProblem, bearer, login, registerUser } from '../helpers/fixtures.ts'
+import { sharedTestDatabases } from '../helpers/test-database.ts'
 
 const ASYMMETRIC = ['EdDSA', 'ES256', 'RS256'] as const
+
+// Databases shared by several apps of one test: SQLite files, or PostgreSQL schemas.
+const databases = sharedTestDatabases()
+after(() => databases.dropAll())
 
 function parts(token: string) {
   const [header, payload, signature] = token.split('.')
@@ -188,7 +193,7 @@ describe('signing keys at rest', () => {
 
   it('are encrypted with KEY_ENCRYPTION_SECRET, and unreadable without it', async () => {
     const env = {
-      DATABASE_URL: join(dir, 'enc.db'),
+      DATABASE_URL: await databases.url(join(dir, 'enc.db')),
       JWT_ALGORITHM: 'EdDSA',
       KEY_ENCRYPTION_SECRET: 'k'.repeat(40),
     }
@@ -228,7 +233,7 @@ describe('rotation without downtime', () => {
   let env: Record<string, string>
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tessera-rotate-'))
-    env = { DATABASE_URL: join(dir, 'rotate.db'), JWT_ALGORITHM: 'EdDSA' }
+    env = { DATABASE_URL: await databases.url(join(dir, 'rotate.db')), JWT_ALGORITHM: 'EdDSA' }
     running = await buildTestApp({ env, overrides: { clock } })
   })
   after(async () => {
@@ -296,7 +301,7 @@ describe('who may change the signing key', () => {
   after(() => rmSync(dir, { recursive: true, force: true }))
 
   it('in production, refuses to start when JWT_ALGORITHM differs from the active key, instead of replacing it', async () => {
-    const env = { DATABASE_URL: join(dir, 'prod.db'), JWT_ALGORITHM: 'EdDSA' }
+    const env = { DATABASE_URL: await databases.url(join(dir, 'prod.db')), JWT_ALGORITHM: 'EdDSA' }
     const first = await buildTestApp({ env })
     const kid = first.deps.keyStore.signingKey().kid
     await first.close()
@@ -310,7 +315,7 @@ describe('who may change the signing key', () => {
   })
 
   it('retires a stored key once JWT_SECRET replaces it: it verifies only during its grace period', async () => {
-    const env = { DATABASE_URL: join(dir, 'secret.db') }
+    const env = { DATABASE_URL: await databases.url(join(dir, 'secret.db')) }
     const first = await buildTestApp({ env })
     const oldToken = (await registerUser(first.app)).token
     await first.close()

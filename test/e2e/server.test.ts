@@ -1,41 +1,15 @@
 // The server as a user starts it: a real process, in a fresh directory, with nothing configured.
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { startServer } from '../helpers/server-process.ts'
 
 const SERVER = resolve(import.meta.dirname, '../../src/server.ts')
 
-type Running = { child: ChildProcess; url: string; output: () => string }
-
-function start(cwd: string, env: Record<string, string> = {}): Promise<Running> {
-  const child = spawn(process.execPath, [SERVER], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  return new Promise((resolvePromise, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-      if (match?.[1]) resolvePromise({ child, url: match[1], output: () => output })
-    }
-    child.stdout.on('data', onData)
-    child.stderr.on('data', onData)
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)))
-  })
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolvePromise) => {
-    child.removeAllListeners('exit')
-    child.once('exit', (code) => resolvePromise(code))
-    child.kill('SIGTERM')
-  })
-}
+const start = (cwd: string) => startServer({ cwd })
 
 async function post(url: string, body: unknown) {
   const response = await fetch(url, {
@@ -72,7 +46,7 @@ describe('the server process', () => {
     }
     assert.equal((await post(`${first.url}/auth/register`, user)).status, 201)
     const { body } = await post(`${first.url}/auth/login`, { username: 'ada', password: user.password })
-    assert.equal(await stop(first.child), 0, 'SIGTERM is a clean exit')
+    assert.equal(await first.stop(), 0, 'SIGTERM is a clean exit')
 
     const second = await start(dir)
     const me = await fetch(`${second.url}/auth/me`, {
@@ -81,7 +55,7 @@ describe('the server process', () => {
     assert.equal(me.status, 200, 'a token from before the restart is still valid')
     assert.ok(!second.output().includes(String(body.access_token)), 'tokens are never logged')
     assert.ok(!first.output().includes(user.password), 'passwords are never logged')
-    await stop(second.child)
+    await second.stop()
   })
 
   it('reads a .env file in the working directory', async () => {
@@ -94,7 +68,7 @@ describe('the server process', () => {
     const claims = JSON.parse(Buffer.from(body.access_token?.split('.')[1] ?? '', 'base64url').toString())
     assert.equal(claims.aud, 'from-dotenv')
     assert.ok(statSync(join(dir, 'custom.db')).isFile())
-    await stop(server.child)
+    await server.stop()
   })
 
   it('refuses to start in production with no signing key configured or stored, and says why', async () => {

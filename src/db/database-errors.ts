@@ -1,0 +1,40 @@
+// Tells "the database cannot be reached or is overloaded right now" (answered 503, retry later) apart from
+// every other database error (a bug: 500). The pool wraps failures to connect; the rest are recognized by
+// the codes PostgreSQL, node's sockets, pg and SQLite give them.
+
+export class DatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`The database is not reachable: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    })
+    this.name = 'DatabaseUnavailableError'
+  }
+}
+
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+])
+
+// SQLSTATE: 08 connection exception, 57P01-03 shutdown / cannot connect now, 53300 too many connections,
+// 57014 query canceled (statement_timeout).
+const SQLSTATES = /^(08...|57P0[123]|53300|57014)$/
+
+// pg's own errors carry no code: a connection lost mid-query, or query_timeout.
+const PG_MESSAGES = /^(Connection terminated|Query read timeout|Client has encountered a connection error)/
+
+const SQLITE_BUSY = 5
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  if (error instanceof DatabaseUnavailableError) return true
+  const { code, errcode } = error as { code?: unknown; errcode?: unknown }
+  if (typeof code === 'string' && (SOCKET_CODES.has(code) || SQLSTATES.test(code))) return true
+  // node:sqlite: the lock was still held when DATABASE_BUSY_TIMEOUT_MS ran out.
+  if (typeof errcode === 'number' && (errcode & 0xff) === SQLITE_BUSY) return true
+  return PG_MESSAGES.test(error.message)
+}

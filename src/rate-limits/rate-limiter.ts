@@ -1,0 +1,72 @@
+// Rate limits on the endpoints that cost a password hash or a database write: login, register and refresh,
+// each counted per client address and per account (username, or the session being refreshed). Counters are
+// fixed windows kept by rate-limiter-flexible: in Redis when REDIS_URL is set, so that every instance
+// counts together, else in this process. When Redis cannot answer, counting falls back to this process
+// (fail open to per-instance limits rather than refusing logins or letting them through unlimited).
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
+import type { RateLimits } from '../config/load-config.ts'
+import { AppError } from '../http/problem.ts'
+import type { RedisConnections } from '../redis/create-redis.ts'
+
+export interface RateLimiter {
+  /** Counts one request for `key`; throws 429 `rate_limited` with Retry-After once the limit is passed. */
+  consume(key: string): Promise<void>
+  /** Clears the count of `key` (a successful login clears its username's failures). */
+  reset(key: string): Promise<void>
+}
+
+export type RateLimiters = Record<Exclude<keyof RateLimits, 'windowSeconds'>, RateLimiter>
+
+const unlimited: RateLimiter = { consume: async () => {}, reset: async () => {} }
+
+export function createRateLimiters(
+  limits: RateLimits,
+  redis: RedisConnections | undefined,
+  onStoreError: (error: unknown) => void,
+): RateLimiters {
+  const make = (name: keyof RateLimiters): RateLimiter => {
+    const points = limits[name]
+    if (points === 0) return unlimited
+    const options = {
+      points,
+      duration: limits.windowSeconds,
+      keyPrefix: `${redis?.keyPrefix ?? ''}rl:${name}`,
+    }
+    const limiter = redis
+      ? new RateLimiterRedis({
+          ...options,
+          storeClient: redis.client,
+          rejectIfRedisNotReady: true,
+          insuranceLimiter: new RateLimiterMemory(options),
+        })
+      : new RateLimiterMemory(options)
+    return {
+      async consume(key) {
+        try {
+          await limiter.consume(key)
+        } catch (outcome) {
+          if (!(outcome instanceof RateLimiterRes)) {
+            // The store failed and so did the insurance: let the request through, and say so.
+            onStoreError(outcome)
+            return
+          }
+          const seconds = Math.max(1, Math.ceil(outcome.msBeforeNext / 1000))
+          throw new AppError('rate_limited', `Too many attempts; try again in ${seconds} s`, {
+            headers: { 'retry-after': String(seconds) },
+          })
+        }
+      },
+      async reset(key) {
+        await limiter.delete(key).catch(onStoreError)
+      },
+    }
+  }
+  return {
+    loginPerIp: make('loginPerIp'),
+    loginPerUsername: make('loginPerUsername'),
+    registerPerIp: make('registerPerIp'),
+    registerPerUsername: make('registerPerUsername'),
+    refreshPerIp: make('refreshPerIp'),
+    refreshPerSession: make('refreshPerSession'),
+  }
+}

@@ -1,0 +1,45 @@
+// Tessera as a real process, started the way a user starts it (src/server.ts, or `tessera serve` with
+// arguments), with only the environment the test gives it; resolves once it listens.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { resolve } from 'node:path'
+
+const SERVER = resolve(import.meta.dirname, '../../src/server.ts')
+const BIN = resolve(import.meta.dirname, '../../bin/tessera.js')
+
+export type ServerProcess = {
+  child: ChildProcess
+  url: string
+  /** Everything it has printed so far, stdout and stderr. */
+  output(): string
+  /** SIGTERM, then its exit code. */
+  stop(): Promise<number | null>
+}
+
+export function startServer(
+  options: { cwd?: string; env?: Record<string, string>; serveArgs?: string[] } = {},
+): Promise<ServerProcess> {
+  const args = options.serveArgs ? [BIN, 'serve', ...options.serveArgs] : [SERVER]
+  const child = spawn(process.execPath, args, {
+    cwd: options.cwd ?? process.cwd(),
+    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  const stop = () =>
+    new Promise<number | null>((resolveStop) => {
+      child.removeAllListeners('exit')
+      if (child.exitCode !== null) return resolveStop(child.exitCode)
+      child.once('exit', (code) => resolveStop(code))
+      child.kill('SIGTERM')
+    })
+  return new Promise((resolveStart, reject) => {
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
+      if (match?.[1]) resolveStart({ child, url: match[1], output: () => output, stop })
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${output}`)))
+  })
+}
