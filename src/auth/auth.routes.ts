@@ -1,6 +1,7 @@
 // POST /auth/register, POST /auth/login, GET /auth/me.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { problems } from '../http/responses.ts'
+import { addressKey } from '../rate-limits/rate-limiter.ts'
 import { deliverInCookie } from '../sessions/refresh-cookie.ts'
 import { SessionGrant } from '../sessions/sessions.schemas.ts'
 import { usernameKey } from '../users/username.ts'
@@ -22,7 +23,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      await rateLimits.registerPerIp.consume(request.ip)
+      await rateLimits.registerPerIp.consume(addressKey(request.ip))
       await rateLimits.registerPerUsername.consume(usernameKey(request.body.username))
       return reply.code(201).send(userResponse(await auth.register(request.body)))
     },
@@ -44,7 +45,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Counted before the password is checked, so that parallel guesses cannot slip past the limit; a
       // successful login clears its username's count, so only failures add up.
       const account = usernameKey(username)
-      await rateLimits.loginPerIp.consume(request.ip)
+      await rateLimits.loginPerIp.consume(addressKey(request.ip))
       await rateLimits.loginPerUsername.consume(account)
       const grant = await auth.login(username, password, {
         userAgent: request.headers['user-agent'],

@@ -22,6 +22,12 @@ export const ENV_VARS = [
   },
   { name: 'PORT', default: '8000', description: 'TCP port to listen on.' },
   {
+    name: 'WORKERS',
+    default: '1',
+    description:
+      'Server processes sharing the port (node:cluster), one per core at most; `tessera serve --workers N` overrides it. With more than one, set REDIS_URL so that rate limits and revocations are shared (docs/deployment.md).',
+  },
+  {
     name: 'PUBLIC_URL',
     description: 'The URL clients use to reach this server. Defaults to `http://HOST:PORT`.',
   },

@@ -9,6 +9,7 @@ export type Config = {
   env: 'development' | 'test' | 'production'
   host: string
   port: number
+  workers: number
   publicUrl: string
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   database: {
@@ -134,6 +135,10 @@ export function loadConfig(env: Env): Config {
     problems.push('REDIS_URL must be a redis:// or rediss:// URL')
   }
   const databaseUrl = raw('DATABASE_URL') as string
+  const workers = integer('WORKERS', 1, 256)
+  if (workers > 1 && databaseUrl === ':memory:') {
+    problems.push('WORKERS above 1 needs a database they can share: DATABASE_URL is :memory:')
+  }
   if (/^postgres(ql)?:/.test(databaseUrl) && !URL.canParse(databaseUrl)) {
     problems.push('DATABASE_URL looks like a PostgreSQL URL but cannot be parsed')
   }
@@ -142,6 +147,7 @@ export function loadConfig(env: Env): Config {
     env: nodeEnv,
     host,
     port,
+    workers,
     publicUrl,
     logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     database: {

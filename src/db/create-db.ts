@@ -16,9 +16,9 @@ export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//.test(url)
 }
 
-/** `onIdleClientError`: a pooled connection broke while idle (the server restarted); the pool replaces it. */
-export function createDb(config: DatabaseConfig, onIdleClientError: (error: Error) => void = () => {}): Db {
-  return isPostgresUrl(config.url) ? createPostgresDb(config, onIdleClientError) : createSqliteDb(config)
+/** `onConnectionError`: a pooled connection broke (the server restarted, the network failed). */
+export function createDb(config: DatabaseConfig, onConnectionError: (error: Error) => void = () => {}): Db {
+  return isPostgresUrl(config.url) ? createPostgresDb(config, onConnectionError) : createSqliteDb(config)
 }
 
 function createSqliteDb(config: DatabaseConfig): Db {
@@ -45,7 +45,7 @@ const types = {
       : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 }
 
-function createPostgresDb(config: DatabaseConfig, onIdleClientError: (error: Error) => void): Db {
+function createPostgresDb(config: DatabaseConfig, onConnectionError: (error: Error) => void): Db {
   const pool = new pg.Pool({
     connectionString: config.url,
     max: config.poolSize,
@@ -57,19 +57,28 @@ function createPostgresDb(config: DatabaseConfig, onIdleClientError: (error: Err
     idleTimeoutMillis: 30_000,
     types,
   })
-  // Without a listener, an idle connection dropped by a restarting server would crash the process.
-  pool.on('error', onIdleClientError)
+  // A connection that breaks emits 'error'; with no listener, that would crash the process. The pool listens
+  // on idle connections only, so checked-out ones get a listener of ours (the query in flight fails too,
+  // and the pool discards the connection when it is released).
+  pool.on('error', onConnectionError)
+  const listened = new WeakSet<pg.PoolClient>()
   return new Kysely<Database>({
     dialect: new PostgresDialect({
       pool: {
         Client: pg.Client,
         options: pool.options,
         async connect() {
+          let client: pg.PoolClient
           try {
-            return await pool.connect()
+            client = await pool.connect()
           } catch (error) {
             throw new DatabaseUnavailableError(error)
           }
+          if (!listened.has(client)) {
+            listened.add(client)
+            client.on('error', onConnectionError)
+          }
+          return client
         },
         end: () => pool.end(),
       },

@@ -3,6 +3,7 @@
 // fixed windows kept by rate-limiter-flexible: in Redis when REDIS_URL is set, so that every instance
 // counts together, else in this process. When Redis cannot answer, counting falls back to this process
 // (fail open to per-instance limits rather than refusing logins or letting them through unlimited).
+import { isIPv6 } from 'node:net'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
 import type { RateLimits } from '../config/load-config.ts'
 import { AppError } from '../http/problem.ts'
@@ -69,4 +70,23 @@ export function createRateLimiters(
     refreshPerIp: make('refreshPerIp'),
     refreshPerSession: make('refreshPerSession'),
   }
+}
+
+/**
+ * The key a client address is counted under. An IPv6 client usually holds a whole /64 and can pick any
+ * address in it, so IPv6 addresses count per /64; IPv4 (also IPv4-mapped IPv6) per address.
+ */
+export function addressKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (mapped?.[1]) return mapped[1]
+  if (!isIPv6(ip)) return ip
+  const [head = '', tail] = ip.toLowerCase().split('::')
+  const headGroups = head === '' ? [] : head.split(':')
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':')
+  const missing = 8 - headGroups.length - tailGroups.length
+  const groups = tail === undefined ? headGroups : [...headGroups, ...Array(missing).fill('0'), ...tailGroups]
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`
 }

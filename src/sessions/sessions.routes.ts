@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { AppError } from '../http/problem.ts'
 import { problems } from '../http/responses.ts'
+import { addressKey } from '../rate-limits/rate-limiter.ts'
 import { clearRefreshCookie, deliverInCookie, readRefreshToken } from './refresh-cookie.ts'
 import { RefreshBody, SessionGrant, SessionIdParams, SessionList } from './sessions.schemas.ts'
 
@@ -24,7 +25,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      await rateLimits.refreshPerIp.consume(request.ip)
+      await rateLimits.refreshPerIp.consume(addressKey(request.ip))
       const presented = readRefreshToken(request, request.body?.refresh_token)
       if (!presented) throw new AppError('invalid_refresh_token', 'No refresh token was sent')
       const grant = await sessions.refresh(presented.token).catch((error: unknown) => {

@@ -231,6 +231,14 @@ describe('the tessera command line', () => {
     assert.match(withSecret.stderr, /JWT_SECRET is set/)
   })
 
+  it('reports a database it cannot reach in one message, without a stack trace (exit 1)', async () => {
+    // Port 1 on the loopback: nothing listens there, so the connection is refused at once.
+    const run = await tessera(['migrate'], { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test' } })
+    assert.equal(run.code, 1)
+    assert.match(run.stderr, /The database is not reachable/)
+    noStackTrace(run.stderr)
+  })
+
   it('reports an invalid configuration in one message, without a stack trace (exit 1)', async () => {
     const run = await tessera(['user', 'list'], { env: { PORT: 'not a port' } })
     assert.equal(run.code, 1)

@@ -1,0 +1,64 @@
+// `tessera serve --workers N` (or WORKERS=N): N server processes sharing one port through node:cluster, so
+// that one machine's cores all serve requests. The primary process serves nothing itself: it migrates the
+// database and provisions the signing key once, starts the workers, replaces a worker that dies, and on
+// SIGTERM passes the signal on and waits for every worker to finish its requests.
+import cluster, { type Worker } from 'node:cluster'
+import type { Config } from './config/load-config.ts'
+import { createDeps } from './deps.ts'
+import { createLogger } from './lib/logger.ts'
+
+// A worker that dies this soon after starting is failing at start, not crashing under load: after a few
+// such deaths in a row, restarting it again would only loop.
+const EARLY_DEATH_MS = 5_000
+const MAX_EARLY_DEATHS = 3
+
+export async function runPrimary(config: Config, workers: number): Promise<void> {
+  const log = createLogger(config.logLevel)
+  // Migrations and the first signing key, once, before any worker starts.
+  const deps = await createDeps(config, { log })
+  await deps.close()
+  if (!config.redis) {
+    log.warn(
+      { workers },
+      'no REDIS_URL: each worker counts rate limits on its own, and learns of revocations made by the others ' +
+        'within AUTH_STATE_CACHE_TTL_MS',
+    )
+  }
+
+  let stopping = false
+  let earlyDeaths = 0
+  const startedAt = new Map<Worker, number>()
+  const fork = () => startedAt.set(cluster.fork(), Date.now())
+
+  cluster.on('exit', (worker, code, signal) => {
+    const lived = Date.now() - (startedAt.get(worker) ?? 0)
+    startedAt.delete(worker)
+    if (stopping) {
+      if (startedAt.size === 0) process.exit(0)
+      return
+    }
+    earlyDeaths = lived < EARLY_DEATH_MS ? earlyDeaths + 1 : 0
+    if (earlyDeaths >= MAX_EARLY_DEATHS) {
+      log.fatal({ code, signal }, 'workers keep dying at start; stopping')
+      stopping = true
+      for (const other of startedAt.keys()) other.kill('SIGTERM')
+      process.exitCode = 1
+      if (startedAt.size === 0) process.exit(1)
+      return
+    }
+    log.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another')
+    fork()
+  })
+
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'shutting down: workers finish their in-flight requests')
+    for (const worker of startedAt.keys()) worker.process.kill('SIGTERM')
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  process.once('SIGINT', () => shutdown('SIGINT'))
+
+  for (let i = 0; i < workers; i++) fork()
+  log.info({ workers }, 'started workers')
+}
