@@ -122,7 +122,9 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   })
-  await app.register(cookie)
+  // Setting cookies only: the one cookie Tessera reads is parsed by the routes that read it, which spares
+  // every other request a parsing hook.
+  await app.register(cookie, { hook: false })
   await app.register(authPlugin, {
     authenticate: createAuthenticator(
       deps.tokens,

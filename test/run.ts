@@ -88,4 +88,7 @@ for (const { name, code, seconds } of results) {
     `${code === 0 ? '✔' : '✖'} ${name.padEnd(16)} ${code === 0 ? 'passed' : 'FAILED'} in ${seconds.toFixed(1)} s`,
   )
 }
+for (const run of RUNS.filter((candidate) => !runs.includes(candidate))) {
+  console.log(`- ${run.name.padEnd(16)} not run (TESSERA_TEST_BACKENDS)`)
+}
 process.exit(results.every((result) => result.code === 0) ? 0 : 1)

@@ -43,7 +43,9 @@ export function readRefreshToken(
   fromBody: string | undefined,
 ): { token: string; fromCookie: boolean } | undefined {
   if (fromBody !== undefined) return { token: fromBody, fromCookie: false }
-  const cookie = request.cookies[REFRESH_COOKIE]
+  // Parsed here, on the few routes that read it, rather than by a hook on every request (app.ts).
+  const header = request.headers.cookie
+  const cookie = header === undefined ? undefined : request.server.parseCookie(header)[REFRESH_COOKIE]
   if (cookie === undefined) return undefined
   if (!request.headers[CSRF_HEADER]) {
     throw new AppError(
