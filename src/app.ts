@@ -1,5 +1,6 @@
 // buildApp: every Fastify option, plugin and route in one place. The server and the tests both call it, so
 // tests run the production app.
+
 import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
@@ -13,6 +14,7 @@ import type { Deps } from './deps.ts'
 import { errorHandler, sendProblem } from './http/error-handler.ts'
 import { AppError, Problem } from './http/problem.ts'
 import { OPTIONAL_BODY } from './http/responses.ts'
+import { LOG_SERIALIZERS } from './lib/logger.ts'
 import { routeModules } from './modules.ts'
 
 declare module 'fastify' {
@@ -52,7 +54,10 @@ export type BuildAppOptions = {
 export async function buildApp({ deps, modules = routeModules, logger = true }: BuildAppOptions) {
   const { config } = deps
   const app = Fastify({
-    logger: logger && config.logLevel !== 'silent' ? { level: config.logLevel } : false,
+    logger:
+      logger && config.logLevel !== 'silent'
+        ? { level: config.logLevel, serializers: LOG_SERIALIZERS }
+        : false,
     genReqId: () => randomUUID(),
     bodyLimit: 64 * 1024,
     // Bounds how long a slow client can hold a connection while sending its request.

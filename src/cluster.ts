@@ -11,6 +11,8 @@ import { createLogger } from './lib/logger.ts'
 // such deaths in a row, restarting it again would only loop.
 const EARLY_DEATH_MS = 5_000
 const MAX_EARLY_DEATHS = 3
+// Longer than a worker's own shutdown deadline (server.ts).
+const WORKER_STOP_TIMEOUT_MS = 15_000
 
 export async function runPrimary(config: Config, workers: number): Promise<void> {
   const log = createLogger(config.logLevel)
@@ -26,6 +28,7 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   }
 
   let stopping = false
+  let failed = false
   let earlyDeaths = 0
   const startedAt = new Map<Worker, number>()
   const fork = () => startedAt.set(cluster.fork(), Date.now())
@@ -34,19 +37,19 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
     const lived = Date.now() - (startedAt.get(worker) ?? 0)
     startedAt.delete(worker)
     if (stopping) {
-      if (startedAt.size === 0) process.exit(0)
+      if (startedAt.size === 0) process.exit(failed ? 1 : 0)
       return
     }
     earlyDeaths = lived < EARLY_DEATH_MS ? earlyDeaths + 1 : 0
     if (earlyDeaths >= MAX_EARLY_DEATHS) {
       log.fatal({ code, signal }, 'workers keep dying at start; stopping')
       stopping = true
+      failed = true
       for (const other of startedAt.keys()) other.kill('SIGTERM')
-      process.exitCode = 1
       if (startedAt.size === 0) process.exit(1)
       return
     }
-    log.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another')
+    log.error({ worker: worker.process.pid, code, signal }, 'worker died; starting another')
     fork()
   })
 
@@ -55,6 +58,12 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
     stopping = true
     log.info({ signal }, 'shutting down: workers finish their in-flight requests')
     for (const worker of startedAt.keys()) worker.process.kill('SIGTERM')
+    // Each worker gives up on its own after its shutdown deadline; this is for one that hangs regardless.
+    setTimeout(() => {
+      log.error('workers did not stop in time; killing them')
+      for (const worker of startedAt.keys()) worker.process.kill('SIGKILL')
+      failed = true
+    }, WORKER_STOP_TIMEOUT_MS).unref()
   }
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))

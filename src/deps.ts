@@ -1,6 +1,7 @@
 // The composition root: builds every service once, from config, as plain objects. Tests pass overrides
 // (a fixed clock, a cheaper hasher) and get the same wiring as production.
 
+import { availableParallelism } from 'node:os'
 import { type AuthService, createAuthService } from './auth/auth.service.ts'
 import { type AuthStateCache, createAuthStateCache } from './auth/auth-state.ts'
 import { createPasswordHasher, type PasswordHasher } from './auth/password-hasher.ts'
@@ -9,7 +10,7 @@ import { createTokenService, type TokenService } from './auth/token.service.ts'
 import type { Config } from './config/load-config.ts'
 import { createDb } from './db/create-db.ts'
 import type { Db } from './db/database.ts'
-import { migrateToLatest } from './db/migrator.ts'
+import { migrateDatabase, migrateToLatest } from './db/migrator.ts'
 import { createKeyStore, type KeyStore, provisionSigningKey } from './keys/key-store.ts'
 import { getOrCreateServerSecret } from './keys/server-secret.ts'
 import { type Clock, systemClock } from './lib/clock.ts'
@@ -61,7 +62,11 @@ export async function createDeps(
   const redis =
     config.redis && createRedis(config.redis, (error) => log.warn({ err: error }, 'Redis is not reachable'))
   try {
-    return await assemble(config, { clock, log, db, redis, hasher: overrides.hasher }, provisionKeys)
+    return await assemble(
+      config,
+      { clock, log, db, redis, hasher: overrides.hasher, dbGiven: overrides.db !== undefined },
+      provisionKeys,
+    )
   } catch (error) {
     // A failed start (a migration, a key that cannot be read) must not leave connections holding it open.
     await Promise.all([db.destroy(), redis?.close()])
@@ -71,18 +76,26 @@ export async function createDeps(
 
 async function assemble(
   config: Config,
-  opened: Pick<Deps, 'clock' | 'log' | 'db' | 'redis'> & { hasher: PasswordHasher | undefined },
+  opened: Pick<Deps, 'clock' | 'log' | 'db' | 'redis'> & {
+    hasher: PasswordHasher | undefined
+    dbGiven: boolean
+  },
   provisionKeys: boolean,
 ): Promise<Deps> {
   const { clock, log, db, redis } = opened
-  await migrateToLatest(db)
+  // A database passed in (tests) is migrated through itself.
+  if (opened.dbGiven) await migrateToLatest(db)
+  else await migrateDatabase(config.database, db)
   // Counting starts in Redis, not in the fallback, when Redis is up; when it is down, serve anyway.
   if (redis && !(await redis.waitUntilReady())) {
     log.warn('Redis is not reachable yet: rate limits count per process until it is')
   }
   const users = createUserRepository(db)
   const sessionRepository = createSessionRepository(db)
-  const hasher = opened.hasher ?? createPasswordHasher(config.argon2)
+  // One hash per core on the machine, shared by the workers on it: each gets its part.
+  const hasher =
+    opened.hasher ??
+    createPasswordHasher(config.argon2, Math.max(1, Math.floor(availableParallelism() / config.workers)))
   if (provisionKeys) await provisionSigningKey(db, clock, config)
   const keyStore = await createKeyStore(db, clock, config)
   const tokens = createTokenService(keyStore, clock, config.jwt)
@@ -97,7 +110,7 @@ async function assemble(
       )
     : localAuthStates
   const rateLimits = createRateLimiters(config.rateLimits, redis, (error) =>
-    log.warn({ err: error }, 'rate-limit counters unavailable; request let through'),
+    log.warn({ err: error }, 'Redis cannot count rate limits; counting in this process until it can'),
   )
   const sessions = createSessionService({
     sessions: sessionRepository,

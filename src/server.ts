@@ -22,40 +22,49 @@ function startSessionPurge(deps: Deps, onError: (error: unknown) => void): () =>
 
 const SHUTDOWN_TIMEOUT_MS = 10_000
 
-/** Errors that stop the start with a message of their own, not a stack trace. */
+/** Ends a start that failed: a known cause in one line, anything else with its stack; exit code 1. */
 function exitOnStartError(error: unknown): never {
-  if (
+  const known =
     error instanceof ConfigError ||
     error instanceof KeyStoreError ||
     error instanceof DatabaseUnavailableError
-  ) {
-    console.error(error.message)
-    process.exit(1)
-  }
-  throw error
+  console.error(known ? error.message : error)
+  process.exit(1)
 }
 
 /** `workers`: from `tessera serve --workers`; defaults to WORKERS. */
 export async function serve(options: { workers?: number } = {}): Promise<void> {
   let config: ReturnType<typeof loadConfig>
   try {
-    config = loadConfig(readProcessEnv())
+    const env = readProcessEnv()
+    // The command-line option is validated like the variable (a :memory: database cannot be shared).
+    config = loadConfig(options.workers === undefined ? env : { ...env, WORKERS: String(options.workers) })
   } catch (error) {
     exitOnStartError(error)
   }
-  const workers = options.workers ?? config.workers
-  if (workers > 1 && cluster.isPrimary) {
+  if (config.workers > 1 && cluster.isPrimary) {
     const { runPrimary } = await import('./cluster.ts')
-    await runPrimary(config, workers).catch(exitOnStartError)
+    await runPrimary(config, config.workers).catch(exitOnStartError)
     return
   }
-  let deps: Deps
+  // Any failure to start (a port in use, say) ends the process: open pools must not keep a server that
+  // serves nothing alive, and a cluster's primary must see the worker die.
   try {
-    deps = await createDeps(config)
+    await start(config)
   } catch (error) {
     exitOnStartError(error)
   }
-  const app = await buildApp({ deps })
+}
+
+async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
+  const deps = await createDeps(config)
+  let app: Awaited<ReturnType<typeof buildApp>>
+  try {
+    app = await buildApp({ deps })
+  } catch (error) {
+    await deps.close()
+    throw error
+  }
   const stopPurging = startSessionPurge(deps, (error) =>
     app.log.error({ err: error }, 'session purge failed'),
   )
@@ -71,23 +80,32 @@ export async function serve(options: { workers?: number } = {}): Promise<void> {
     stopPurging()
     stopKeyReload()
     // Closing cuts idle keep-alive connections once; a connection whose request finishes afterwards would
-    // otherwise stay open until its keep-alive timeout (72 s). Cut those as they become idle, and give up on
-    // requests that have not finished in time.
+    // otherwise stay open until its keep-alive timeout (72 s). Cut those as they become idle. Past the
+    // deadline, whatever still holds the shutdown (a busy request, a database that does not answer) is
+    // abandoned, and the exit code says so.
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
     const deadline = setTimeout(() => {
-      app.log.warn({ afterMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown: closing connections still busy')
-      app.server.closeAllConnections()
+      app.log.warn({ afterMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown did not finish in time; exiting')
+      process.exit(1)
     }, SHUTDOWN_TIMEOUT_MS)
     await app.close()
     clearInterval(sweep)
-    clearTimeout(deadline)
     await deps.close()
+    clearTimeout(deadline)
     process.exit(0)
   }
   process.once('SIGTERM', () => void shutdown('SIGTERM'))
   process.once('SIGINT', () => void shutdown('SIGINT'))
 
-  await app.listen({ host: config.host, port: config.port })
+  try {
+    await app.listen({ host: config.host, port: config.port })
+  } catch (error) {
+    stopPurging()
+    stopKeyReload()
+    await app.close()
+    await deps.close()
+    throw error
+  }
 }
 
 if (import.meta.main) await serve()

@@ -43,7 +43,8 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { username, password, refresh_token_delivery } = request.body
       // Counted before the password is checked, so that parallel guesses cannot slip past the limit; a
-      // successful login clears its username's count, so only failures add up.
+      // successful login takes its own attempt back, so only failures add up (and an owner's logins do not
+      // clear an attacker's failures).
       const account = usernameKey(username)
       await rateLimits.loginPerIp.consume(addressKey(request.ip))
       await rateLimits.loginPerUsername.consume(account)
@@ -51,7 +52,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         userAgent: request.headers['user-agent'],
         ip: request.ip,
       })
-      await rateLimits.loginPerUsername.reset(account)
+      await rateLimits.loginPerUsername.refund(account)
       // RFC 6749 section 5.1: responses carrying tokens must not be cached.
       reply.header('cache-control', 'no-store')
       if (refresh_token_delivery !== 'cookie') return grant

@@ -2,7 +2,7 @@
 // silently on its way to building services this command does not need.
 import { loadConfig } from '../config/load-config.ts'
 import { createDb } from '../db/create-db.ts'
-import { migrateToLatest } from '../db/migrator.ts'
+import { migrateDatabase } from '../db/migrator.ts'
 import { type Command, parseCommandArgs, writeLine } from './command.ts'
 
 export const migrateCommand: Command = {
@@ -16,9 +16,10 @@ migrations at start too; this command is for doing it ahead of a deployment.)
 `,
   async run(args, io) {
     parseCommandArgs(this.name, args, {})
-    const db = createDb(loadConfig(io.env).database)
+    const { database } = loadConfig(io.env)
+    const db = createDb(database)
     try {
-      const { results = [] } = await migrateToLatest(db)
+      const { results = [] } = await migrateDatabase(database, db)
       const applied = results.filter((r) => r.status === 'Success')
       if (applied.length === 0) writeLine(io.stdout, 'The database is already up to date.')
       for (const r of applied) writeLine(io.stdout, `Applied ${r.migrationName}`)

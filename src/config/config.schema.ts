@@ -80,7 +80,7 @@ export const ENV_VARS = [
     name: 'REDIS_COMMAND_TIMEOUT_MS',
     default: '500',
     description:
-      'How long a Redis command may take before Tessera treats Redis as down (rate limits fall back to per-process counters).',
+      'How long a Redis command may take before it counts as failed (rate limits then count in the process). A server that stops answering altogether is disconnected after twice this, so that later commands fail at once.',
   },
   {
     name: 'RATE_LIMIT_WINDOW_SECONDS',
@@ -96,7 +96,7 @@ export const ENV_VARS = [
     name: 'RATE_LIMIT_LOGIN_PER_USERNAME',
     default: '10',
     description:
-      'Failed logins per username per window, from any address; a successful login clears the count.',
+      "Failed logins per username per window, from any address (a successful login is not counted, and does not clear the failures). Past it, even the right password waits: the price of stopping guessing is that someone can keep an account's logins waiting.",
   },
   {
     name: 'RATE_LIMIT_REGISTER_PER_IP',
@@ -211,7 +211,7 @@ export const ENV_VARS = [
     name: 'TRUST_PROXY',
     default: 'false',
     description:
-      "Behind a reverse proxy, which X-Forwarded-For hops to believe, so that sessions record the client's address: the number of proxies (`1`), or their addresses or CIDRs (`10.0.0.0/8,127.0.0.1`). `true` believes every hop, which lets clients forge their address.",
+      "Behind a reverse proxy, which X-Forwarded-For hops to believe, so that sessions record, and rate limits count, the client's address rather than the proxy's (without it, every client behind a load balancer shares one rate-limit count): the number of proxies (`1`), or their addresses or CIDRs (`10.0.0.0/8,127.0.0.1`). `true` believes every hop, which lets clients forge their address.",
   },
   {
     name: 'ARGON2_MEMORY_KIB',

@@ -52,8 +52,10 @@ function createPostgresDb(config: DatabaseConfig, onConnectionError: (error: Err
     // Waiting for a connection (new, or free in a busy pool) ends here instead of hanging the request.
     connectionTimeoutMillis: config.connectTimeoutMs,
     // The server cancels a slow statement; the client gives up on a silent network after the same time.
-    statement_timeout: config.statementTimeoutMs,
-    query_timeout: config.statementTimeoutMs + 1000,
+    // 0 (for migrations only, see migrator.ts): no limit.
+    ...(config.statementTimeoutMs > 0
+      ? { statement_timeout: config.statementTimeoutMs, query_timeout: config.statementTimeoutMs + 1000 }
+      : {}),
     idleTimeoutMillis: 30_000,
     types,
   })

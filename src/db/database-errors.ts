@@ -20,9 +20,9 @@ const SOCKET_CODES = new Set([
   'ENOTFOUND',
 ])
 
-// SQLSTATE: 08 connection exception, 57P01-03 shutdown / cannot connect now, 53300 too many connections,
-// 57014 query canceled (statement_timeout).
-const SQLSTATES = /^(08...|57P0[123]|53300|57014)$/
+// SQLSTATE: 08 connection exception (but 08P01, a protocol violation, is a bug), 57P01-03 shutdown /
+// cannot connect now, 53300 too many connections, 57014 query canceled (statement_timeout).
+const SQLSTATES = /^(08(?!P01)...|57P0[123]|53300|57014)$/
 
 // pg's own errors carry no code: a connection lost mid-query, or query_timeout.
 const PG_MESSAGES = /^(Connection terminated|Query read timeout|Client has encountered a connection error)/

@@ -2,6 +2,8 @@
 // replacement for the seed's `db.create_all()`. Listed explicitly so that adding one is a reviewed change.
 import { type Kysely, PostgresAdapter, sql } from 'kysely'
 import { type Migration, type MigrationResultSet, Migrator } from 'kysely/migration'
+import { createDb, type DatabaseConfig, isPostgresUrl } from './create-db.ts'
+import type { Db } from './database.ts'
 import * as m0001 from './migrations/0001-users-and-signing-keys.ts'
 import * as m0002 from './migrations/0002-sessions.ts'
 import * as m0003 from './migrations/0003-session-token-version-and-one-active-key.ts'
@@ -10,6 +12,21 @@ const MIGRATIONS: Record<string, Migration> = {
   '0001-users-and-signing-keys': m0001,
   '0002-sessions': m0002,
   '0003-session-token-version-and-one-active-key': m0003,
+}
+
+/**
+ * Migrates the database of `config` on a connection of its own without a statement timeout: a migration may
+ * take longer than any request should, and so may waiting for another instance's migration (the lock).
+ * SQLite has no such timeout and takes the app's own connection, which `db` is.
+ */
+export async function migrateDatabase(config: DatabaseConfig, db: Db): Promise<MigrationResultSet> {
+  if (!isPostgresUrl(config.url)) return migrateToLatest(db)
+  const unbounded = createDb({ ...config, statementTimeoutMs: 0, poolSize: 1 })
+  try {
+    return await migrateToLatest(unbounded)
+  } finally {
+    await unbounded.destroy()
+  }
 }
 
 export async function migrateToLatest<T>(db: Kysely<T>): Promise<MigrationResultSet> {

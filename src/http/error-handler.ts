@@ -48,7 +48,8 @@ export function toAppError(error: FastifyError | Error): AppError {
     const errors = fieldErrors(fastifyError.validationContext ?? 'body', fastifyError.validation)
     return new AppError('validation_failed', 'One or more fields are not valid; see errors.', { errors })
   }
-  if (isDatabaseUnavailable(error)) {
+  // An error with an HTTP status comes from Fastify (a client that hung up mid-body carries ECONNRESET too).
+  if (fastifyError.statusCode === undefined && isDatabaseUnavailable(error)) {
     return new AppError('database_unavailable', undefined, { cause: error, headers: { 'retry-after': '1' } })
   }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined
@@ -64,6 +65,8 @@ export function toAppError(error: FastifyError | Error): AppError {
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const appError = toAppError(error)
   if (appError.code === 'database_unavailable') request.log.warn({ err: error }, 'database unavailable')
-  else if (appError.status >= 500) request.log.error({ err: error }, 'request failed')
+  // not_ready was logged by /ready itself, with its cause.
+  else if (appError.status >= 500 && appError.code !== 'not_ready')
+    request.log.error({ err: error }, 'request failed')
   return sendProblem(reply, request, appError)
 }

@@ -1,10 +1,29 @@
 // The log of what happens outside a request: a lost database or Redis connection, a failed timer. Same
-// format and level as Fastify's request log (both are pino, writing JSON lines to stdout).
+// format, level and error serializer as Fastify's request log (both are pino, writing JSON lines to stdout).
 import { type Logger, pino } from 'pino'
 import type { Config } from '../config/load-config.ts'
 
 export type { Logger }
 
+// Fields that drivers hang on their errors and that must never reach a log: ioredis puts the failed command
+// and its arguments there (a refused AUTH carries the password), pg the whole client.
+const UNSAFE_ERROR_FIELDS = ['command', 'client', 'args', 'parameters']
+
+/** pino's error serializer, without the fields above, down the chain of causes. */
+export function serializeError(error: Error): ReturnType<typeof pino.stdSerializers.err> {
+  const serialized = pino.stdSerializers.err(error)
+  const scrub = (value: unknown, depth: number): void => {
+    if (typeof value !== 'object' || value === null || depth > 5) return
+    const record = value as Record<string, unknown>
+    for (const field of UNSAFE_ERROR_FIELDS) delete record[field]
+    scrub(record.cause, depth + 1)
+  }
+  scrub(serialized, 0)
+  return serialized
+}
+
+export const LOG_SERIALIZERS = { err: serializeError }
+
 export function createLogger(level: Config['logLevel']): Logger {
-  return pino({ level })
+  return pino({ level, serializers: LOG_SERIALIZERS })
 }

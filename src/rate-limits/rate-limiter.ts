@@ -2,7 +2,8 @@
 // each counted per client address and per account (username, or the session being refreshed). Counters are
 // fixed windows kept by rate-limiter-flexible: in Redis when REDIS_URL is set, so that every instance
 // counts together, else in this process. When Redis cannot answer, counting falls back to this process
-// (fail open to per-instance limits rather than refusing logins or letting them through unlimited).
+// (fail open to per-instance limits rather than refusing logins or letting them through unlimited), and
+// the log says so.
 import { isIPv6 } from 'node:net'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
 import type { RateLimits } from '../config/load-config.ts'
@@ -12,19 +13,29 @@ import type { RedisConnections } from '../redis/create-redis.ts'
 export interface RateLimiter {
   /** Counts one request for `key`; throws 429 `rate_limited` with Retry-After once the limit is passed. */
   consume(key: string): Promise<void>
-  /** Clears the count of `key` (a successful login clears its username's failures). */
-  reset(key: string): Promise<void>
+  /** Takes back one counted request of `key` (a successful login was not a failed one). */
+  refund(key: string): Promise<void>
 }
 
 export type RateLimiters = Record<Exclude<keyof RateLimits, 'windowSeconds'>, RateLimiter>
 
-const unlimited: RateLimiter = { consume: async () => {}, reset: async () => {} }
+const unlimited: RateLimiter = { consume: async () => {}, refund: async () => {} }
+
+// A store failure is reported at most this often: an outage must show in the log, not flood it.
+const STORE_ERROR_REPORT_INTERVAL_MS = 60_000
 
 export function createRateLimiters(
   limits: RateLimits,
   redis: RedisConnections | undefined,
   onStoreError: (error: unknown) => void,
 ): RateLimiters {
+  let lastReportAt = Number.NEGATIVE_INFINITY
+  const reportStoreError = (error: unknown) => {
+    if (Date.now() - lastReportAt < STORE_ERROR_REPORT_INTERVAL_MS) return
+    lastReportAt = Date.now()
+    onStoreError(error)
+  }
+
   const make = (name: keyof RateLimiters): RateLimiter => {
     const points = limits[name]
     if (points === 0) return unlimited
@@ -33,32 +44,37 @@ export function createRateLimiters(
       duration: limits.windowSeconds,
       keyPrefix: `${redis?.keyPrefix ?? ''}rl:${name}`,
     }
-    const limiter = redis
-      ? new RateLimiterRedis({
-          ...options,
-          storeClient: redis.client,
-          rejectIfRedisNotReady: true,
-          insuranceLimiter: new RateLimiterMemory(options),
-        })
-      : new RateLimiterMemory(options)
+    const inProcess = new RateLimiterMemory(options)
+    // Not the library's insuranceLimiter: it falls back silently, and an outage must be reported.
+    const shared =
+      redis && new RateLimiterRedis({ ...options, storeClient: redis.client, rejectIfRedisNotReady: true })
+
+    /** Resolves with the store's verdict; a RateLimiterRes thrown means over the limit. */
+    const count = async (use: (limiter: RateLimiterMemory | RateLimiterRedis) => Promise<unknown>) => {
+      if (!shared) return use(inProcess)
+      try {
+        return await use(shared)
+      } catch (error) {
+        if (error instanceof RateLimiterRes) throw error
+        reportStoreError(error)
+        return use(inProcess)
+      }
+    }
+
     return {
       async consume(key) {
         try {
-          await limiter.consume(key)
+          await count((limiter) => limiter.consume(key))
         } catch (outcome) {
-          if (!(outcome instanceof RateLimiterRes)) {
-            // The store failed and so did the insurance: let the request through, and say so.
-            onStoreError(outcome)
-            return
-          }
+          if (!(outcome instanceof RateLimiterRes)) throw outcome
           const seconds = Math.max(1, Math.ceil(outcome.msBeforeNext / 1000))
           throw new AppError('rate_limited', `Too many attempts; try again in ${seconds} s`, {
             headers: { 'retry-after': String(seconds) },
           })
         }
       },
-      async reset(key) {
-        await limiter.delete(key).catch(onStoreError)
+      async refund(key) {
+        await count((limiter) => limiter.reward(key, 1))
       },
     }
   }

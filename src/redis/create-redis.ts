@@ -2,6 +2,7 @@
 // counters) and carries revocations between instances; the database stays the source of truth. So a Redis
 // outage must never hang a request: commands fail fast (no offline queue, a short timeout) and each feature
 // falls back as docs/deployment.md describes, while the client keeps reconnecting in the background.
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import type { Config } from '../config/load-config.ts'
 
@@ -30,9 +31,13 @@ export function createRedis(config: RedisConfig, onError: (error: Error) => void
     enableOfflineQueue: false,
     commandTimeout: config.commandTimeoutMs,
     maxRetriesPerRequest: 0,
+    // A server that stops answering (a black-holed network) is cut off, so that commands fail at once
+    // (not ready) instead of each waiting out its timeout.
+    socketTimeout: Math.max(config.commandTimeoutMs * 2, 1000),
   })
-  // Subscriptions are queued until connected and renewed after every reconnect.
-  const subscriber = new Redis(config.url, { ...options, autoResubscribe: true })
+  // SUBSCRIBE is queued until connected, however long that takes (no retry limit, or ioredis would drop it
+  // after 20 reconnects), and renewed after every reconnect.
+  const subscriber = new Redis(config.url, { ...options, autoResubscribe: true, maxRetriesPerRequest: null })
   // ioredis reports every failed reconnect; one message per outage is enough.
   let reported = false
   for (const connection of [client, subscriber]) {
@@ -50,27 +55,18 @@ export function createRedis(config: RedisConfig, onError: (error: Error) => void
     subscriber,
     keyPrefix: config.keyPrefix,
     async waitUntilReady() {
-      const ready = (connection: Redis) =>
-        connection.status === 'ready' ||
-        new Promise<boolean>((resolve) => connection.once('ready', () => resolve(true)))
-      let timer: NodeJS.Timeout | undefined
-      const timeout = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), connectTimeoutMs)
-      })
-      const result = await Promise.race([
-        Promise.all([ready(client), ready(subscriber)]).then(() => true),
-        timeout,
-      ])
-      clearTimeout(timer)
-      return result
+      const deadline = Date.now() + connectTimeoutMs
+      while (client.status !== 'ready' || subscriber.status !== 'ready') {
+        if (Date.now() >= deadline) return false
+        await sleep(20)
+      }
+      return true
     },
     async close() {
-      // quit() waits for replies in flight; a dead connection is simply dropped.
-      await Promise.all(
-        [client, subscriber].map((c) =>
-          c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect(),
-        ),
-      )
+      // Nothing Tessera keeps in Redis needs a clean goodbye, and QUIT to a server that does not answer
+      // would hold the shutdown: drop both connections.
+      client.disconnect()
+      subscriber.disconnect()
     },
   }
 }

@@ -63,7 +63,7 @@ export type SessionServiceDeps = {
   clock: Clock
   /** The key that derives each rotated token from its predecessor (a server secret). */
   rotationSecret: Buffer
-  /** Counts a refresh of the session against its rate limit; throws 429 past it. */
+  /** Counts a rotation of the session against its rate limit; throws 429 past it. */
   limitRefresh: (sessionId: string) => Promise<void>
   config: SessionConfig
 }
@@ -137,7 +137,6 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       const found = await sessions.findByToken(tokenHash)
       if (!found) throw invalidRefreshToken()
       const { session } = found
-      await limitRefresh(session.id)
       const now = epochSeconds(clock)
       if (session.revokedAt !== null)
         throw invalidRefreshToken('The session has been revoked. Sign in again.')
@@ -148,6 +147,9 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       }
 
       if (found.spentAt === null) {
+        // Only a fresh rotation counts against the session's limit: a spent token presented again must
+        // always reach the reuse check, or a thief refreshing fast could keep the victim from revoking.
+        await limitRefresh(session.id)
         const next = nextRefreshToken(rotationSecret, refreshToken)
         if (await sessions.rotate(session.id, tokenHash, hashRefreshToken(next), now)) {
           return grant(user, session, next, now)

@@ -231,6 +231,13 @@ describe('the tessera command line', () => {
     assert.match(withSecret.stderr, /JWT_SECRET is set/)
   })
 
+  it('refuses --workers above 1 on an in-memory database, which workers cannot share (exit 1)', async () => {
+    const run = await tessera(['serve', '--workers', '2'], { env: { DATABASE_URL: ':memory:' } })
+    assert.equal(run.code, 1)
+    assert.match(run.stderr, /WORKERS above 1 needs a database they can share/)
+    noStackTrace(run.stderr)
+  })
+
   it('reports a database it cannot reach in one message, without a stack trace (exit 1)', async () => {
     // Port 1 on the loopback: nothing listens there, so the connection is refused at once.
     const run = await tessera(['migrate'], { env: { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test' } })

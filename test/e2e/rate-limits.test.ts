@@ -56,12 +56,14 @@ describe('rate limits', () => {
     assert.equal((await loginFrom('10.0.0.2', user.username)).statusCode, 200)
   })
 
-  it('counts failed logins per username across addresses and case; a successful login clears the count', async () => {
-    await start({ RATE_LIMIT_LOGIN_PER_USERNAME: '2' })
+  it("counts failed logins per username across addresses and case; the owner's logins do not clear them", async () => {
+    await start({ RATE_LIMIT_LOGIN_PER_USERNAME: '3' })
     const user = await registerUser(t.app)
     const other = await registerUser(t.app)
     assert.equal((await loginFrom('10.0.1.1', user.username, 'wrong password')).statusCode, 401)
-    assert.equal((await loginFrom('10.0.1.2', user.username)).statusCode, 200, 'clears the one failure')
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await loginFrom('10.0.1.2', user.username)).statusCode, 200, 'a success is not counted')
+    }
     assert.equal((await loginFrom('10.0.1.3', user.username, 'wrong password')).statusCode, 401)
     assert.equal((await loginFrom('10.0.1.4', user.username.toUpperCase(), 'wrong again')).statusCode, 401)
     // Even the right password waits now: otherwise the limit would still let guessing go on.
@@ -106,6 +108,24 @@ describe('rate limits', () => {
     // The same session from another address: its fourth refresh is its last in this window.
     assert.equal((await refresh('10.0.4.3')).statusCode, 200)
     assertLimited(await refresh('10.0.4.4'))
+  })
+
+  it('never lets the per-session limit hide the reuse of a spent refresh token', async () => {
+    t = await buildTestApp({
+      env: { RATE_LIMIT_REFRESH_PER_SESSION: '2', REFRESH_REUSE_WINDOW_SECONDS: '0' },
+    })
+    const user = await registerUser(t.app)
+    const stolen = (await loginFrom('10.0.7.1', user.username)).json().refresh_token as string
+    // The thief refreshes as fast as the limit allows...
+    const first = await refreshFrom('10.0.7.2', stolen)
+    assert.equal(first.statusCode, 200)
+    const second = await refreshFrom('10.0.7.2', first.json().refresh_token)
+    assert.equal(second.statusCode, 200)
+    assertLimited(await refreshFrom('10.0.7.2', second.json().refresh_token))
+    // ...and the owner's spent token is still recognized as reuse, which ends the session.
+    assertProblem(await refreshFrom('10.0.7.3', stolen), 401, 'refresh_token_reused')
+    const afterReuse = await refreshFrom('10.0.7.2', second.json().refresh_token)
+    assertProblem(afterReuse, 401, 'invalid_refresh_token')
   })
 
   it('lifts a limit when its window ends', async () => {

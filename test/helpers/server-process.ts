@@ -11,8 +11,8 @@ export type ServerProcess = {
   url: string
   /** Everything it has printed so far, stdout and stderr. */
   output(): string
-  /** SIGTERM, then its exit code. */
-  stop(): Promise<number | null>
+  /** SIGTERM, then its exit code; SIGKILL and 'killed' if it has not exited 20 s later. */
+  stop(): Promise<number | null | 'killed'>
 }
 
 export function startServer(
@@ -26,10 +26,17 @@ export function startServer(
   })
   let output = ''
   const stop = () =>
-    new Promise<number | null>((resolveStop) => {
+    new Promise<number | null | 'killed'>((resolveStop) => {
       child.removeAllListeners('exit')
       if (child.exitCode !== null) return resolveStop(child.exitCode)
-      child.once('exit', (code) => resolveStop(code))
+      const killer = setTimeout(() => {
+        child.kill('SIGKILL')
+        resolveStop('killed')
+      }, 20_000)
+      child.once('exit', (code) => {
+        clearTimeout(killer)
+        resolveStop(code)
+      })
       child.kill('SIGTERM')
     })
   return new Promise((resolveStart, reject) => {

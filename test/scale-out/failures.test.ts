@@ -37,11 +37,11 @@ function assertUnavailable(answer: Answer & { ms: number }, code: string, within
   assert.ok(answer.ms < withinMs, `answered in ${answer.ms.toFixed(0)} ms, expected under ${withinMs} ms`)
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000) {
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000, intervalMs = 100) {
   const started = performance.now()
   while (!(await check())) {
     if (performance.now() - started > timeoutMs) assert.fail(`${what}: not within ${timeoutMs} ms`)
-    await sleep(100)
+    await sleep(intervalMs)
   }
 }
 
@@ -184,9 +184,11 @@ describe('SIGTERM', () => {
           ...(serveArgs ? { serveArgs } : {}),
         })
         const { username } = await signUp(server.url)
-        // A login takes a password hash (tens of ms): SIGTERM arrives while it is in flight.
+        // A login takes a password hash (tens of ms): SIGTERM arrives once the server has received it.
+        const received = () => server.output().split('"url":"/auth/login"').length - 1
+        const before = received()
         const inFlight = call(server.url, 'POST', '/auth/login', { body: { username, password: PASSWORD } })
-        await sleep(5)
+        await waitFor('the login to arrive', async () => received() > before, 5000, 1)
         const stopping = performance.now()
         const exitCode = server.stop()
         assert.equal((await inFlight).status, 200, `in-flight login with ${serveArgs ?? 'one process'}`)
