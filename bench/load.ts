@@ -1,8 +1,9 @@
 // One bounded autocannon run against a server process: throughput, latency percentiles from every response
-// (autocannon's own histogram rounds to whole milliseconds), and who used the CPU meanwhile: the server, this
-// process (the load generator), and everything else on the machine, which would make the numbers suspect.
+// (autocannon's own histogram rounds to whole milliseconds), and who used the CPU meanwhile: the server (all its
+// processes), the database servers it uses, this process (the load generator), and everything else on the
+// machine, which would make the numbers suspect.
 import autocannon, { type Client, type Options, type Result } from 'autocannon'
-import { cpuTime, machineBusyMs, type ServerProcess } from './processes.ts'
+import { commandCpuMs, cpuTime, machineBusyMs, processTree, type ServerProcess } from './processes.ts'
 
 export type LoadOptions = {
   server: ServerProcess
@@ -19,6 +20,11 @@ export type LoadOptions = {
    * first request: to give each connection requests of its own (see chains.ts).
    */
   setupClient?: (client: Client, index: number) => void
+  /**
+   * Command names of the database servers the server uses (`postgres`, `redis-server`): their CPU is reported
+   * apart, not as other load on the machine.
+   */
+  databaseProcesses?: readonly string[]
 }
 
 export type LoadResult = {
@@ -31,8 +37,11 @@ export type LoadResult = {
   failures: string[]
   /** Percent of one core, over the run. */
   serverCpu: number
+  /** Summed over the server's processes: above 100% with several workers. */
   serverMainThreadCpu: number
   clientCpu: number
+  /** CPU of the `databaseProcesses` (all of them on the machine, whoever they served); NaN without any. */
+  databaseCpu: number
   /** CPU used by other processes on the machine during the run (percent of one core). */
   otherCpu: number
 }
@@ -67,6 +76,7 @@ export function combine(runs: LoadResult[]): LoadResult {
     serverCpu: med((run) => run.serverCpu),
     serverMainThreadCpu: med((run) => run.serverMainThreadCpu),
     clientCpu: med((run) => run.clientCpu),
+    databaseCpu: med((run) => run.databaseCpu),
     otherCpu: Math.max(...runs.map((run) => run.otherCpu)),
   }
 }
@@ -93,8 +103,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   let latencies = new Float64Array(1 << 16)
   let count = 0
+  const databases = options.databaseProcesses ?? []
+  const databaseCpuMs = () => (databases.length > 0 ? commandCpuMs(databases) : Number.NaN)
+  // Listed once: the processes a run starts with are the ones it measures.
+  const serverPids = processTree(server.pid)
   const machineBefore = machineBusyMs()
-  const serverBefore = cpuTime(server.pid)
+  const databaseBefore = databaseCpuMs()
+  const serverBefore = cpuTime(serverPids)
   const clientBefore = process.cpuUsage()
   const wallStart = performance.now()
   const result = await new Promise<Result>((resolve, reject) => {
@@ -112,7 +127,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const wallMs = performance.now() - wallStart
   const client = process.cpuUsage(clientBefore)
   server.assertAlive()
-  const serverAfter = cpuTime(server.pid)
+  const serverAfter = cpuTime(serverPids)
+  const databaseAfter = databaseCpuMs()
   const machineAfter = machineBusyMs()
 
   const sorted = latencies.slice(0, count).sort()
@@ -125,6 +141,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const percentOfCore = (cpuMs: number) => (cpuMs / wallMs) * 100
   const serverCpu = percentOfCore(serverAfter.processMs - serverBefore.processMs)
   const clientCpu = percentOfCore((client.user + client.system) / 1000)
+  const databaseCpu = percentOfCore(databaseAfter - databaseBefore)
   return {
     requestsPerSecond: result['2xx'] / result.duration,
     latencies: sorted,
@@ -134,6 +151,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     serverCpu,
     serverMainThreadCpu: percentOfCore(serverAfter.mainThreadMs - serverBefore.mainThreadMs),
     clientCpu,
-    otherCpu: Math.max(0, percentOfCore(machineAfter - machineBefore) - serverCpu - clientCpu),
+    databaseCpu,
+    otherCpu: Math.max(
+      0,
+      percentOfCore(machineAfter - machineBefore) -
+        serverCpu -
+        clientCpu -
+        (databases.length > 0 ? databaseCpu : 0),
+    ),
   }
 }

@@ -27,7 +27,9 @@ export function collectNotes(r: BenchResults, bare: LoadResult, pool: number): s
   }
   if (r.sessions) runs.push(...named('sessions: ', r.sessions.runs))
   if (r.cacheOff) runs.push(...named('cache off: ', r.cacheOff.runs))
+  if (r.postgres) runs.push(...named('PostgreSQL section: ', r.postgres.runs))
   for (const key of r.keys ?? []) runs.push(...named(`${key.algorithm}: `, key.runs))
+  if (r.workers) runs.push(...named('workers: ', r.workers.runs))
   for (const [name, results] of runs) {
     const failures = results.flatMap((run) => run.failures)
     if (failures.length > 0) notes.push(`${name} had failures (${failures.join(', ')}): treat it as suspect.`)

@@ -1,5 +1,7 @@
 // The servers under benchmark run in child processes, so that their memory and CPU can be read from /proc and the
-// load generator does not share their event loop. This file starts and stops them and reads those numbers.
+// load generator does not share their event loop. This file starts and stops them and reads those numbers. A
+// server may be several processes (a cluster's primary and its workers): its CPU and memory are those of the
+// process and all its descendants.
 import { type ChildProcess, fork, type Serializable } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 
@@ -17,6 +19,17 @@ type ChildMessage = { type: 'listening'; port: number } | { type: 'error'; messa
 const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 5_000
 
+export type StartOptions = {
+  /** Sent to the child over IPC once it runs. */
+  start?: Serializable
+  execArgv?: string[]
+  /** Command-line arguments of `file`. */
+  args?: string[]
+  /** The child's whole environment (by default, this process's). */
+  env?: Record<string, string>
+  cwd?: string
+}
+
 /**
  * Forks `file`, sends it `start` (if given) over IPC and waits for `{ type: 'listening', port }`. The child exits
  * when asked with `{ type: 'stop' }`, or when its IPC channel closes because this process died.
@@ -24,11 +37,13 @@ const STOP_TIMEOUT_MS = 5_000
 export async function startServer(
   name: string,
   file: string,
-  options: { start?: Serializable; execArgv?: string[] } = {},
+  options: StartOptions = {},
 ): Promise<ServerProcess> {
-  const child = fork(file, [], {
+  const child = fork(file, options.args ?? [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: options.execArgv ?? [],
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
   })
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -95,19 +110,77 @@ function cpuMsOf(statPath: string): number {
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS
 }
 
+/** The process and all its descendants, e.g. a cluster's primary and its workers. */
+export function processTree(pid: number): number[] {
+  const pids = [pid]
+  for (let i = 0; i < pids.length; i++) {
+    const parent = pids[i] as number
+    // Each thread lists the children it forked; Node forks from its main thread, but any thread may.
+    for (const tid of readdirSync(`/proc/${parent}/task`)) {
+      try {
+        const children = readFileSync(`/proc/${parent}/task/${tid}/children`, 'utf8')
+        pids.push(...children.split(' ').filter(Boolean).map(Number))
+      } catch {
+        // The thread ended while we were listing.
+      }
+    }
+  }
+  return pids
+}
+
 export type CpuSample = { processMs: number; mainThreadMs: number }
 
-/** CPU time used so far by the whole process and by its main (event loop) thread. */
-export function cpuTime(pid: number): CpuSample {
-  return { processMs: cpuMsOf(`/proc/${pid}/stat`), mainThreadMs: cpuMsOf(`/proc/${pid}/task/${pid}/stat`) }
+/** CPU time used so far by the processes, and by their main (event loop) threads, each summed over them. */
+export function cpuTime(pids: number[]): CpuSample {
+  let processMs = 0
+  let mainThreadMs = 0
+  for (const pid of pids) {
+    processMs += cpuMsOf(`/proc/${pid}/stat`)
+    mainThreadMs += cpuMsOf(`/proc/${pid}/task/${pid}/stat`)
+  }
+  return { processMs, mainThreadMs }
+}
+
+/**
+ * CPU time used so far by every process whose command name is one of `names` (e.g. `postgres`): the servers a
+ * Tessera process uses, which would otherwise count as other load on the machine.
+ */
+export function commandCpuMs(names: readonly string[]): number {
+  let total = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (names.includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) {
+        total += cpuMsOf(`/proc/${entry}/stat`)
+      }
+    } catch {
+      // The process ended while we were listing.
+    }
+  }
+  return total
 }
 
 export type Memory = { peakMb: number; rssMb: number }
 
+/** The RSS and peak RSS (VmHWM) of each of the process and its descendants, the process first. */
+export function memoryByProcess(pid: number): Memory[] {
+  return processTree(pid).map((each) => {
+    const status = readFileSync(`/proc/${each}/status`, 'utf8')
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
+    return { peakMb: kib('VmHWM') / 1024, rssMb: kib('VmRSS') / 1024 }
+  })
+}
+
+/**
+ * The RSS and peak RSS of the process and its descendants, each summed over them. For several processes the sum
+ * of their peaks is an upper bound of their peak together, as they need not peak at the same moment.
+ */
 export function memory(pid: number): Memory {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
-  return { peakMb: kib('VmHWM') / 1024, rssMb: kib('VmRSS') / 1024 }
+  const each = memoryByProcess(pid)
+  return {
+    peakMb: each.reduce((sum, m) => sum + m.peakMb, 0),
+    rssMb: each.reduce((sum, m) => sum + m.rssMb, 0),
+  }
 }
 
 /** Resets VmHWM to the current RSS (Linux >= 4.0), so the next reading is the peak of the next phase only. */

@@ -9,8 +9,20 @@ import type { Memory } from './processes.ts'
 import { mb, ms, num, pct, ratio, type Target, type TargetRow, table, targetTable } from './table.ts'
 
 /** The parts of the bench that BENCH_SKIP can leave out. */
-export const SECTIONS = ['refresh', 'logins', 'cache-off', 'keys', 'distinct'] as const
+export const SECTIONS = ['refresh', 'logins', 'cache-off', 'postgres', 'keys', 'distinct', 'workers'] as const
 export type Section = (typeof SECTIONS)[number]
+
+/** The PostgreSQL section measures each of these on each backend, in the same rounds. */
+export const BACKENDS = ['SQLite', 'PostgreSQL'] as const
+export type Backend = (typeof BACKENDS)[number]
+export const BACKEND_MEASUREMENTS = ['GET /auth/me', 'POST /auth/refresh', 'GET /auth/me, cache off'] as const
+export type BackendMeasurement = (typeof BACKEND_MEASUREMENTS)[number]
+export const backendRunName = (backend: Backend, measurement: BackendMeasurement) =>
+  `${backend}: ${measurement}`
+
+/** The workers section runs `tessera serve --workers N` for each of these. */
+export const WORKER_COUNTS = [1, 2] as const
+export const workersRunName = (count: number) => `${count} ${count === 1 ? 'worker' : 'workers'}`
 
 export type BenchParams = {
   cores: number
@@ -21,7 +33,7 @@ export type BenchParams = {
   loginStepSeconds: number
   probeRate: number
   probeConnections: number
-  /** Rounds, seconds per run and warm-up seconds of the cache-off and signing-algorithm sections. */
+  /** Rounds, seconds per run and warm-up seconds of the sections after the requests and the logins. */
   sectionRounds: number
   sectionDurationSeconds: number
   sectionWarmupSeconds: number
@@ -60,6 +72,15 @@ export type KeyResult = {
     | undefined
 }
 
+/** A section's runs beside bare Fastify, by route; and the peak RSS of each route's server over its life. */
+export type SectionResult = {
+  runs: Map<string, LoadResult[]>
+  /** Summed over the server's processes. */
+  peakMb: Map<string, number>
+  /** Each process's own: the server's first (a cluster's primary), then its descendants. */
+  processPeaksMb: Map<string, number[]>
+}
+
 export type BenchResults = {
   params: BenchParams
   argon2: Config['argon2']
@@ -77,7 +98,13 @@ export type BenchResults = {
   logins: LoginResults | undefined
   /** The revocation routes again, on a Tessera process with AUTH_STATE_CACHE_TTL_MS=0. */
   cacheOff: { runs: Map<string, LoadResult[]>; peakMb: number } | undefined
+  /** 'bare' and each backendRunName, one result per round; each run's process's peak RSS over its life. */
+  postgres: SectionResult | undefined
+  /** DATABASE_POOL_SIZE of the PostgreSQL processes: the default. */
+  databasePoolSize: number
   keys: KeyResult[] | undefined
+  /** 'bare' and each workersRunName; peak RSS summed over each server's processes (primary and workers). */
+  workers: SectionResult | undefined
   /** Sections that failed, with why; the bench went on without them. */
   sectionFailures: string[]
   elapsedSeconds: number
@@ -130,7 +157,10 @@ export function printReport(r: BenchResults): void {
       `AUTH_STATE_CACHE_TTL_MS ${r.authStateCacheTtlMs}` +
       (p.serverExecArgv.length ? `, node ${p.serverExecArgv.join(' ')}` : ''),
   )
-  say(`  sections sessions, cache off, signing algorithms: ${sectionText}, one Tessera process each, in turn`)
+  say(
+    `  sections sessions, cache off, PostgreSQL, signing algorithms, workers: ${sectionText}, beside bare ` +
+      'Fastify, in turn',
+  )
   if (p.skip.length > 0) say(`  skipped  ${p.skip.join(', ')} (BENCH_SKIP)`)
   say(`  time     ${num(r.elapsedSeconds)} s in all`)
   say()
@@ -196,8 +226,10 @@ export function printReport(r: BenchResults): void {
 
   printRevocationCost(r, say)
   printSessions(r, say)
+  printPostgres(r, say)
   if (r.logins) printLogins(r, r.logins, say)
   if (r.keys) printKeys(r, r.keys, say)
+  printWorkers(r, say)
 
   say('Tessera peak RSS by phase (VmHWM, reset between phases)')
   say(
@@ -342,15 +374,71 @@ function printRevocationCost(r: BenchResults, say: Say): void {
   say()
 }
 
+/** The line that stands for a section missing from the report: skipped, or failed. */
+function sayMissing(r: BenchResults, title: string, section: Section, say: Say): void {
+  say(
+    r.params.skip.includes(section)
+      ? `${title}: skipped (BENCH_SKIP=${section})`
+      : `${title}: the section failed: see Notes`,
+  )
+  say()
+}
+
+/** A route of a section, for loadTable; its ratios to bare Fastify are taken round by round against `bare`. */
+type LoadRow = { label: string; runs: LoadResult[]; bare?: LoadResult[]; peakMb?: number | undefined }
+
+/**
+ * One row per route of a section: throughput, latency, the ratios to bare Fastify, and who used the CPU; with a
+ * column for the database servers when the runs measured them, and one for peak RSS when the rows have it.
+ */
+function loadTable(rows: LoadRow[], databaseLabel = 'db CPU'): string {
+  const combined = rows.map((row) => combine(row.runs))
+  const withDatabase = combined.some((run) => !Number.isNaN(run.databaseCpu))
+  const withPeak = rows.some((row) => row.peakMb !== undefined)
+  const optional = <T>(present: boolean, cells: T[]) => (present ? cells : [])
+  return table(
+    [
+      'route',
+      'req/s',
+      'p50 ms',
+      'p99 ms',
+      'vs bare',
+      'range',
+      'p99 vs bare',
+      'server CPU',
+      'event loop',
+      ...optional(withDatabase, [databaseLabel]),
+      'bench CPU',
+      'others CPU',
+      ...optional(withPeak, ['peak RSS']),
+    ],
+    rows.map((row, i) => {
+      const run = combined[i] as LoadResult
+      const throughput = row.bare && roundRatios(row.runs, row.bare, rps)
+      const p99 = row.bare && roundRatios(row.runs, row.bare, p99Of)
+      return [
+        row.label,
+        num(run.requestsPerSecond),
+        ms(run.p50),
+        ms(run.p99),
+        throughput ? ratio(throughput.median) : '-',
+        throughput ? range(throughput) : '-',
+        p99 ? ratio(p99.median) : '-',
+        pct(run.serverCpu),
+        pct(run.serverMainThreadCpu),
+        ...optional(withDatabase, [Number.isNaN(run.databaseCpu) ? '-' : pct(run.databaseCpu)]),
+        pct(run.clientCpu),
+        pct(run.otherCpu),
+        ...optional(withPeak, [row.peakMb === undefined ? '-' : mb(row.peakMb)]),
+      ]
+    }),
+  )
+}
+
 function printSessions(r: BenchResults, say: Say): void {
   const p = r.params
   if (!r.sessions) {
-    say(
-      p.skip.includes('refresh')
-        ? 'Sessions: skipped (BENCH_SKIP=refresh)'
-        : 'Sessions: the sessions process failed: see Notes',
-    )
-    say()
+    sayMissing(r, 'Sessions', 'refresh', say)
     return
   }
   const { runs, sessions } = r.sessions
@@ -360,46 +448,11 @@ function printSessions(r: BenchResults, say: Say): void {
     `Sessions: POST /auth/refresh on a Tessera process of its own, ${sessions} sessions (one per connection), ` +
       `${p.sectionRounds} rounds of ${p.sectionDurationSeconds} s beside bare Fastify`,
   )
-  const throughput = roundRatios(refreshRuns, bareRuns, rps)
-  const p99 = roundRatios(refreshRuns, bareRuns, p99Of)
-  const row = (label: string, results: LoadResult[], ratios: string[]) => {
-    const run = combine(results)
-    return [
-      label,
-      num(run.requestsPerSecond),
-      ms(run.p50),
-      ms(run.p99),
-      ...ratios,
-      pct(run.serverCpu),
-      pct(run.serverMainThreadCpu),
-      pct(run.clientCpu),
-      pct(run.otherCpu),
-    ]
-  }
   say(
-    table(
-      [
-        'route',
-        'req/s',
-        'p50 ms',
-        'p99 ms',
-        'vs bare',
-        'range',
-        'p99 vs bare',
-        'server CPU',
-        'event loop',
-        'bench CPU',
-        'others CPU',
-      ],
-      [
-        row('bare Fastify', bareRuns, ['-', '-', '-']),
-        row('POST /auth/refresh', refreshRuns, [
-          ratio(throughput.median),
-          range(throughput),
-          ratio(p99.median),
-        ]),
-      ],
-    ),
+    loadTable([
+      { label: 'bare Fastify', runs: bareRuns },
+      { label: 'POST /auth/refresh', runs: refreshRuns, bare: bareRuns },
+    ]),
   )
   const answered = refreshRuns.reduce((n, run) => n + run.latencies.length, 0)
   const failures = refreshRuns.flatMap((run) => run.failures)
@@ -408,6 +461,108 @@ function printSessions(r: BenchResults, say: Say): void {
     `  ${num(answered)} responses 200 over the measured rounds` +
       (failures.length === 0 ? ', and no other status.' : `; FAILURES: ${failures.join(', ')}.`),
   )
+  say()
+}
+
+function printPostgres(r: BenchResults, say: Say): void {
+  const p = r.params
+  if (!r.postgres) {
+    sayMissing(r, 'PostgreSQL', 'postgres', say)
+    return
+  }
+  const { runs, peakMb } = r.postgres
+  const runsOf = (name: string) => runs.get(name) ?? []
+  const bareRuns = runsOf('bare')
+  say(
+    `SQLite beside PostgreSQL: one Tessera process per backend and measurement, ${p.sectionRounds} rounds of ` +
+      `${p.sectionDurationSeconds} s beside bare Fastify`,
+  )
+  say(
+    `  SQLite: a fresh file per process; PostgreSQL: a fresh schema per process, DATABASE_POOL_SIZE ` +
+      `${r.databasePoolSize} (the default)`,
+  )
+  const rows = BACKEND_MEASUREMENTS.flatMap((measurement) =>
+    BACKENDS.map((backend): LoadRow => {
+      const name = backendRunName(backend, measurement)
+      return { label: name, runs: runsOf(name), bare: bareRuns, peakMb: peakMb.get(name) }
+    }),
+  )
+  say(loadTable([{ label: 'bare Fastify', runs: bareRuns }, ...rows], 'postgres CPU'))
+  say(
+    '  "cache off": AUTH_STATE_CACHE_TTL_MS=0, the session and user read from the database on every request.',
+  )
+  say(
+    '  postgres CPU: every postgres process on the machine (the server and its backends) during the PostgreSQL runs,',
+  )
+  say('  left out of "others CPU". peak RSS: the whole life of the Tessera process (VmHWM, never reset).')
+  say()
+  say('PostgreSQL / SQLite in the same rounds (median of the per-round ratios, and their range)')
+  say(
+    table(
+      ['measurement', 'req/s', 'range', 'p99', 'range'],
+      BACKEND_MEASUREMENTS.map((measurement) => {
+        const sqlite = runsOf(backendRunName('SQLite', measurement))
+        const postgres = runsOf(backendRunName('PostgreSQL', measurement))
+        const throughput = roundRatios(postgres, sqlite, rps)
+        const p99 = roundRatios(postgres, sqlite, p99Of)
+        return [measurement, ratio(throughput.median), range(throughput), ratio(p99.median), range(p99)]
+      }),
+    ),
+  )
+  say('  req/s below 1x: PostgreSQL serves fewer requests than SQLite; p99 above 1x: it answers later.')
+  say()
+}
+
+function printWorkers(r: BenchResults, say: Say): void {
+  const p = r.params
+  if (!r.workers) {
+    sayMissing(r, 'Workers', 'workers', say)
+    return
+  }
+  const { runs, peakMb, processPeaksMb } = r.workers
+  const runsOf = (name: string) => runs.get(name) ?? []
+  const bareRuns = runsOf('bare')
+  const names = WORKER_COUNTS.map(workersRunName)
+  say(
+    `Workers: GET /auth/me on \`tessera serve --workers N\` with PostgreSQL and Redis (a fresh schema and key ` +
+      `prefix each), ${p.sectionRounds} rounds of ${p.sectionDurationSeconds} s beside bare Fastify`,
+  )
+  const rows = names.map(
+    (name): LoadRow => ({ label: name, runs: runsOf(name), bare: bareRuns, peakMb: peakMb.get(name) }),
+  )
+  say(loadTable([{ label: 'bare Fastify', runs: bareRuns }, ...rows], 'postgres+redis CPU'))
+  const fewest = names[0] as string
+  const most = names[names.length - 1] as string
+  const throughput = roundRatios(runsOf(most), runsOf(fewest), rps)
+  const p99 = roundRatios(runsOf(most), runsOf(fewest), p99Of)
+  say(
+    `  ${most} / ${fewest}: req/s ${ratio(throughput.median)} (range ${range(throughput)}), p99 ` +
+      `${ratio(p99.median)} (range ${range(p99)}), median of the per-round ratios`,
+  )
+  for (const name of names) {
+    // A cluster: its primary, then its workers. One worker is a lone process, with nothing to break down.
+    const [primary = Number.NaN, ...workers] = processPeaksMb.get(name) ?? []
+    if (workers.length === 0) continue
+    say(
+      `  ${name}: peak RSS ${mb(primary)} in the primary, which serves nothing, and ` +
+        `${workers.map(mb).join(' + ')} in the workers`,
+    )
+  }
+  const single = combine(runsOf(fewest))
+  const used =
+    single.serverCpu + single.clientCpu + (Number.isNaN(single.databaseCpu) ? 0 : single.databaseCpu)
+  say(
+    `  os.availableParallelism() is ${p.cores}: the workers, PostgreSQL, Redis and autocannon share these cores, ` +
+      `and with ${fewest} they used ${pct(used)} of ${pct(p.cores * 100)} already;`,
+  )
+  say('  so the gain of more workers is bounded by the cores left over, not by Tessera.')
+  say(
+    '  server CPU, event loop and peak RSS are summed over the primary and its workers (one process for 1 worker):',
+  )
+  say(
+    '  event loop above 100% means several busy main threads; each process counts its shared pages (Node itself)',
+  )
+  say('  in its peak RSS, and the sum of the peaks is an upper bound of their peak together.')
   say()
 }
 

@@ -1,8 +1,9 @@
 // `npm run bench`: drives Tessera and a bare Fastify server, each in its own process on 127.0.0.1, with autocannon,
 // and prints throughput, latency and memory beside the bare baseline as ratios, and logins/s beside the hash
 // ceiling, and the cost of the revocation check; then POST /auth/refresh, the revocation check with its cache off,
-// and verify-only per signing algorithm, each in a Tessera process of its own. A report, not a test: a missed
-// target still exits 0; only a crash exits non-zero. See bench/README.md.
+// SQLite beside PostgreSQL, verify-only per signing algorithm, and `tessera serve` with 1 and 2 workers, each in
+// Tessera processes of their own. A report, not a test: a missed target still exits 0; only a crash exits
+// non-zero. See bench/README.md.
 import { createPrivateKey, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
@@ -11,24 +12,34 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createPasswordHasher } from '../src/auth/password-hasher.ts'
 import { type Config, loadConfig } from '../src/config/load-config.ts'
 import { generatePrivateJwk, isHmac, JWT_ALGORITHMS, type JwtAlgorithm } from '../src/keys/algorithms.ts'
+import { postgresSchemas, redisKeyPrefix } from './backends.ts'
 import { MINT_BATCH } from './bench-response.ts'
 import { refreshChain, type TokenCycle, tokenCycle, VERIFIED_TOKEN_CACHE_SIZE } from './chains.ts'
 import { type LoadOptions, type LoadResult, median, runLoad } from './load.ts'
 import {
   type Memory,
   memory,
+  memoryByProcess,
   resetPeakMemory,
   type ServerProcess,
   startServer,
   threadNames,
 } from './processes.ts'
 import {
+  BACKEND_MEASUREMENTS,
+  BACKENDS,
+  type Backend,
+  type BackendMeasurement,
   type BenchParams,
   type BenchResults,
+  backendRunName,
   type KeyResult,
   printReport,
   SECTIONS,
   type Section,
+  type SectionResult,
+  WORKER_COUNTS,
+  workersRunName,
 } from './report.ts'
 
 function setting(name: string, fallback: number): number {
@@ -72,8 +83,24 @@ const params: BenchParams = {
   serverExecArgv: (process.env.BENCH_SERVER_EXEC_ARGV ?? '').split(' ').filter(Boolean),
 }
 const runs = (section: Section) => !params.skip.includes(section)
+/** The PostgreSQL database in which the bench creates a schema per Tessera process, and the Redis server. */
+const postgresUrl = process.env.BENCH_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test'
+const redisUrl = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379'
 /** BENCH_VERBOSE=1: every run of the request rounds on stderr as it ends, warm-ups included. */
 const verbose = Boolean(process.env.BENCH_VERBOSE)
+
+/**
+ * Every rate limit off, in every Tessera process the bench starts: the bench measures the server, not the
+ * limits, and its login sweep, refresh chains and sign-ups would otherwise be answered 429 within seconds.
+ */
+const NO_RATE_LIMITS = {
+  RATE_LIMIT_LOGIN_PER_IP: '0',
+  RATE_LIMIT_LOGIN_PER_USERNAME: '0',
+  RATE_LIMIT_REGISTER_PER_IP: '0',
+  RATE_LIMIT_REGISTER_PER_USERNAME: '0',
+  RATE_LIMIT_REFRESH_PER_IP: '0',
+  RATE_LIMIT_REFRESH_PER_SESSION: '0',
+}
 
 const HASH_SAMPLES = 20
 const PARALLEL_HASH_MS = 3_000
@@ -128,16 +155,41 @@ async function postJson(
 
 const servers: ServerProcess[] = []
 let tempDir: string | undefined
+const schemas = postgresSchemas(postgresUrl)
 
 async function cleanUp() {
   await Promise.allSettled(servers.map((server) => server.stop()))
   if (tempDir) rmSync(tempDir, { recursive: true, force: true })
+  await schemas
+    .dropAll()
+    .catch((error: unknown) => console.error('bench: dropping its PostgreSQL schemas:', error))
 }
 
 async function startTessera(name: string, env: Record<string, string>): Promise<ServerProcess> {
   const server = await startServer(name, join(import.meta.dirname, 'bench-server.ts'), {
     start: { type: 'start', env },
     execArgv: params.serverExecArgv,
+  })
+  servers.push(server)
+  return server
+}
+
+/**
+ * `tessera serve --workers <workers>`, the production entry point (a cluster's primary and its workers when
+ * workers > 1), driven over IPC through serve-ipc.ts. Only `env` configures it: the process environment is not
+ * passed on, and it runs in the temp directory, where no .env file is.
+ */
+async function startServe(
+  name: string,
+  workers: number,
+  env: Record<string, string>,
+): Promise<ServerProcess> {
+  const { UV_THREADPOOL_SIZE } = process.env
+  const server = await startServer(name, join(import.meta.dirname, '..', 'bin', 'tessera.js'), {
+    args: ['serve', '--workers', String(workers)],
+    env: { ...env, ...(UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE } : {}) },
+    cwd: tempDir,
+    execArgv: ['--import', join(import.meta.dirname, 'serve-ipc.ts'), ...params.serverExecArgv],
   })
   servers.push(server)
   return server
@@ -155,6 +207,31 @@ async function signUp(server: ServerProcess) {
 
 /** A route of a round: a load, what to do after each run of it, and whether it needs no warm-up run. */
 type Route = { name: string; load: LoadOptions; after?: () => Promise<void>; warmedUp?: boolean }
+
+/**
+ * POST /auth/refresh with one session per connection, each chained through its own refresh tokens (chains.ts).
+ * The logins that open the sessions go one at a time (one argon2 hash's memory at once).
+ */
+async function refreshRoute(server: ServerProcess, user: Credentials, name: string, seconds: number) {
+  const refreshTokens: string[] = []
+  for (let i = 0; i < params.connections; i++) {
+    refreshTokens.push(String((await postJson(server, '/auth/login', user)).refresh_token))
+  }
+  const chain = refreshChain(server, refreshTokens)
+  const route: Route = {
+    name,
+    load: {
+      server,
+      path: '/auth/refresh',
+      method: 'POST',
+      connections: chain.sessions,
+      durationSeconds: seconds,
+      setupClient: chain.setupClient,
+    },
+    after: chain.resync,
+  }
+  return { route, sessions: chain.sessions }
+}
 
 /**
  * A warm-up run of each route (numbers dropped), then `rounds` rounds of all of them back to back. Each ratio is
@@ -221,6 +298,7 @@ async function main() {
       // Silent, as logging every request would be measured too; BENCH_LOG_LEVEL=error shows why a server failed.
       LOG_LEVEL: params.logLevel,
       DATABASE_URL: join(dir, database),
+      ...NO_RATE_LIMITS,
     }
     // The production argon2 parameters, unless the caller set others to see their cost.
     for (const name of ['ARGON2_MEMORY_KIB', 'ARGON2_ITERATIONS', 'ARGON2_PARALLELISM']) {
@@ -257,24 +335,26 @@ async function main() {
   endPhase('startup, register, login')
 
   // Requests: rounds of bare, signature-only, verify-only and /auth/me back to back.
-  const get = (server: ServerProcess, path: string, seconds: number): LoadOptions => ({
-    server,
-    path,
-    headers,
-    connections,
-    durationSeconds: seconds,
-  })
+  const get = (
+    server: ServerProcess,
+    path: string,
+    seconds: number,
+    authHeaders: Record<string, string> = headers,
+  ): LoadOptions => ({ server, path, headers: authHeaders, connections, durationSeconds: seconds })
   const bareRoute = (seconds: number): Route => ({
     name: 'bare',
     load: { server: bare, path: '/bench/bare', connections, durationSeconds: seconds },
   })
-  const revocationRoutes = (server: ServerProcess, seconds: number): Route[] => [
-    bareRoute(seconds),
-    { name: 'signature-only', load: get(server, '/bench/signature-only', seconds) },
-    { name: 'verify-only', load: get(server, '/bench/verify-only', seconds) },
-    { name: 'GET /auth/me', load: get(server, '/auth/me', seconds) },
+  const revocationRoutes = (
+    server: ServerProcess,
+    seconds: number,
+    authHeaders: Record<string, string> = headers,
+  ): Route[] => [
+    { name: 'signature-only', load: get(server, '/bench/signature-only', seconds, authHeaders) },
+    { name: 'verify-only', load: get(server, '/bench/verify-only', seconds, authHeaders) },
+    { name: 'GET /auth/me', load: get(server, '/auth/me', seconds, authHeaders) },
   ]
-  const routes = revocationRoutes(tessera, durationSeconds)
+  const routes = [bareRoute(durationSeconds), ...revocationRoutes(tessera, durationSeconds)]
   const requestRuns = await runRounds(routes, rounds, params.warmupSeconds, (route) => {
     if (route.load.server === tessera) endPhase(route.name)
   })
@@ -300,12 +380,30 @@ async function main() {
       return undefined
     }
   }
-  // Bare Fastify has been warmed up by the requests above: the sections below warm up only Tessera's routes.
-  const warm = (route: Route): Route => (route.load.server === bare ? { ...route, warmedUp: true } : route)
+  /**
+   * The rounds of a section: its routes beside bare Fastify (warmed up by the requests above already, so only
+   * Tessera's routes are warmed up); then the peak RSS of each route's server over its whole life (of each of
+   * its processes, and their sum), and the servers stopped.
+   */
+  const runSection = async (sectionRoutes: Route[]): Promise<SectionResult> => {
+    const bareWarm: Route = { ...bareRoute(section.durationSeconds), warmedUp: true }
+    const sectionRuns = await runRounds([bareWarm, ...sectionRoutes], section.rounds, section.warmupSeconds)
+    const processPeaksMb = new Map(
+      sectionRoutes.map((route) => [
+        route.name,
+        memoryByProcess(route.load.server.pid).map((each) => each.peakMb),
+      ]),
+    )
+    const peakMb = new Map(
+      [...processPeaksMb].map(([name, peaks]) => [name, peaks.reduce((a, b) => a + b, 0)]),
+    )
+    const sectionServers = new Set(sectionRoutes.map((route) => route.load.server))
+    await Promise.all([...sectionServers].map((server) => server.stop()))
+    return { runs: sectionRuns, peakMb, processPeaksMb }
+  }
 
   // Sessions: POST /auth/refresh in a Tessera process of its own, as every refresh writes to SQLite and leaves
-  // garbage that would weigh on the runs and the peak RSS of the first process. One session per connection, each
-  // chained through its own refresh tokens; the logins go one at a time (one argon2 hash's memory at once).
+  // garbage that would weigh on the runs and the peak RSS of the first process.
   const sessions = !runs('refresh')
     ? undefined
     : await guarded('sessions', async () => {
@@ -314,33 +412,13 @@ async function main() {
           DATABASE_URL: join(dir, 'sessions.db'),
         })
         const { credentials: user } = await signUp(server)
-        const refreshTokens: string[] = []
-        for (let i = 0; i < connections; i++) {
-          refreshTokens.push(String((await postJson(server, '/auth/login', user)).refresh_token))
+        const refresh = await refreshRoute(server, user, 'POST /auth/refresh', section.durationSeconds)
+        const { runs: refreshRuns, peakMb } = await runSection([refresh.route])
+        return {
+          sessions: refresh.sessions,
+          runs: refreshRuns,
+          peakMb: peakMb.get(refresh.route.name) ?? Number.NaN,
         }
-        const chain = refreshChain(server, refreshTokens)
-        const refreshRuns = await runRounds(
-          [
-            warm(bareRoute(section.durationSeconds)),
-            {
-              name: 'POST /auth/refresh',
-              load: {
-                server,
-                path: '/auth/refresh',
-                method: 'POST',
-                connections: chain.sessions,
-                durationSeconds: section.durationSeconds,
-                setupClient: chain.setupClient,
-              },
-              after: chain.resync,
-            },
-          ],
-          section.rounds,
-          section.warmupSeconds,
-        )
-        const peakMb = memory(server.pid).peakMb
-        await server.stop()
-        return { sessions: chain.sessions, runs: refreshRuns, peakMb }
       })
 
   // The same revocation routes on a server that reads the session and user from SQLite on every request.
@@ -353,15 +431,40 @@ async function main() {
           AUTH_STATE_CACHE_TTL_MS: '0',
         })
         const { headers: offHeaders } = await signUp(server)
-        const offRoutes = revocationRoutes(server, section.durationSeconds).map((route) =>
-          route.load.server === server
-            ? { ...route, load: { ...route.load, headers: offHeaders } }
-            : warm(route),
+        const { runs: offRuns, peakMb } = await runSection(
+          revocationRoutes(server, section.durationSeconds, offHeaders),
         )
-        const offRuns = await runRounds(offRoutes, section.rounds, section.warmupSeconds)
-        const peakMb = memory(server.pid).peakMb
-        await server.stop()
-        return { runs: offRuns, peakMb }
+        return { runs: offRuns, peakMb: peakMb.get('GET /auth/me') ?? Number.NaN }
+      })
+
+  // SQLite beside PostgreSQL: each measurement on both backends in the same rounds, each in a Tessera process of
+  // its own (refreshes leave garbage behind; the cache-off one needs its own setting). On PostgreSQL, a fresh
+  // schema per process, and the default pool (DATABASE_POOL_SIZE).
+  const backendRoute = async (backend: Backend, measurement: BackendMeasurement): Promise<Route> => {
+    const name = backendRunName(backend, measurement)
+    const onPostgres = backend === 'PostgreSQL'
+    const server = await startTessera(`Tessera, ${name}`, {
+      ...env,
+      ...(measurement === 'GET /auth/me, cache off' ? { AUTH_STATE_CACHE_TTL_MS: '0' } : {}),
+      DATABASE_URL: onPostgres
+        ? await schemas.create()
+        : join(dir, `sqlite-${BACKEND_MEASUREMENTS.indexOf(measurement)}.db`),
+    })
+    const { credentials: user, headers: userHeaders } = await signUp(server)
+    const route =
+      measurement === 'POST /auth/refresh'
+        ? (await refreshRoute(server, user, name, section.durationSeconds)).route
+        : { name, load: get(server, '/auth/me', section.durationSeconds, userHeaders) }
+    return onPostgres ? { ...route, load: { ...route.load, databaseProcesses: ['postgres'] } } : route
+  }
+  const postgres = !runs('postgres')
+    ? undefined
+    : await guarded('PostgreSQL', async () => {
+        const backendRoutes: Route[] = []
+        for (const measurement of BACKEND_MEASUREMENTS) {
+          for (const backend of BACKENDS) backendRoutes.push(await backendRoute(backend, measurement))
+        }
+        return await runSection(backendRoutes)
       })
 
   // Signing algorithms: one Tessera process at a time, each beside bare Fastify in the same rounds.
@@ -374,11 +477,7 @@ async function main() {
     const server = await startTessera(`Tessera, ${algorithm}`, keyEnv)
     const { headers: keyHeaders } = await signUp(server)
     const keyRoutes: Route[] = [
-      warm(bareRoute(section.durationSeconds)),
-      {
-        name: 'same token',
-        load: { ...get(server, '/bench/verify-only', section.durationSeconds), headers: keyHeaders },
-      },
+      { name: 'same token', load: get(server, '/bench/verify-only', section.durationSeconds, keyHeaders) },
     ]
     let distinct: KeyResult['distinct']
     let cycle: TokenCycle | undefined
@@ -397,20 +496,43 @@ async function main() {
       })
       distinct = { tokens: tokens.length, microsPerToken, nearRepeats: 0, responses: 0 }
     }
-    const keyRuns = await runRounds(keyRoutes, section.rounds, section.warmupSeconds)
+    const { runs: keyRuns, peakMb } = await runSection(keyRoutes)
     if (distinct && cycle) {
       distinct.nearRepeats = cycle.nearRepeats()
       distinct.responses = cycle.responses()
     }
-    const peakMb = memory(server.pid).peakMb
-    await server.stop()
-    return { algorithm, runs: keyRuns, peakMb, distinct }
+    return { algorithm, runs: keyRuns, peakMb: peakMb.get('same token') ?? Number.NaN, distinct }
   }
   const keys: KeyResult[] = []
   for (const algorithm of runs('keys') ? algorithms : []) {
     const result = await guarded(algorithm, () => keySection(algorithm))
     if (result) keys.push(result)
   }
+
+  // Workers: GET /auth/me on `tessera serve` with 1 and with 2 workers, as it would be deployed to scale out:
+  // PostgreSQL and Redis (which carries revocations between the workers), a fresh schema and key prefix each.
+  const workers = !runs('workers')
+    ? undefined
+    : await guarded('workers', async () => {
+        const workerRoutes: Route[] = []
+        for (const count of WORKER_COUNTS) {
+          const server = await startServe(`Tessera, ${workersRunName(count)}`, count, {
+            ...env,
+            DATABASE_URL: await schemas.create(),
+            REDIS_URL: redisUrl,
+            REDIS_KEY_PREFIX: redisKeyPrefix(),
+          })
+          const { headers: workerHeaders } = await signUp(server)
+          workerRoutes.push({
+            name: workersRunName(count),
+            load: {
+              ...get(server, '/auth/me', section.durationSeconds, workerHeaders),
+              databaseProcesses: ['postgres', 'redis-server'],
+            },
+          })
+        }
+        return await runSection(workerRoutes)
+      })
   await bare.stop()
 
   printReport({
@@ -426,7 +548,10 @@ async function main() {
     threads,
     logins,
     cacheOff,
+    postgres,
+    databasePoolSize: config.database.poolSize,
     keys: runs('keys') ? keys : undefined,
+    workers,
     sectionFailures,
     elapsedSeconds: (performance.now() - startedAt) / 1000,
   })
