@@ -2,6 +2,7 @@
 // replacement for the seed's `db.create_all()`. Listed explicitly so that adding one is a reviewed change.
 import { type Kysely, PostgresAdapter, sql } from 'kysely'
 import { type Migration, type MigrationResultSet, Migrator } from 'kysely/migration'
+import { ConfigError } from '../config/load-config.ts'
 import { createDb, type DatabaseConfig, isPostgresUrl } from './create-db.ts'
 import type { Db } from './database.ts'
 import * as m0001 from './migrations/0001-users-and-signing-keys.ts'
@@ -47,6 +48,10 @@ export async function migrateToLatest<T>(db: Kysely<T>): Promise<MigrationResult
 async function currentSchema<T>(db: Kysely<T>): Promise<string> {
   const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
   const schema = rows[0]?.schema
-  if (!schema) throw new Error('PostgreSQL has no current schema: check the search_path of DATABASE_URL')
+  if (!schema) {
+    throw new ConfigError([
+      'DATABASE_URL: PostgreSQL has no current schema; does the schema named in its search_path exist?',
+    ])
+  }
   return schema
 }

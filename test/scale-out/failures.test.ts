@@ -202,3 +202,41 @@ describe('SIGTERM', () => {
     }
   })
 })
+
+describe('a schema that does not exist', () => {
+  it('stops the start with one line that says so (exit 1)', async () => {
+    assert.ok(TEST_POSTGRES_URL, 'npm test runs this with PostgreSQL')
+    const url = `${TEST_POSTGRES_URL}?options=${encodeURIComponent('-c search_path=no_such_schema')}`
+    await assert.rejects(
+      startServer({ env: { NODE_ENV: 'test', DATABASE_URL: url } }),
+      (error: Error) =>
+        /exited with 1/.test(error.message) &&
+        /does the schema named in its search_path exist/.test(error.message) &&
+        !/\n\s+at /.test(error.message),
+    )
+  })
+})
+
+describe('a worker that dies', () => {
+  it('is replaced by the primary, and the port keeps serving', async () => {
+    const database = await createTestDatabase()
+    const server = await startServer({
+      env: { NODE_ENV: 'test', DATABASE_URL: database.url },
+      serveArgs: ['--workers', '2'],
+    })
+    try {
+      const listening = () =>
+        [...server.output().matchAll(/"pid":(\d+)[^\n]*"msg":"Server listening at/g)].map((m) => Number(m[1]))
+      await waitFor('both workers to listen', async () => listening().length === 2)
+      const [victim] = listening()
+      process.kill(victim as number, 'SIGKILL')
+      await waitFor('a third worker to listen', async () => listening().length === 3)
+      assert.match(server.output(), /worker died; starting another/)
+      for (let i = 0; i < 4; i++) assert.equal((await call(server.url, 'GET', '/health')).status, 200)
+      assert.equal(await server.stop(), 0)
+    } finally {
+      await server.stop()
+      await database.drop()
+    }
+  })
+})
