@@ -1,10 +1,11 @@
 // The one place that picks the database dialect and opens the connection: PostgreSQL for a postgres:// URL,
 // SQLite for anything else. Everything above this file sees the same Kysely<Database>.
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
-import pg from 'pg'
+import type pgModule from 'pg'
 import type { Config } from '../config/load-config.ts'
 import type { Database, Db } from './database.ts'
 import { DatabaseUnavailableError } from './database-errors.ts'
@@ -35,17 +36,21 @@ function createSqliteDb(config: DatabaseConfig): Db {
   return new Kysely<Database>({ dialect: new SqliteDialect({ database: adaptNodeSqlite(sqlite) }) })
 }
 
+// pg is loaded only when a PostgreSQL URL is configured: the SQLite default does not pay its memory.
+const require = createRequire(import.meta.url)
+
 // Times are epoch seconds in bigint columns; pg returns int8 as a string (it may exceed 2^53), and COUNT(*)
 // is int8 too. Every value we store fits a double, so numbers they become, on this pool only.
 const INT8_OID = 20
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID
-      ? (value: string) => Number(value)
-      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-}
 
 function createPostgresDb(config: DatabaseConfig, onConnectionError: (error: Error) => void): Db {
+  const pg = require('pg') as typeof pgModule
+  const types = {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === INT8_OID
+        ? (value: string) => Number(value)
+        : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+  }
   const pool = new pg.Pool({
     connectionString: config.url,
     max: config.poolSize,
@@ -63,14 +68,14 @@ function createPostgresDb(config: DatabaseConfig, onConnectionError: (error: Err
   // on idle connections only, so checked-out ones get a listener of ours (the query in flight fails too,
   // and the pool discards the connection when it is released).
   pool.on('error', onConnectionError)
-  const listened = new WeakSet<pg.PoolClient>()
+  const listened = new WeakSet<pgModule.PoolClient>()
   return new Kysely<Database>({
     dialect: new PostgresDialect({
       pool: {
         Client: pg.Client,
         options: pool.options,
         async connect() {
-          let client: pg.PoolClient
+          let client: pgModule.PoolClient
           try {
             client = await pool.connect()
           } catch (error) {

@@ -8,7 +8,6 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto'
-import { calculateJwkThumbprint } from 'jose'
 
 export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'EdDSA', 'ES256', 'RS256'] as const
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
@@ -65,6 +64,8 @@ export async function kidOf(algorithm: JwtAlgorithm, privateJwk: JsonWebKey): Pr
   const jwk = publicJwkOf(algorithm, privateJwk) ?? privateJwk
   // For an HMAC key the thumbprint would be a hash of the secret: prefix it, so that it is not a plain
   // SHA-256 of the key (the kid of an HMAC key is never published anyway).
+  // Loaded on use: a key is made or imported rarely, and jose is heavy (key-encryption.ts).
+  const { calculateJwkThumbprint } = await import('jose')
   const thumbprint = await calculateJwkThumbprint(jwk as Parameters<typeof calculateJwkThumbprint>[0])
   return isHmac(algorithm) ? `hs-${thumbprint.slice(0, 22)}` : thumbprint
 }

@@ -3,7 +3,6 @@
 // keys are stored as plain JWK JSON, protected only by the database's own access control. See
 // docs/decisions/0006-signing-keys.md.
 import { hkdfSync, type JsonWebKey } from 'node:crypto'
-import { CompactEncrypt, compactDecrypt } from 'jose'
 
 export type KeyEncryption = {
   seal(jwk: JsonWebKey): Promise<string>
@@ -22,6 +21,9 @@ export function createKeyEncryption(secret: string | undefined): KeyEncryption {
     async seal(jwk) {
       const json = JSON.stringify(jwk)
       if (!key) return json
+      // jose is loaded on use (here, and for kids in algorithms.ts): a running server never needs it
+      // unless its keys are encrypted, and it weighs about 15 MB of memory.
+      const { CompactEncrypt } = await import('jose')
       return new CompactEncrypt(encoder.encode(json))
         .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
         .encrypt(key)
@@ -34,6 +36,7 @@ export function createKeyEncryption(secret: string | undefined): KeyEncryption {
         )
       }
       try {
+        const { compactDecrypt } = await import('jose')
         const { plaintext } = await compactDecrypt(stored, key)
         return JSON.parse(decoder.decode(plaintext)) as JsonWebKey
       } catch {

@@ -4,11 +4,21 @@
 // counts together, else in this process. When Redis cannot answer, counting falls back to this process
 // (fail open to per-instance limits rather than refusing logins or letting them through unlimited), and
 // the log says so.
+
+import { createRequire } from 'node:module'
 import { isIPv6 } from 'node:net'
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
+import type * as Flexible from 'rate-limiter-flexible'
 import type { RateLimits } from '../config/load-config.ts'
 import { AppError } from '../http/problem.ts'
 import type { RedisConnections } from '../redis/create-redis.ts'
+
+// The package's index loads every store it supports (Mongo, MySQL, Dynamo, ...); we take the two we use, and
+// the Redis one only when REDIS_URL is set.
+const require = createRequire(import.meta.url)
+const RateLimiterMemory =
+  require('rate-limiter-flexible/lib/RateLimiterMemory.js') as typeof Flexible.RateLimiterMemory
+const RateLimiterRes =
+  require('rate-limiter-flexible/lib/RateLimiterRes.js') as typeof Flexible.RateLimiterRes
 
 export interface RateLimiter {
   /** Counts one request for `key`; throws 429 `rate_limited` with Retry-After once the limit is passed. */
@@ -47,10 +57,17 @@ export function createRateLimiters(
     const inProcess = new RateLimiterMemory(options)
     // Not the library's insuranceLimiter: it falls back silently, and an outage must be reported.
     const shared =
-      redis && new RateLimiterRedis({ ...options, storeClient: redis.client, rejectIfRedisNotReady: true })
+      redis &&
+      new (require('rate-limiter-flexible/lib/RateLimiterRedis.js') as typeof Flexible.RateLimiterRedis)({
+        ...options,
+        storeClient: redis.client,
+        rejectIfRedisNotReady: true,
+      })
 
     /** Resolves with the store's verdict; a RateLimiterRes thrown means over the limit. */
-    const count = async (use: (limiter: RateLimiterMemory | RateLimiterRedis) => Promise<unknown>) => {
+    const count = async (
+      use: (limiter: Flexible.RateLimiterMemory | Flexible.RateLimiterRedis) => Promise<unknown>,
+    ) => {
       if (!shared) return use(inProcess)
       try {
         return await use(shared)

@@ -2,8 +2,10 @@
 // counters) and carries revocations between instances; the database stays the source of truth. So a Redis
 // outage must never hang a request: commands fail fast (no offline queue, a short timeout) and each feature
 // falls back as docs/deployment.md describes, while the client keeps reconnecting in the background.
+
+import { createRequire } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { Config } from '../config/load-config.ts'
 
 export type RedisConfig = NonNullable<Config['redis']>
@@ -19,7 +21,11 @@ export type RedisConnections = {
   close(): Promise<void>
 }
 
+// Loaded only when REDIS_URL is set: a deployment without Redis does not pay its memory.
+const require = createRequire(import.meta.url)
+
 export function createRedis(config: RedisConfig, onError: (error: Error) => void): RedisConnections {
+  const { Redis } = require('ioredis') as typeof import('ioredis')
   const connectTimeoutMs = Math.max(config.commandTimeoutMs, 1000)
   const options = {
     connectTimeout: connectTimeoutMs,
