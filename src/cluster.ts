@@ -4,7 +4,10 @@
 // SIGTERM passes the signal on and waits for every worker to finish its requests.
 import cluster, { type Worker } from 'node:cluster'
 import type { Config } from './config/load-config.ts'
-import { createDeps } from './deps.ts'
+import { createDb } from './db/create-db.ts'
+import { migrateDatabase } from './db/migrator.ts'
+import { provisionSigningKey } from './keys/key-store.ts'
+import { systemClock } from './lib/clock.ts'
 import { createLogger } from './lib/logger.ts'
 
 // A worker that dies this soon after starting is failing at start, not crashing under load: after a few
@@ -17,8 +20,13 @@ const WORKER_STOP_TIMEOUT_MS = 15_000
 export async function runPrimary(config: Config, workers: number): Promise<void> {
   const log = createLogger(config.logLevel)
   // Migrations and the first signing key, once, before any worker starts.
-  const deps = await createDeps(config, { log })
-  await deps.close()
+  const db = createDb(config.database)
+  try {
+    await migrateDatabase(config.database, db)
+    await provisionSigningKey(db, systemClock, config)
+  } finally {
+    await db.destroy()
+  }
   if (!config.redis) {
     log.warn(
       { workers },

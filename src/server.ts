@@ -2,7 +2,6 @@
 // With more than one worker, this process becomes the cluster's primary (cluster.ts) and each worker runs
 // this file again as a single server.
 import cluster from 'node:cluster'
-import { buildApp } from './app.ts'
 import { ConfigError, loadConfig, readProcessEnv } from './config/load-config.ts'
 import { DatabaseUnavailableError } from './db/database-errors.ts'
 import { createDeps, type Deps } from './deps.ts'
@@ -57,6 +56,8 @@ export async function serve(options: { workers?: number } = {}): Promise<void> {
 }
 
 async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
+  // Imported here: a cluster's primary, which serves nothing, does not load Fastify and the routes.
+  const { buildApp } = await import('./app.ts')
   const deps = await createDeps(config)
   let app: Awaited<ReturnType<typeof buildApp>>
   try {
