@@ -3,6 +3,8 @@
 // others publish, so a revocation takes effect everywhere within a round trip to Redis. When Redis is down
 // nothing is lost but speed: every instance re-reads the database after AUTH_STATE_CACHE_TTL_MS anyway, and
 // forgets everything it holds when the subscription comes back, in case it missed a message.
+
+import { reportAtMostEvery } from '../lib/report-at-most.ts'
 import type { RedisConnections } from '../redis/create-redis.ts'
 import type { AuthStateCache } from './auth-state.ts'
 
@@ -14,8 +16,9 @@ export function broadcastRevocations(
   onError: (error: unknown) => void,
 ): AuthStateCache {
   const channel = `${redis.keyPrefix}revocations`
+  const reportError = reportAtMostEvery(60_000, onError)
   const publish = (revocation: Revocation) => {
-    redis.client.publish(channel, JSON.stringify(revocation)).catch(onError)
+    redis.client.publish(channel, JSON.stringify(revocation)).catch(reportError)
   }
 
   let subscribedBefore = false

@@ -10,6 +10,7 @@ import { isIPv6 } from 'node:net'
 import type * as Flexible from 'rate-limiter-flexible'
 import type { RateLimits } from '../config/load-config.ts'
 import { AppError } from '../http/problem.ts'
+import { reportAtMostEvery } from '../lib/report-at-most.ts'
 import type { RedisConnections } from '../redis/create-redis.ts'
 
 // The package's index loads every store it supports (Mongo, MySQL, Dynamo, ...); we take the two we use, and
@@ -31,20 +32,12 @@ export type RateLimiters = Record<Exclude<keyof RateLimits, 'windowSeconds'>, Ra
 
 const unlimited: RateLimiter = { consume: async () => {}, refund: async () => {} }
 
-// A store failure is reported at most this often: an outage must show in the log, not flood it.
-const STORE_ERROR_REPORT_INTERVAL_MS = 60_000
-
 export function createRateLimiters(
   limits: RateLimits,
   redis: RedisConnections | undefined,
   onStoreError: (error: unknown) => void,
 ): RateLimiters {
-  let lastReportAt = Number.NEGATIVE_INFINITY
-  const reportStoreError = (error: unknown) => {
-    if (Date.now() - lastReportAt < STORE_ERROR_REPORT_INTERVAL_MS) return
-    lastReportAt = Date.now()
-    onStoreError(error)
-  }
+  const reportStoreError = reportAtMostEvery(60_000, onStoreError)
 
   const make = (name: keyof RateLimiters): RateLimiter => {
     const points = limits[name]
