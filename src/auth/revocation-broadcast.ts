@@ -21,12 +21,22 @@ export function broadcastRevocations(
     redis.client.publish(channel, JSON.stringify(revocation)).catch(reportError)
   }
 
+  // After a reconnect, forget everything once the subscription is confirmed again: revocations published
+  // while it was down, or before the confirmation, may have been missed.
   let subscribedBefore = false
   redis.subscriber.on('ready', () => {
-    if (subscribedBefore) cache.forgetAll()
-    subscribedBefore = true
+    if (!subscribedBefore) return
+    redis.subscriber
+      .subscribe(channel)
+      .then(() => cache.forgetAll())
+      .catch(reportError)
   })
-  redis.subscriber.subscribe(channel).catch(onError)
+  redis.subscriber
+    .subscribe(channel)
+    .then(() => {
+      subscribedBefore = true
+    })
+    .catch(onError)
   redis.subscriber.on('message', (from: string, message: string) => {
     if (from !== channel) return
     const revocation = parse(message)
