@@ -239,4 +239,32 @@ describe('a worker that dies', () => {
       await database.drop()
     }
   })
+  it('makes the primary give up with exit code 1 when workers keep dying right after they start', async () => {
+    const database = await createTestDatabase()
+    const server = await startServer({
+      env: { NODE_ENV: 'test', DATABASE_URL: database.url },
+      serveArgs: ['--workers', '2'],
+    })
+    const exited = new Promise<number | null>((resolve) => server.child.once('exit', resolve))
+    try {
+      const killed = new Set<number>()
+      // Every worker is killed as soon as it listens: three early deaths in a row.
+      while (server.child.exitCode === null && killed.size < 6) {
+        for (const match of server.output().matchAll(/"pid":(\d+)[^\n]*"msg":"Server listening at/g)) {
+          const pid = Number(match[1])
+          if (killed.has(pid)) continue
+          killed.add(pid)
+          try {
+            process.kill(pid, 'SIGKILL')
+          } catch {}
+        }
+        await sleep(20)
+      }
+      assert.equal(await exited, 1)
+      assert.match(server.output(), /workers keep dying at start; stopping/)
+    } finally {
+      await server.stop()
+      await database.drop()
+    }
+  })
 })
