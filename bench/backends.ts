@@ -3,6 +3,7 @@
 // all of them are dropped when the bench ends, also when a section failed.
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
+import { withSearchPath } from '../src/db/create-db.ts'
 
 /** Runs one statement on its own connection: the bench needs a handful, far apart. */
 async function query(connectionString: string, text: string): Promise<void> {
@@ -13,12 +14,6 @@ async function query(connectionString: string, text: string): Promise<void> {
   } finally {
     await client.end()
   }
-}
-
-/** `url` with the search_path set to `schema`, the way an operator points Tessera at a schema. */
-function withSchema(url: string, schema: string): string {
-  const options = encodeURIComponent(`-c search_path=${schema}`)
-  return `${url}${url.includes('?') ? '&' : '?'}options=${options}`
 }
 
 /** A unique name for this run, so that two benches, or a bench and the tests, never share state. */
@@ -37,7 +32,7 @@ export function postgresSchemas(url: string): PostgresSchemas {
       const schema = uniqueName('tessera_bench')
       await query(url, `create schema ${schema}`)
       created.push(schema)
-      return withSchema(url, schema)
+      return withSearchPath(url, schema)
     },
     async dropAll() {
       for (const schema of created.splice(0)) await query(url, `drop schema if exists ${schema} cascade`)

@@ -10,7 +10,7 @@ import { createTokenService, type TokenService } from './auth/token.service.ts'
 import type { Config } from './config/load-config.ts'
 import { createDb } from './db/create-db.ts'
 import type { Db } from './db/database.ts'
-import { migrateDatabase, migrateToLatest } from './db/migrator.ts'
+import { migrateDatabase } from './db/migrator.ts'
 import { createKeyStore, type KeyStore, provisionSigningKey } from './keys/key-store.ts'
 import { getOrCreateServerSecret } from './keys/server-secret.ts'
 import { type Clock, systemClock } from './lib/clock.ts'
@@ -28,8 +28,6 @@ export type Deps = {
   /** For what happens outside a request (a lost connection, a failed timer); requests log through Fastify. */
   log: Logger
   db: Db
-  /** Present when REDIS_URL is set. */
-  redis: RedisConnections | undefined
   rateLimits: RateLimiters
   users: UserRepository
   sessionRepository: SessionRepository
@@ -62,11 +60,7 @@ export async function createDeps(
   const redis =
     config.redis && createRedis(config.redis, (error) => log.warn({ err: error }, 'Redis is not reachable'))
   try {
-    return await assemble(
-      config,
-      { clock, log, db, redis, hasher: overrides.hasher, dbGiven: overrides.db !== undefined },
-      provisionKeys,
-    )
+    return await assemble(config, { clock, log, db, redis, hasher: overrides.hasher }, provisionKeys)
   } catch (error) {
     // A failed start (a migration, a key that cannot be read) must not leave connections holding it open.
     await Promise.all([db.destroy(), redis?.close()])
@@ -76,16 +70,14 @@ export async function createDeps(
 
 async function assemble(
   config: Config,
-  opened: Pick<Deps, 'clock' | 'log' | 'db' | 'redis'> & {
+  opened: Pick<Deps, 'clock' | 'log' | 'db'> & {
+    redis: RedisConnections | undefined
     hasher: PasswordHasher | undefined
-    dbGiven: boolean
   },
   provisionKeys: boolean,
 ): Promise<Deps> {
   const { clock, log, db, redis } = opened
-  // A database passed in (tests) is migrated through itself.
-  if (opened.dbGiven) await migrateToLatest(db)
-  else await migrateDatabase(config.database, db)
+  await migrateDatabase(config.database, db)
   // Counting starts in Redis, not in the fallback, when Redis is up; when it is down, serve anyway.
   if (redis && !(await redis.waitUntilReady())) {
     log.warn('Redis is not reachable yet: rate limits count per process until it is')
@@ -127,7 +119,6 @@ async function assemble(
     clock,
     log,
     db,
-    redis,
     rateLimits,
     users,
     sessionRepository,

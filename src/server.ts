@@ -66,20 +66,14 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
     await deps.close()
     throw error
   }
-  const stopPurging = startSessionPurge(deps, (error) =>
-    app.log.error({ err: error }, 'session purge failed'),
-  )
-  const stopKeyReload = deps.keyStore.startAutoReload(config.keysReloadIntervalSeconds * 1000, (error) =>
-    app.log.error({ err: error }, 'signing key reload failed'),
-  )
-
+  // The periodic jobs start once the server listens (below).
+  let stopJobs = () => {}
   let closing = false
   const shutdown = async (signal: string) => {
     if (closing) return
     closing = true
     app.log.info({ signal }, 'shutting down: finishing in-flight requests')
-    stopPurging()
-    stopKeyReload()
+    stopJobs()
     // Closing cuts idle keep-alive connections once; a connection whose request finishes afterwards would
     // otherwise stay open until its keep-alive timeout (72 s). Cut those as they become idle. Past the
     // deadline, whatever still holds the shutdown (a busy request, a database that does not answer) is
@@ -101,11 +95,19 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
   try {
     await app.listen({ host: config.host, port: config.port })
   } catch (error) {
-    stopPurging()
-    stopKeyReload()
     await app.close()
     await deps.close()
     throw error
+  }
+  const stopPurging = startSessionPurge(deps, (error) =>
+    app.log.error({ err: error }, 'session purge failed'),
+  )
+  const stopKeyReload = deps.keyStore.startAutoReload(config.keysReloadIntervalSeconds * 1000, (error) =>
+    app.log.error({ err: error }, 'signing key reload failed'),
+  )
+  stopJobs = () => {
+    stopPurging()
+    stopKeyReload()
   }
 }
 

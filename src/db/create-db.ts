@@ -17,6 +17,12 @@ export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//.test(url)
 }
 
+/** `url` with PostgreSQL's search_path set to `schema`: how Tessera is pointed at a schema of its own. */
+export function withSearchPath(url: string, schema: string): string {
+  const options = encodeURIComponent(`-c search_path=${schema}`)
+  return `${url}${url.includes('?') ? '&' : '?'}options=${options}`
+}
+
 /** `onConnectionError`: a pooled connection broke (the server restarted, the network failed). */
 export function createDb(config: DatabaseConfig, onConnectionError: (error: Error) => void = () => {}): Db {
   return isPostgresUrl(config.url) ? createPostgresDb(config, onConnectionError) : createSqliteDb(config)

@@ -10,56 +10,35 @@ describe('every error is application/problem+json, never a stack trace or a 500 
   })
   after(() => t.close())
 
+  /** POST /auth/login with a raw body of the given content type. */
+  const postLogin = (contentType: string, payload: string) =>
+    t.app.inject({ method: 'POST', url: '/auth/login', headers: { 'content-type': contentType }, payload })
+
   it('an unknown route is 404 not_found', async () => {
     assertProblem(await t.app.inject({ method: 'GET', url: '/no/such/route' }), 404, 'not_found')
   })
 
   it('malformed JSON is 400 malformed_request', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/auth/login',
-      headers: { 'content-type': 'application/json' },
-      payload: '{"username": "ada", ',
-    })
+    const response = await postLogin('application/json', '{"username": "ada", ')
     assertProblem(response, 400, 'malformed_request')
   })
 
   it('an empty JSON body is 400, a JSON array or string body is 400 validation_failed', async () => {
-    const empty = await t.app.inject({
-      method: 'POST',
-      url: '/auth/login',
-      headers: { 'content-type': 'application/json' },
-      payload: '',
-    })
+    const empty = await postLogin('application/json', '')
     assertProblem(empty, 400, 'malformed_request')
     for (const payload of ['[]', '"ada"', 'null', '42']) {
-      const response = await t.app.inject({
-        method: 'POST',
-        url: '/auth/login',
-        headers: { 'content-type': 'application/json' },
-        payload,
-      })
+      const response = await postLogin('application/json', payload)
       assert.equal(response.statusCode, 400, `${payload}: ${response.body}`)
     }
   })
 
   it('a body that is not JSON is 415 unsupported_media_type', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/auth/login',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: 'username=ada&password=x',
-    })
+    const response = await postLogin('application/x-www-form-urlencoded', 'username=ada&password=x')
     assertProblem(response, 415, 'unsupported_media_type')
   })
 
   it('a text/plain body is 415 too: bodies are JSON only', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/auth/login',
-      headers: { 'content-type': 'text/plain' },
-      payload: '{"username":"ada","password":"whatever1"}',
-    })
+    const response = await postLogin('text/plain', '{"username":"ada","password":"whatever1"}')
     assertProblem(response, 415, 'unsupported_media_type')
   })
 
@@ -73,12 +52,10 @@ describe('every error is application/problem+json, never a stack trace or a 500 
   })
 
   it('a __proto__ key in a body is refused, not merged', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/auth/login',
-      headers: { 'content-type': 'application/json' },
-      payload: '{"username":"ada","password":"whatever1","__proto__":{"admin":true}}',
-    })
+    const response = await postLogin(
+      'application/json',
+      '{"username":"ada","password":"whatever1","__proto__":{"admin":true}}',
+    )
     assert.equal(response.statusCode, 400)
   })
 

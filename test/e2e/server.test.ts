@@ -5,20 +5,12 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { call } from '../helpers/http-client.ts'
 import { startServer } from '../helpers/server-process.ts'
 
 const SERVER = resolve(import.meta.dirname, '../../src/server.ts')
 
 const start = (cwd: string) => startServer({ cwd })
-
-async function post(url: string, body: unknown) {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  })
-  return { status: response.status, body: (await response.json()) as Record<string, string> }
-}
 
 describe('the server process', () => {
   const dirs: string[] = []
@@ -44,8 +36,10 @@ describe('the server process', () => {
       firstName: 'Ada',
       lastName: 'Lovelace',
     }
-    assert.equal((await post(`${first.url}/auth/register`, user)).status, 201)
-    const { body } = await post(`${first.url}/auth/login`, { username: 'ada', password: user.password })
+    assert.equal((await call(first.url, 'POST', '/auth/register', { body: user })).status, 201)
+    const { body } = await call(first.url, 'POST', '/auth/login', {
+      body: { username: 'ada', password: user.password },
+    })
     assert.equal(await first.stop(), 0, 'SIGTERM is a clean exit')
 
     const second = await start(dir)
@@ -63,8 +57,10 @@ describe('the server process', () => {
     writeFileSync(join(dir, '.env'), 'JWT_AUDIENCE=from-dotenv\nDATABASE_URL=./custom.db\n')
     const server = await start(dir)
     const user = { username: 'bob', password: 'correct horse battery', firstName: 'B', lastName: 'B' }
-    await post(`${server.url}/auth/register`, user)
-    const { body } = await post(`${server.url}/auth/login`, { username: 'bob', password: user.password })
+    await call(server.url, 'POST', '/auth/register', { body: user })
+    const { body } = await call(server.url, 'POST', '/auth/login', {
+      body: { username: 'bob', password: user.password },
+    })
     const claims = JSON.parse(Buffer.from(body.access_token?.split('.')[1] ?? '', 'base64url').toString())
     assert.equal(claims.aud, 'from-dotenv')
     assert.ok(statSync(join(dir, 'custom.db')).isFile())

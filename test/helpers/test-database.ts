@@ -2,6 +2,7 @@
 // says which through these variables; a test file run on its own uses in-memory SQLite and no Redis.
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
+import { withSearchPath } from '../../src/db/create-db.ts'
 
 /** Set for the PostgreSQL runs: every test database is a schema of its own in this database. */
 export const TEST_POSTGRES_URL = process.env.TESSERA_TEST_POSTGRES_URL || undefined
@@ -19,12 +20,6 @@ export async function adminQuery(text: string): Promise<void> {
   await admin.query(text)
 }
 
-/** `url` with the search_path set to `schema`, the way a user would point Tessera at a schema. */
-export function withSchema(url: string, schema: string): string {
-  const options = encodeURIComponent(`-c search_path=${schema}`)
-  return `${url}${url.includes('?') ? '&' : '?'}options=${options}`
-}
-
 /**
  * A new, empty database for one test: in a PostgreSQL run, a schema of its own (dropped by `drop`);
  * otherwise `sqliteFile` when given (for tests that share it between processes), else in-memory SQLite.
@@ -34,7 +29,7 @@ export async function createTestDatabase(options: { sqliteFile?: string } = {}):
   const schema = `test_${randomUUID().replaceAll('-', '')}`
   await adminQuery(`create schema ${schema}`)
   return {
-    url: withSchema(TEST_POSTGRES_URL, schema),
+    url: withSearchPath(TEST_POSTGRES_URL, schema),
     drop: () => adminQuery(`drop schema if exists ${schema} cascade`),
   }
 }

@@ -2,26 +2,13 @@
 // connections), Redis gone, and a SIGTERM with requests in flight. Real processes and real outages: a TCP
 // proxy in front of PostgreSQL, and a Redis server of the test's own.
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type Answer, call } from '../helpers/http-client.ts'
+import { withSearchPath } from '../../src/db/create-db.ts'
+import { type Answer, call, signUp, TEST_PASSWORD } from '../helpers/http-client.ts'
 import { type OwnRedis, ownRedis, startTcpProxy, type TcpProxy } from '../helpers/outages.ts'
 import { type ServerProcess, startServer } from '../helpers/server-process.ts'
 import { createTestDatabase, TEST_POSTGRES_URL, type TestDatabase } from '../helpers/test-database.ts'
-
-const PASSWORD = 'correct horse battery'
-
-async function signUp(base: string) {
-  const username = `u${randomUUID().slice(0, 8)}`
-  const created = await call(base, 'POST', '/auth/register', {
-    body: { username, password: PASSWORD, firstName: 'Ada', lastName: 'Lovelace' },
-  })
-  assert.equal(created.status, 201, JSON.stringify(created.body))
-  const login = await call(base, 'POST', '/auth/login', { body: { username, password: PASSWORD } })
-  assert.equal(login.status, 200, JSON.stringify(login.body))
-  return { username, token: login.body.access_token as string }
-}
 
 async function timed(request: Promise<Answer>): Promise<Answer & { ms: number }> {
   const started = performance.now()
@@ -76,7 +63,7 @@ describe('PostgreSQL unreachable', () => {
   })
 
   it('answers 503 quickly while the database is down, stays up, and recovers by itself', async () => {
-    const { username, token } = await signUp(server.url)
+    const { username, access: token } = await signUp(server.url)
     assert.equal((await call(server.url, 'GET', '/ready')).status, 200)
 
     proxy.setMode('refuse')
@@ -85,7 +72,7 @@ describe('PostgreSQL unreachable', () => {
     assertUnavailable(me, 'database_unavailable', 2000)
     assert.equal(me.headers.get('retry-after'), '1')
     const login = await timed(
-      call(server.url, 'POST', '/auth/login', { body: { username, password: PASSWORD } }),
+      call(server.url, 'POST', '/auth/login', { body: { username, password: TEST_PASSWORD } }),
     )
     assertUnavailable(login, 'database_unavailable', 2000)
 
@@ -102,7 +89,7 @@ describe('PostgreSQL unreachable', () => {
     await waitFor('ready again', async () => (await call(server.url, 'GET', '/ready')).status === 200)
     assert.equal((await call(server.url, 'GET', '/auth/me', { token })).status, 200)
     assert.equal(
-      (await call(server.url, 'POST', '/auth/login', { body: { username, password: PASSWORD } })).status,
+      (await call(server.url, 'POST', '/auth/login', { body: { username, password: TEST_PASSWORD } })).status,
       200,
     )
     assert.equal(server.child.exitCode, null, 'the process stayed up throughout')
@@ -140,9 +127,9 @@ describe('Redis unreachable', () => {
 
   it('falls back: rate limits count per instance, revocations reach other instances within AUTH_STATE_CACHE_TTL_MS, and Redis is used again once back', async () => {
     // Signing up spends one of A's three logins in the shared (Redis) count.
-    const { username, token } = await signUp(a.url)
+    const { username, access: token } = await signUp(a.url)
     const login = (base: string) =>
-      timed(call(base, 'POST', '/auth/login', { body: { username, password: PASSWORD } }))
+      timed(call(base, 'POST', '/auth/login', { body: { username, password: TEST_PASSWORD } }))
 
     await redis.kill()
 
@@ -187,7 +174,9 @@ describe('SIGTERM', () => {
         // A login takes a password hash (tens of ms): SIGTERM arrives once the server has received it.
         const received = () => server.output().split('"url":"/auth/login"').length - 1
         const before = received()
-        const inFlight = call(server.url, 'POST', '/auth/login', { body: { username, password: PASSWORD } })
+        const inFlight = call(server.url, 'POST', '/auth/login', {
+          body: { username, password: TEST_PASSWORD },
+        })
         await waitFor('the login to arrive', async () => received() > before, 5000, 1)
         const stopping = performance.now()
         const exitCode = server.stop()
@@ -206,7 +195,7 @@ describe('SIGTERM', () => {
 describe('a schema that does not exist', () => {
   it('stops the start with one line that says so (exit 1)', async () => {
     assert.ok(TEST_POSTGRES_URL, 'npm test runs this with PostgreSQL')
-    const url = `${TEST_POSTGRES_URL}?options=${encodeURIComponent('-c search_path=no_such_schema')}`
+    const url = withSearchPath(TEST_POSTGRES_URL, 'no_such_schema')
     await assert.rejects(
       startServer({ env: { NODE_ENV: 'test', DATABASE_URL: url } }),
       (error: Error) =>

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { call } from '../helpers/http-client.ts'
+import { call, signUp, TEST_PASSWORD } from '../helpers/http-client.ts'
 import { type ServerProcess, startServer } from '../helpers/server-process.ts'
 import {
   createTestDatabase,
@@ -16,7 +16,6 @@ import {
 } from '../helpers/test-database.ts'
 
 const BIN = resolve(import.meta.dirname, '../../bin/tessera.js')
-const PASSWORD = 'correct horse battery'
 
 const kidOf = (token: string) =>
   JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).kid as string
@@ -56,32 +55,19 @@ describe('two instances over one PostgreSQL and one Redis', () => {
     await database?.drop()
   })
 
-  const signUp = async () => {
-    const username = `u${randomUUID().slice(0, 8)}`
-    const created = await call(a.url, 'POST', '/auth/register', {
-      body: { username, password: PASSWORD, firstName: 'Ada', lastName: 'Lovelace' },
-    })
-    assert.equal(created.status, 201, JSON.stringify(created.body))
-    const login = await call(a.url, 'POST', '/auth/login', { body: { username, password: PASSWORD } })
-    assert.equal(login.status, 200)
-    return {
-      username,
-      access: login.body.access_token as string,
-      refresh: login.body.refresh_token as string,
-    }
-  }
+  const signUpOnA = () => signUp(a.url)
 
   it('accepts on B a token issued by A; both sign with the one key they agreed on at start', async () => {
-    const { access, username } = await signUp()
+    const { access, username } = await signUpOnA()
     const me = await call(b.url, 'GET', '/auth/me', { token: access })
     assert.equal(me.status, 200)
     assert.equal(me.body.username, username)
-    const onB = await call(b.url, 'POST', '/auth/login', { body: { username, password: PASSWORD } })
+    const onB = await call(b.url, 'POST', '/auth/login', { body: { username, password: TEST_PASSWORD } })
     assert.equal(kidOf(onB.body.access_token), kidOf(access))
   })
 
   it('detects on B the reuse of a refresh token already spent on A, and revokes the session everywhere', async () => {
-    const { refresh } = await signUp()
+    const { refresh } = await signUpOnA()
     const rotated = await call(a.url, 'POST', '/auth/refresh', { body: { refresh_token: refresh } })
     assert.equal(rotated.status, 200)
     // B has the new access token's session state in its cache before the reuse.
@@ -100,7 +86,7 @@ describe('two instances over one PostgreSQL and one Redis', () => {
   })
 
   it('honours on B a logout made on A within the broadcast, far inside AUTH_STATE_CACHE_TTL_MS', async () => {
-    const { access } = await signUp()
+    const { access } = await signUpOnA()
     assert.equal((await call(b.url, 'GET', '/auth/me', { token: access })).status, 200, 'cached on B')
     assert.equal((await call(a.url, 'POST', '/auth/logout', { token: access })).status, 204)
     const loggedOutAt = performance.now()
@@ -115,7 +101,7 @@ describe('two instances over one PostgreSQL and one Redis', () => {
   })
 
   it('honours on B a key rotated on A', async () => {
-    const { username, access: before } = await signUp()
+    const { username, access: before } = await signUpOnA()
     const rotate = spawn(process.execPath, [BIN, 'keys', 'rotate'], {
       env: { PATH: process.env.PATH ?? '', ...env, LOG_LEVEL: 'silent' },
       stdio: 'ignore',
@@ -126,7 +112,7 @@ describe('two instances over one PostgreSQL and one Redis', () => {
     let after = before
     for (let i = 0; i < 50 && kidOf(after) === kidOf(before); i++) {
       await sleep(100)
-      const login = await call(a.url, 'POST', '/auth/login', { body: { username, password: PASSWORD } })
+      const login = await call(a.url, 'POST', '/auth/login', { body: { username, password: TEST_PASSWORD } })
       after = login.body.access_token
     }
     assert.notEqual(kidOf(after), kidOf(before), 'A signs with the rotated key')
@@ -141,7 +127,7 @@ describe('two instances over one PostgreSQL and one Redis', () => {
   })
 
   it('counts rate limits across both instances', async () => {
-    const { username } = await signUp()
+    const { username } = await signUpOnA()
     const attempt = (base: string) =>
       call(base, 'POST', '/auth/login', { body: { username, password: 'not the password' } })
     // RATE_LIMIT_LOGIN_PER_USERNAME is 4: two failures on each instance use it up.
