@@ -11,14 +11,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { buildApp } from '../src/app.ts'
+import { bearerToken } from '../src/auth/auth.plugin.ts'
 import { invalidTokenError } from '../src/auth/token.service.ts'
 import { loadConfig } from '../src/config/load-config.ts'
 import { createDeps } from '../src/deps.ts'
 import { routeModules } from '../src/modules.ts'
 import { BENCH_RESPONSE, BenchResponse, MINT_BATCH } from './bench-response.ts'
-
-// The same pattern as the auth plugin's.
-const BEARER = /^Bearer +([^\s]+) *$/i
 
 const benchRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { tokens, users } = app.deps
@@ -30,7 +28,7 @@ const benchRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/bench/signature-only',
     { config: { auth: 'public' }, schema: { response: { 200: BenchResponse } } },
     async (request) => {
-      const token = BEARER.exec(request.headers.authorization ?? '')?.[1]
+      const token = bearerToken(request.headers.authorization ?? '')
       if (!token) throw invalidTokenError('The Authorization header is not "Bearer <token>"')
       await tokens.verifyAccessToken(token)
       return BENCH_RESPONSE

@@ -26,8 +26,11 @@ export type AccessState = {
 export type LoadAccessState = (sessionId: string) => Promise<AccessState | undefined>
 
 export interface AuthStateCache {
-  /** The session's current state, or undefined when the session (or its user) no longer exists. */
-  get(sessionId: string): Promise<AccessState | undefined>
+  /**
+   * The session's current state, or undefined when the session (or its user) no longer exists. A remembered
+   * state answers at once, without a promise: the hot path of every authenticated request.
+   */
+  get(sessionId: string): AccessState | undefined | Promise<AccessState | undefined>
   /** Called after every change to a user's roles, disabled flag, password or existence. */
   forgetUser(userId: string): void
   /** Called after a session is revoked. */
@@ -43,21 +46,22 @@ export function createAuthStateCache(load: LoadAccessState, clock: Clock, ttlMs:
   // A read that started before a forget may return the old state; it must not be remembered.
   let forgets = 0
   return {
-    async get(sessionId) {
+    get(sessionId) {
       const now = clock.now()
       const cached = entries.get(sessionId)
       if (cached && cached.expiresAt > now) return cached.state
       const forgetsBefore = forgets
-      const state = await load(sessionId)
-      if (ttlMs > 0 && forgets === forgetsBefore) {
-        entries.delete(sessionId)
-        if (entries.size >= MAX_ENTRIES) {
-          const oldest = entries.keys().next().value
-          if (oldest !== undefined) entries.delete(oldest)
+      return load(sessionId).then((state) => {
+        if (ttlMs > 0 && forgets === forgetsBefore) {
+          entries.delete(sessionId)
+          if (entries.size >= MAX_ENTRIES) {
+            const oldest = entries.keys().next().value
+            if (oldest !== undefined) entries.delete(oldest)
+          }
+          entries.set(sessionId, { state, expiresAt: now + ttlMs })
         }
-        entries.set(sessionId, { state, expiresAt: now + ttlMs })
-      }
-      return state
+        return state
+      })
     },
     forgetUser(userId) {
       forgets++

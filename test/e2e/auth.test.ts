@@ -150,6 +150,31 @@ describe('registration, login and the current user', () => {
     assert.equal(response.statusCode, 200)
   })
 
+  it('reads the token after several spaces, and before trailing ones, as the Bearer syntax allows', async () => {
+    const user = await registerUser(t.app)
+    for (const authorization of [`Bearer   ${user.token}`, `Bearer ${user.token}  `]) {
+      const response = await t.app.inject({ method: 'GET', url: '/auth/me', headers: { authorization } })
+      assert.equal(response.statusCode, 200, JSON.stringify(authorization))
+    }
+  })
+
+  it('refuses an Authorization header that is not "Bearer <token>": 401 invalid_token', async () => {
+    const user = await registerUser(t.app)
+    const headers = [
+      'Basic dXNlcjpwYXNzd29yZA==',
+      'Bearer',
+      `Bearer${user.token}`,
+      `Bearer\t${user.token}`,
+      `Bearer ${user.token} ${user.token}`,
+      `Bearer ${user.token}\tmore`,
+      user.token,
+    ]
+    for (const authorization of headers) {
+      const response = await t.app.inject({ method: 'GET', url: '/auth/me', headers: { authorization } })
+      assertProblem(response, 401, 'invalid_token')
+    }
+  })
+
   it('logs in after registration with the username as typed at registration, in NFKC form', async () => {
     await registerUser(t.app, { username: 'Ｍａｒｙ', password: 'mary password' })
     const token = await login(t.app, 'mary', 'mary password')
