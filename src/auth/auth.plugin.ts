@@ -34,7 +34,10 @@ declare module 'fastify' {
     auth?: RouteAuth
   }
   interface FastifyInstance {
-    /** Authenticates a request by hand, for a public route that accepts a token when one is sent. */
+    /**
+     * Authenticates a request by hand, for a public route that accepts a token when one is sent. Returns a
+     * promise only when it had to wait (for the database, say): call it with `await`, not `.then`.
+     */
     authenticate: Authenticate
   }
   interface FastifyRequest {
@@ -48,7 +51,8 @@ const BEARER = /^Bearer +([^\s]+) *$/i
 /** The token of an `Authorization: Bearer <token>` header, or undefined when the header has another form. */
 export function bearerToken(header: string): string | undefined {
   // The form clients send, told apart without the regex, which would scan the whole token on every request.
-  // Anything else the token holds (a no-break space, say) makes it fail verification, as malformed.
+  // Other whitespace this lets into the token (a no-break space, say) cannot be in a verified token, so such a
+  // token fails verification: 401 invalid_token as with the regex, with another detail.
   if (header.startsWith('Bearer ') && header.indexOf(' ', 7) < 0 && header.indexOf('\t', 7) < 0) {
     return header.length > 7 ? header.slice(7) : undefined
   }
@@ -155,14 +159,17 @@ export const authPlugin = fp(
       const roles = auth?.roles
       // A callback-style hook, so that a request authenticated without a promise goes on at once.
       const check = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+        // Fails closed: Fastify takes done(undefined) as success, so a failure that is not an Error still is one.
+        const fail = (error: unknown) =>
+          done(error instanceof Error ? error : new Error('Authentication failed', { cause: error }))
         let pending: void | Promise<void>
         try {
           pending = authenticate(request, roles)
         } catch (error) {
-          done(error as Error)
+          fail(error)
           return
         }
-        if (pending) pending.then(() => done(), done)
+        if (pending) pending.then(() => done(), fail)
         else done()
       }
       route.onRequest = [check, ...(route.onRequest ? [route.onRequest].flat() : [])]

@@ -160,6 +160,9 @@ describe('registration, login and the current user', () => {
 
   it('refuses an Authorization header that is not "Bearer <token>": 401 invalid_token', async () => {
     const user = await registerUser(t.app)
+    // Accepted once, so that the server remembers the token, and the variants below cannot pass for it.
+    const accepted = await t.app.inject({ method: 'GET', url: '/auth/me', headers: bearer(user.token) })
+    assert.equal(accepted.statusCode, 200)
     const headers = [
       'Basic dXNlcjpwYXNzd29yZA==',
       'Bearer',
@@ -167,6 +170,7 @@ describe('registration, login and the current user', () => {
       `Bearer\t${user.token}`,
       `Bearer ${user.token} ${user.token}`,
       `Bearer ${user.token}\tmore`,
+      `Bearer ${user.token}\u00a0`,
       user.token,
     ]
     for (const authorization of headers) {
