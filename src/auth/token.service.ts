@@ -185,6 +185,12 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
       keyStore.verificationKey(kid) ??
       ((await keyStore.refresh()) ? keyStore.verificationKey(kid) : undefined)
     if (!key) throw invalidTokenError('The token was signed by an unknown key')
+    // One spelling per signature: base64url leaves the low bits of the last character unused and decoders
+    // ignore them, so without this one signed token could be sent as several different strings.
+    const signature = token.slice(token.lastIndexOf('.') + 1)
+    if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) {
+      throw invalidTokenError('The token signature is not canonical base64url')
+    }
 
     let payload: Record<string, unknown>
     try {

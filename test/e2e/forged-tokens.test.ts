@@ -140,6 +140,19 @@ const forgedCases: ForgedCase[] = [
     token: () => user.token.slice(0, user.token.lastIndexOf('.') + 1),
   },
   {
+    name: 'a real token whose signature is spelled another way (an unused bit of its last character set)',
+    token: () => {
+      const [header, payload, signature] = segments(user.token)
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+      const last = alphabet.indexOf(signature.slice(-1))
+      const respelled = signature.slice(0, -1) + alphabet[last ^ 1]
+      // The harness: the same signature bytes, in another string.
+      assert.deepEqual(Buffer.from(respelled, 'base64url'), Buffer.from(signature, 'base64url'))
+      assert.notEqual(respelled, signature)
+      return `${header}.${payload}.${respelled}`
+    },
+  },
+  {
     name: "a real token carrying the signature of the admin's token",
     token: () => `${segments(user.token).slice(0, 2).join('.')}.${segments(admin.token)[2]}`,
   },
