@@ -189,7 +189,8 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
       ((await keyStore.refresh()) ? keyStore.verificationKey(kid) : undefined)
     if (!key) throw invalidTokenError('The token was signed by an unknown key')
     // One spelling per signature: base64url leaves the low bits of the last character unused and decoders
-    // ignore them, so without this one signed token could be sent as several different strings.
+    // ignore them, so without this one signed token could be sent as several different strings. (ES256 stays
+    // malleable as ECDSA is, (r, n - s); nothing here keys on a token's text, the verified cache compares it.)
     if (Buffer.from(signature, 'base64url').toString('base64url') !== signature) {
       throw invalidTokenError('The token signature is not canonical base64url')
     }
