@@ -59,6 +59,11 @@ export function bearerToken(header: string): string | undefined {
   return BEARER.exec(header)?.[1]
 }
 
+/** Fails closed: Fastify takes done(undefined) as success, so a failure that is not an Error still is one. */
+function asFailure(error: unknown): Error {
+  return error instanceof Error ? error : new Error('Authentication failed', { cause: error })
+}
+
 function describeAuth(auth: unknown): string | undefined {
   if (auth === undefined || auth === 'public') return undefined
   const roles = (auth as { roles?: unknown } | null)?.roles
@@ -159,18 +164,18 @@ export const authPlugin = fp(
       const roles = auth?.roles
       // A callback-style hook, so that a request authenticated without a promise goes on at once.
       const check = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
-        // Fails closed: Fastify takes done(undefined) as success, so a failure that is not an Error still is one.
-        const fail = (error: unknown) =>
-          done(error instanceof Error ? error : new Error('Authentication failed', { cause: error }))
         let pending: void | Promise<void>
         try {
           pending = authenticate(request, roles)
         } catch (error) {
-          fail(error)
+          done(asFailure(error))
           return
         }
-        if (pending) pending.then(() => done(), fail)
-        else done()
+        if (!pending) return done()
+        pending.then(
+          () => done(),
+          (error: unknown) => done(asFailure(error)),
+        )
       }
       route.onRequest = [check, ...(route.onRequest ? [route.onRequest].flat() : [])]
       // The OpenAPI document says what the route needs, from the same declaration.
