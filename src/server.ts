@@ -2,10 +2,9 @@
 // With more than one worker, this process becomes the cluster's primary (cluster.ts) and each worker runs
 // this file again as a single server.
 import cluster from 'node:cluster'
-import { ConfigError, loadConfig, readProcessEnv } from './config/load-config.ts'
-import { DatabaseUnavailableError } from './db/database-errors.ts'
+import { loadConfig, readProcessEnv } from './config/load-config.ts'
 import { createDeps, type Deps } from './deps.ts'
-import { KeyStoreError } from './keys/key-store.ts'
+import { isOperatorError } from './start-errors.ts'
 
 /**
  * Deletes expired and revoked sessions every SESSION_PURGE_INTERVAL_SECONDS. A DELETE by expiry time is
@@ -23,11 +22,7 @@ const SHUTDOWN_TIMEOUT_MS = 10_000
 
 /** Ends a start that failed: a known cause in one line, anything else with its stack; exit code 1. */
 function exitOnStartError(error: unknown): never {
-  const known =
-    error instanceof ConfigError ||
-    error instanceof KeyStoreError ||
-    error instanceof DatabaseUnavailableError
-  console.error(known ? error.message : error)
+  console.error(isOperatorError(error) ? error.message : error)
   process.exit(1)
 }
 

@@ -1,10 +1,9 @@
 // `tessera <command>`: finds the command, answers --help, and turns expected failures into one message and
 // an exit status (2: the command line is not valid; 1: the command failed). Each command has its own file.
 
-import { ConfigError, readProcessEnv } from '../config/load-config.ts'
-import { DatabaseUnavailableError } from '../db/database-errors.ts'
+import { readProcessEnv } from '../config/load-config.ts'
 import { AppError } from '../http/problem.ts'
-import { KeyStoreError } from '../keys/key-store.ts'
+import { isOperatorError } from '../start-errors.ts'
 import { CliError, type Command, type Io, UsageError, writeLine } from './command.ts'
 import { keysListCommand, keysPruneCommand, keysRotateCommand } from './keys.commands.ts'
 import { migrateCommand } from './migrate.command.ts'
@@ -93,12 +92,7 @@ function report(error: unknown, io: Io): number {
     writeLine(io.stderr, `Run "tessera ${error.command ? `${error.command} ` : ''}--help" for usage.`)
     return 2
   }
-  if (
-    error instanceof CliError ||
-    error instanceof ConfigError ||
-    error instanceof KeyStoreError ||
-    error instanceof DatabaseUnavailableError
-  ) {
+  if (error instanceof CliError || isOperatorError(error)) {
     writeLine(io.stderr, `tessera: ${error.message}`)
     return error instanceof CliError ? error.exitCode : 1
   }

@@ -58,6 +58,11 @@ export type RateLimits = {
   refreshPerSession: number
 }
 
+/** Whether DATABASE_URL names a PostgreSQL database (anything else is an SQLite file, or `:memory:`). */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url)
+}
+
 export class ConfigError extends Error {
   readonly problems: string[]
   constructor(problems: string[]) {
@@ -139,7 +144,7 @@ export function loadConfig(env: Env): Config {
   if (workers > 1 && databaseUrl === ':memory:') {
     problems.push('WORKERS above 1 needs a database they can share: DATABASE_URL is :memory:')
   }
-  if (/^postgres(ql)?:/.test(databaseUrl) && !URL.canParse(databaseUrl)) {
+  if (isPostgresUrl(databaseUrl) && !URL.canParse(databaseUrl)) {
     problems.push('DATABASE_URL looks like a PostgreSQL URL but cannot be parsed')
   }
 

@@ -6,16 +6,12 @@ import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
 import type pgModule from 'pg'
-import type { Config } from '../config/load-config.ts'
+import { type Config, isPostgresUrl } from '../config/load-config.ts'
 import type { Database, Db } from './database.ts'
 import { DatabaseUnavailableError } from './database-errors.ts'
 import { adaptNodeSqlite } from './node-sqlite-adapter.ts'
 
 export type DatabaseConfig = Config['database']
-
-export function isPostgresUrl(url: string): boolean {
-  return /^postgres(ql)?:\/\//.test(url)
-}
 
 /** `url` with PostgreSQL's search_path set to `schema`: how Tessera is pointed at a schema of its own. */
 export function withSearchPath(url: string, schema: string): string {

@@ -2,8 +2,8 @@
 // replacement for the seed's `db.create_all()`. Listed explicitly so that adding one is a reviewed change.
 import { type Kysely, PostgresAdapter, sql } from 'kysely'
 import { type Migration, type MigrationResultSet, Migrator } from 'kysely/migration'
-import { ConfigError } from '../config/load-config.ts'
-import { createDb, type DatabaseConfig, isPostgresUrl } from './create-db.ts'
+import { ConfigError, isPostgresUrl } from '../config/load-config.ts'
+import { createDb, type DatabaseConfig } from './create-db.ts'
 import type { Db } from './database.ts'
 import * as m0001 from './migrations/0001-users-and-signing-keys.ts'
 import * as m0002 from './migrations/0002-sessions.ts'
