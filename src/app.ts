@@ -1,5 +1,5 @@
-// buildApp: every Fastify option, plugin and route in one place. The server and the tests both call it, so
-// tests run the production app.
+// buildApp: every Fastify option and plugin in one place, then the route modules (listed in modules.ts). The
+// server and the tests both call it, so tests run the production app.
 
 import { randomUUID } from 'node:crypto'
 import cookie from '@fastify/cookie'
@@ -9,7 +9,8 @@ import { Ajv, type Options as AjvOptions } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { authPlugin, createAuthenticator } from './auth/auth.plugin.ts'
+import { authPlugin, createAuthenticator } from './access/auth.plugin.ts'
+import { rateLimitPlugin } from './access/rate-limit.plugin.ts'
 import type { Deps } from './deps.ts'
 import { errorHandler, sendProblem } from './http/error-handler.ts'
 import { AppError, Problem } from './http/problem.ts'
@@ -130,19 +131,17 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   // Setting cookies only: the one cookie Tessera reads is parsed by the routes that read it, which spares
   // every other request a parsing hook.
   await app.register(cookie, { hook: false })
+  // Policies declared on each route (auth, rate limits), checked when the route is added, enforced by hooks.
+  const { tokens, authStates, rateLimits } = deps.access
   await app.register(authPlugin, {
-    authenticate: createAuthenticator(
-      deps.tokens,
-      deps.authStates,
-      deps.clock,
-      config.sessions.idleTtlSeconds,
-    ),
+    authenticate: createAuthenticator(tokens, authStates, deps.clock, config.sessions.idleTtlSeconds),
   })
+  await app.register(rateLimitPlugin, { limiters: rateLimits, limits: config.rateLimits })
 
   app.get(
     '/openapi.json',
     {
-      config: { auth: 'public' },
+      config: { auth: 'public', rateLimit: { none: 'a public document, built once' } },
       schema: { hide: true, response: { 200: Type.Object({}, { additionalProperties: true }) } },
     },
     async () => app.swagger(),

@@ -1,12 +1,14 @@
-// The composition root: builds every service once, from config, as plain objects. Tests pass overrides
-// (a fixed clock, a cheaper hasher) and get the same wiring as production.
+// The composition root: builds every part once, from config, as plain objects, grouped by role: the data
+// access (repositories), the access layer (keys, tokens, revocation states, rate limits) and the feature
+// services. Tests replace any part (a fixed clock, a cheaper hasher, a repository) and get the same wiring.
 
 import { availableParallelism } from 'node:os'
+import { createAccessStateLoader } from './access/access-state.repository.ts'
+import { type AuthStateCache, createAuthStateCache } from './access/auth-state.ts'
+import { broadcastRevocations } from './access/revocation-broadcast.ts'
+import { createTokenService, type TokenService } from './access/token.service.ts'
 import { type AuthService, createAuthService } from './auth/auth.service.ts'
-import { type AuthStateCache, createAuthStateCache } from './auth/auth-state.ts'
 import { createPasswordHasher, type PasswordHasher } from './auth/password-hasher.ts'
-import { broadcastRevocations } from './auth/revocation-broadcast.ts'
-import { createTokenService, type TokenService } from './auth/token.service.ts'
 import type { Config } from './config/load-config.ts'
 import { createDb } from './db/create-db.ts'
 import type { Db } from './db/database.ts'
@@ -16,32 +18,46 @@ import { getOrCreateServerSecret } from './keys/server-secret.ts'
 import { type Clock, systemClock } from './lib/clock.ts'
 import { createLogger, type Logger } from './lib/logger.ts'
 import { createRateLimiters, type RateLimiters } from './rate-limits/rate-limiter.ts'
-import { createRedis, type RedisConnections } from './redis/create-redis.ts'
+import { createRedis } from './redis/create-redis.ts'
 import { createSessionRepository, type SessionRepository } from './sessions/session.repository.ts'
 import { createSessionService, type SessionService } from './sessions/session.service.ts'
 import { createUserRepository, type UserRepository } from './users/user.repository.ts'
 import { createUsersService, type UsersService } from './users/users.service.ts'
 
+export type Repositories = { users: UserRepository; sessions: SessionRepository }
+
+/** The lower layer every route relies on: what checks a request before any feature sees it. */
+export type Access = {
+  keyStore: KeyStore
+  tokens: TokenService
+  /** The revocation state behind access tokens, remembered briefly (and broadcast through Redis). */
+  authStates: AuthStateCache
+  rateLimits: RateLimiters
+}
+
+export type Services = { auth: AuthService; sessions: SessionService; users: UsersService }
+
 export type Deps = {
   config: Config
   clock: Clock
-  /** For what happens outside a request (a lost connection, a failed timer); requests log through Fastify. */
-  log: Logger
   db: Db
-  rateLimits: RateLimiters
-  users: UserRepository
-  sessionRepository: SessionRepository
-  hasher: PasswordHasher
-  keyStore: KeyStore
-  tokens: TokenService
-  authStates: AuthStateCache
-  auth: AuthService
-  sessions: SessionService
-  usersService: UsersService
+  repositories: Repositories
+  access: Access
+  services: Services
   close(): Promise<void>
 }
 
-export type DepsOverrides = Partial<Pick<Deps, 'clock' | 'hasher' | 'db' | 'log'>>
+/** Any part replaced; what is not replaced is built as in production, from the parts that are. */
+export type DepsOverrides = {
+  clock?: Clock
+  db?: Db
+  /** The log of what happens outside a request (a lost connection); requests log through Fastify. */
+  log?: Logger
+  hasher?: PasswordHasher
+  repositories?: Partial<Repositories>
+  access?: Partial<Access>
+  services?: Partial<Services>
+}
 
 /**
  * `provisionKeys`: make sure the configured signing key is in place (generate, import, retire). The server
@@ -52,85 +68,74 @@ export async function createDeps(
   overrides: DepsOverrides = {},
   { provisionKeys = true }: { provisionKeys?: boolean } = {},
 ): Promise<Deps> {
-  const clock = overrides.clock ?? systemClock
   const log = overrides.log ?? createLogger(config.logLevel)
   const db =
     overrides.db ??
     createDb(config.database, (error) => log.warn({ err: error }, 'a pooled database connection failed'))
   const redis =
     config.redis && createRedis(config.redis, (error) => log.warn({ err: error }, 'Redis is not reachable'))
+  const close = async () => {
+    await Promise.all([db.destroy(), redis?.close()])
+  }
   try {
-    return await assemble(config, { clock, log, db, redis, hasher: overrides.hasher }, provisionKeys)
+    await migrateDatabase(config.database, db)
+    // Counting starts in Redis, not in the fallback, when Redis is up; when it is down, serve anyway.
+    if (redis && !(await redis.waitUntilReady())) {
+      log.warn('Redis is not reachable yet: rate limits count per process until it is')
+    }
+    const clock = overrides.clock ?? systemClock
+    if (provisionKeys) await provisionSigningKey(db, clock, config)
+    const repositories: Repositories = {
+      users: overrides.repositories?.users ?? createUserRepository(db),
+      sessions: overrides.repositories?.sessions ?? createSessionRepository(db),
+    }
+
+    const loadAccessState = createAccessStateLoader(db)
+    const keyStore = overrides.access?.keyStore ?? (await createKeyStore(db, clock, config))
+    const localAuthStates = createAuthStateCache(loadAccessState, clock, config.authStateCacheTtlMs)
+    const access: Access = {
+      keyStore,
+      tokens: overrides.access?.tokens ?? createTokenService(keyStore, clock, config.jwt),
+      authStates:
+        overrides.access?.authStates ??
+        (redis
+          ? broadcastRevocations(localAuthStates, redis, (error) =>
+              log.warn({ err: error }, 'a revocation could not be broadcast through Redis'),
+            )
+          : localAuthStates),
+      rateLimits:
+        overrides.access?.rateLimits ??
+        createRateLimiters(config.rateLimits, redis, (error) =>
+          log.warn({ err: error }, 'Redis cannot count rate limits; counting in this process until it can'),
+        ),
+    }
+
+    const { tokens, authStates } = access
+    const sessions =
+      overrides.services?.sessions ??
+      createSessionService({
+        sessions: repositories.sessions,
+        loadAccessState,
+        tokens,
+        authStates,
+        clock,
+        rotationSecret: await getOrCreateServerSecret(db, clock, 'refresh-token-rotation'),
+        config: config.sessions,
+      })
+    // One hash per core on the machine, shared by the workers on it: each gets its part.
+    const hasher =
+      overrides.hasher ??
+      createPasswordHasher(config.argon2, Math.max(1, Math.floor(availableParallelism() / config.workers)))
+    const users = repositories.users
+    const services: Services = {
+      sessions,
+      auth: overrides.services?.auth ?? createAuthService({ users, hasher, sessions, clock }),
+      users: overrides.services?.users ?? createUsersService({ users, sessions, authStates, clock }),
+    }
+    return { config, clock, db, repositories, access, services, close }
   } catch (error) {
     // A failed start (a migration, a key that cannot be read) must not leave connections holding it open.
-    await Promise.all([db.destroy(), redis?.close()])
+    await close()
     throw error
-  }
-}
-
-async function assemble(
-  config: Config,
-  opened: Pick<Deps, 'clock' | 'log' | 'db'> & {
-    redis: RedisConnections | undefined
-    hasher: PasswordHasher | undefined
-  },
-  provisionKeys: boolean,
-): Promise<Deps> {
-  const { clock, log, db, redis } = opened
-  await migrateDatabase(config.database, db)
-  // Counting starts in Redis, not in the fallback, when Redis is up; when it is down, serve anyway.
-  if (redis && !(await redis.waitUntilReady())) {
-    log.warn('Redis is not reachable yet: rate limits count per process until it is')
-  }
-  const users = createUserRepository(db)
-  const sessionRepository = createSessionRepository(db)
-  // One hash per core on the machine, shared by the workers on it: each gets its part.
-  const hasher =
-    opened.hasher ??
-    createPasswordHasher(config.argon2, Math.max(1, Math.floor(availableParallelism() / config.workers)))
-  if (provisionKeys) await provisionSigningKey(db, clock, config)
-  const keyStore = await createKeyStore(db, clock, config)
-  const tokens = createTokenService(keyStore, clock, config.jwt)
-  const localAuthStates = createAuthStateCache(
-    sessionRepository.findAccessState,
-    clock,
-    config.authStateCacheTtlMs,
-  )
-  const authStates = redis
-    ? broadcastRevocations(localAuthStates, redis, (error) =>
-        log.warn({ err: error }, 'a revocation could not be broadcast through Redis'),
-      )
-    : localAuthStates
-  const rateLimits = createRateLimiters(config.rateLimits, redis, (error) =>
-    log.warn({ err: error }, 'Redis cannot count rate limits; counting in this process until it can'),
-  )
-  const sessions = createSessionService({
-    sessions: sessionRepository,
-    users,
-    tokens,
-    authStates,
-    clock,
-    rotationSecret: await getOrCreateServerSecret(db, clock, 'refresh-token-rotation'),
-    limitRefresh: (sessionId) => rateLimits.refreshPerSession.consume(sessionId),
-    config: config.sessions,
-  })
-  return {
-    config,
-    clock,
-    log,
-    db,
-    rateLimits,
-    users,
-    sessionRepository,
-    hasher,
-    keyStore,
-    tokens,
-    authStates,
-    sessions,
-    auth: createAuthService({ users, hasher, sessions, authStates, clock }),
-    usersService: createUsersService({ users, sessions, authStates, clock }),
-    async close() {
-      await Promise.all([db.destroy(), redis?.close()])
-    },
   }
 }

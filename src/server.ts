@@ -13,7 +13,7 @@ import { isOperatorError } from './start-errors.ts'
 function startSessionPurge(deps: Deps, onError: (error: unknown) => void): () => void {
   const seconds = deps.config.sessions.purgeIntervalSeconds
   if (seconds === 0) return () => {}
-  const timer = setInterval(() => deps.sessions.purge().catch(onError), seconds * 1000)
+  const timer = setInterval(() => deps.services.sessions.purge().catch(onError), seconds * 1000)
   timer.unref()
   return () => clearInterval(timer)
 }
@@ -97,8 +97,9 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
   const stopPurging = startSessionPurge(deps, (error) =>
     app.log.error({ err: error }, 'session purge failed'),
   )
-  const stopKeyReload = deps.keyStore.startAutoReload(config.keysReloadIntervalSeconds * 1000, (error) =>
-    app.log.error({ err: error }, 'signing key reload failed'),
+  const stopKeyReload = deps.access.keyStore.startAutoReload(
+    config.keysReloadIntervalSeconds * 1000,
+    (error) => app.log.error({ err: error }, 'signing key reload failed'),
   )
   stopJobs = () => {
     stopPurging()

@@ -1,58 +1,50 @@
-// POST /auth/register, POST /auth/login, GET /auth/me.
+// POST /auth/register, POST /auth/login, GET /auth/me, POST /users/me/password: the routes that check or set
+// a password, and the signed-in user.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { problems } from '../http/responses.ts'
-import { addressKey } from '../rate-limits/rate-limiter.ts'
+import { NoContent, problems } from '../http/responses.ts'
 import { deliverInCookie } from '../sessions/refresh-cookie.ts'
 import { SessionGrant } from '../sessions/sessions.schemas.ts'
-import { usernameKey } from '../users/username.ts'
 import { User, userResponse } from '../users/users.schemas.ts'
-import { LoginBody, RegisterBody } from './auth.schemas.ts'
+import { ChangePasswordBody, LoginBody, RegisterBody } from './auth.schemas.ts'
 
 export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { auth, usersService, authStates, config, rateLimits } = app.deps
+  const { config } = app.deps
+  const { auth, users } = app.deps.services
+  const { authStates } = app.deps.access
 
   app.post(
     '/auth/register',
     {
-      config: { auth: 'public' },
+      config: { auth: 'public', rateLimit: ['registerPerIp', 'registerPerUsername'] },
       schema: {
         tags: ['auth'],
         summary: 'Create an account',
         body: RegisterBody,
-        response: { 201: User, ...problems(400, 409, 429) },
+        response: { 201: User, ...problems(400, 409) },
       },
     },
-    async (request, reply) => {
-      await rateLimits.registerPerIp.consume(addressKey(request.ip))
-      await rateLimits.registerPerUsername.consume(usernameKey(request.body.username))
-      return reply.code(201).send(userResponse(await auth.register(request.body)))
-    },
+    async (request, reply) =>
+      reply.code(201).send(userResponse(await auth.register(request.body, { ip: request.ip }))),
   )
 
   app.post(
     '/auth/login',
     {
-      config: { auth: 'public' },
+      // loginPerUsername counts failed logins only: a successful one is given back.
+      config: { auth: 'public', rateLimit: ['loginPerIp', 'loginPerUsername'] },
       schema: {
         tags: ['auth'],
         summary: 'Exchange username and password for an access token and a refresh token (a new session)',
         body: LoginBody,
-        response: { 200: SessionGrant, ...problems(400, 401, 429) },
+        response: { 200: SessionGrant, ...problems(400, 401) },
       },
     },
     async (request, reply) => {
       const { username, password, refresh_token_delivery } = request.body
-      // Counted before the password is checked, so that parallel guesses cannot slip past the limit; a
-      // successful login takes its own attempt back, so only failures add up (and an owner's logins do not
-      // clear an attacker's failures).
-      const account = usernameKey(username)
-      await rateLimits.loginPerIp.consume(addressKey(request.ip))
-      await rateLimits.loginPerUsername.consume(account)
       const grant = await auth.login(username, password, {
         userAgent: request.headers['user-agent'],
         ip: request.ip,
       })
-      await rateLimits.loginPerUsername.refund(account)
       // RFC 6749 section 5.1: responses carrying tokens must not be cached.
       reply.header('cache-control', 'no-store')
       if (refresh_token_delivery !== 'cookie') return grant
@@ -66,8 +58,29 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       // The state the auth check just read (from the cache, mostly): no database read per request.
       const state = await authStates.get(request.auth.sessionId)
-      if (!state) return userResponse(await usersService.get(request.auth.userId))
+      if (!state) return userResponse(await users.get(request.auth.userId))
       return userResponse({ id: state.userId, ...state })
+    },
+  )
+
+  app.post(
+    '/users/me/password',
+    {
+      // A wrong current password counts as a failed login of the account (loginPerUsername): a stolen
+      // access token gives no more guesses than the login form.
+      config: { rateLimit: ['passwordChangePerUser', 'passwordChangePerIp', 'loginPerUsername'] },
+      schema: {
+        tags: ['users'],
+        summary:
+          'Change your password; every session ends, and every access token issued before stops working',
+        body: ChangePasswordBody,
+        response: { 204: NoContent, ...problems(400) },
+      },
+    },
+    async (request, reply) => {
+      const { userId, username } = request.auth
+      await auth.changePassword({ id: userId, username }, request.body, request.ip)
+      return reply.code(204).send(null)
     },
   )
 }

@@ -1,7 +1,8 @@
 // Request and response bodies of the /auth endpoints: each declared once, for validation, serialization,
 // TypeScript types and the OpenAPI document.
 import { Type } from 'typebox'
-import { USERNAME_PATTERN } from '../users/username.ts'
+import { USERNAME_PATTERN } from '../access/username.ts'
+import { PersonName } from '../users/users.schemas.ts'
 
 export const PASSWORD_MIN_LENGTH = 8
 // Long enough for any passphrase, short enough that a huge password cannot make hashing costly.
@@ -11,15 +12,17 @@ export const Password = Type.String({
   minLength: PASSWORD_MIN_LENGTH,
   maxLength: PASSWORD_MAX_LENGTH,
   description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
+  writeOnly: true,
 })
+
+/** A password to check against the stored one: any length the stored one could have. */
+const PasswordToCheck = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, writeOnly: true })
 
 export const Username = Type.String({
   pattern: USERNAME_PATTERN,
   description: '3 to 32 letters, digits, ".", "_" or "-", starting with a letter or digit; case-insensitive',
   examples: ['ada'],
 })
-
-export const PersonName = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\p{Cc}]+$' })
 
 export const RegisterBody = Type.Object(
   { username: Username, password: Password, firstName: PersonName, lastName: PersonName },
@@ -29,7 +32,7 @@ export const RegisterBody = Type.Object(
 export const LoginBody = Type.Object(
   {
     username: Type.String({ minLength: 1, maxLength: 128 }),
-    password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }),
+    password: PasswordToCheck,
     refresh_token_delivery: Type.Optional(
       Type.Union([Type.Literal('body'), Type.Literal('cookie')], {
         description:
@@ -42,6 +45,6 @@ export const LoginBody = Type.Object(
 )
 
 export const ChangePasswordBody = Type.Object(
-  { currentPassword: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }), newPassword: Password },
+  { currentPassword: PasswordToCheck, newPassword: Password },
   { additionalProperties: false },
 )

@@ -1,38 +1,44 @@
 // Registration, login and password change: the seed's login flow, with argon2id, constant-ish timing for
 // unknown users, transparent upgrade of old hashes, and token revocation on password change.
+import { isValidUsername, normalizeUsername, usernameKey } from '../access/username.ts'
+import { isUniqueViolation } from '../db/database-errors.ts'
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
 import { newId, randomToken } from '../lib/ids.ts'
+import { addressKey } from '../rate-limits/rate-limiter.ts'
 import type { ClientInfo, SessionGrant, SessionService } from '../sessions/session.service.ts'
-import { isUniqueViolation, type User, type UserRepository } from '../users/user.repository.ts'
-import { isValidUsername, normalizeUsername, usernameKey } from '../users/username.ts'
-import type { AuthStateCache } from './auth-state.ts'
-import type { PasswordHasher } from './password-hasher.ts'
+import type { User, UserRepository } from '../users/user.repository.ts'
+import type { HashRequester, PasswordHasher } from './password-hasher.ts'
 
 export type Registration = { username: string; password: string; firstName: string; lastName: string }
 
 export interface AuthService {
-  register(input: Registration, options?: { roles?: string[] }): Promise<User>
+  /** `ip`: the client's address, when it came over HTTP (the CLI has none). */
+  register(input: Registration, options?: { roles?: string[]; ip?: string }): Promise<User>
   /** Verifies the password and starts a session. */
   login(username: string, password: string, client: ClientInfo): Promise<SessionGrant>
-  changePassword(userId: string, currentPassword: string, newPassword: string): Promise<void>
+  /** Every session of the user ends: the new password must be used to sign in again. */
+  changePassword(
+    user: { id: string; username: string },
+    passwordChange: { currentPassword: string; newPassword: string },
+    ip: string,
+  ): Promise<void>
 }
 
 export type AuthServiceDeps = {
   users: UserRepository
   hasher: PasswordHasher
   sessions: SessionService
-  authStates: AuthStateCache
   clock: Clock
 }
 
-export function createAuthService({
-  users,
-  hasher,
-  sessions,
-  authStates,
-  clock,
-}: AuthServiceDeps): AuthService {
+/** Whom a password check counts against in the hash queue (password-hasher.ts). */
+const requester = (username: string, ip: string | undefined): HashRequester => ({
+  account: usernameKey(username),
+  address: ip === undefined ? undefined : addressKey(ip),
+})
+
+export function createAuthService({ users, hasher, sessions, clock }: AuthServiceDeps): AuthService {
   // Verifying against this when the user does not exist makes "no such user" cost the same as "wrong
   // password", so response times do not reveal which usernames exist.
   let dummyHash: Promise<string> | undefined
@@ -49,7 +55,7 @@ export function createAuthService({
           errors: [{ field: '/body/username', message: 'is not a valid username once normalized' }],
         })
       }
-      const passwordHash = await hasher.hash(input.password)
+      const passwordHash = await hasher.hash(input.password, requester(username, options.ip))
       const now = epochSeconds(clock)
       try {
         return await users.insert({
@@ -72,27 +78,30 @@ export function createAuthService({
 
     async login(username, password, client) {
       const found = await users.findCredentials(usernameKey(username))
+      const by = requester(username, client.ip)
       if (!found) {
-        await hasher.verify(await getDummyHash(), password)
+        await hasher.verify(await getDummyHash(), password, by)
         throw new AppError('invalid_credentials')
       }
       const { user, passwordHash } = found
-      if (!(await hasher.verify(passwordHash, password)) || user.disabled) {
+      if (!(await hasher.verify(passwordHash, password, by)) || user.disabled) {
         throw new AppError('invalid_credentials')
       }
       if (hasher.needsRehash(passwordHash)) {
-        await users.setPasswordHash(user.id, await hasher.hash(password), epochSeconds(clock))
+        await users.setPasswordHash(user.id, await hasher.hash(password, by), epochSeconds(clock))
       }
       return sessions.start(user, client)
     },
 
-    async changePassword(userId, currentPassword, newPassword) {
-      const currentHash = await users.findPasswordHash(userId)
+    async changePassword(user, { currentPassword, newPassword }, ip) {
+      const by = requester(user.username, ip)
+      const currentHash = await users.findPasswordHash(user.id)
       if (currentHash === undefined) throw new AppError('user_not_found')
-      if (!(await hasher.verify(currentHash, currentPassword))) throw new AppError('invalid_current_password')
-      await users.changePassword(userId, await hasher.hash(newPassword), epochSeconds(clock))
-      await sessions.revokeAll(userId, 'password_changed')
-      authStates.forgetUser(userId)
+      if (!(await hasher.verify(currentHash, currentPassword, by))) {
+        throw new AppError('invalid_current_password')
+      }
+      await users.changePassword(user.id, await hasher.hash(newPassword, by), epochSeconds(clock))
+      await sessions.revokeAll(user.id, 'password_changed')
     },
   }
 }

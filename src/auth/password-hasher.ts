@@ -10,9 +10,10 @@ import { AppError } from '../http/problem.ts'
 export type Argon2Params = { memoryKib: number; iterations: number; parallelism: number }
 
 export interface PasswordHasher {
-  hash(password: string): Promise<string>
+  /** `requester`: whom the work is for, so that no one account or address holds the whole queue. */
+  hash(password: string, requester?: HashRequester): Promise<string>
   /** False for a wrong password and for a hash it cannot read; never throws for those. */
-  verify(passwordHash: string, password: string): Promise<boolean>
+  verify(passwordHash: string, password: string, requester?: HashRequester): Promise<boolean>
   /** True when the hash is bcrypt, or argon2 weaker than the current parameters. */
   needsRehash(passwordHash: string): boolean
 }
@@ -28,26 +29,52 @@ const BCRYPT_MAX_BYTES = 72
 
 // Each argon2 hash holds memoryKib of memory until it ends. More hashes at once than cores only queue on the CPU
 // while holding that memory and crowding the event loop, so at most one per core runs; the rest wait here.
-// Past this many waiting, a new hash is refused (429) rather than queued: a flood of logins must not hold
-// every other login for seconds, nor grow memory without bound.
+// Past MAX_WAITING_PER_SLOT waiting per core, a new hash is refused (429) rather than queued: a flood must not
+// hold every other login for seconds, nor grow memory without bound. And one account, or one client address,
+// may hold at most MAX_SHARE_PER_SLOT places per core (running or waiting): a flood from one account or
+// address is refused past its share, and everyone else's logins still find room.
 const MAX_WAITING_PER_SLOT = 32
+const MAX_SHARE_PER_SLOT = 4
+
+/** Whom a password check is for: it counts against the share of each. */
+export type HashRequester = { account?: string | undefined; address?: string | undefined }
+
+const busy = (detail: string) => new AppError('rate_limited', detail, { headers: { 'retry-after': '1' } })
 
 function createLimiter(slots: number) {
   let running = 0
   const waiting: (() => void)[] = []
-  return async <T>(work: () => Promise<T>): Promise<T> => {
-    if (running < slots) running++
-    else if (waiting.length >= slots * MAX_WAITING_PER_SLOT) {
-      throw new AppError('rate_limited', 'The server is busy checking passwords; try again shortly', {
-        headers: { 'retry-after': '1' },
-      })
-    } else await new Promise<void>((resolve) => waiting.push(resolve))
+  const held = new Map<string, number>()
+  const maxShare = slots * MAX_SHARE_PER_SLOT
+  const keysOf = ({ account, address }: HashRequester) => [
+    ...(account === undefined ? [] : [`account:${account}`]),
+    ...(address === undefined ? [] : [`address:${address}`]),
+  ]
+  return async <T>(requester: HashRequester, work: () => Promise<T>): Promise<T> => {
+    const keys = keysOf(requester)
+    if (keys.some((key) => (held.get(key) ?? 0) >= maxShare)) {
+      throw busy('Too many password checks at once for this account or address; try again shortly')
+    }
+    if (running >= slots && waiting.length >= slots * MAX_WAITING_PER_SLOT) {
+      throw busy('The server is busy checking passwords; try again shortly')
+    }
+    for (const key of keys) held.set(key, (held.get(key) ?? 0) + 1)
     try {
-      return await work()
+      if (running < slots) running++
+      else await new Promise<void>((resolve) => waiting.push(resolve))
+      try {
+        return await work()
+      } finally {
+        const next = waiting.shift()
+        if (next) next()
+        else running--
+      }
     } finally {
-      const next = waiting.shift()
-      if (next) next()
-      else running--
+      for (const key of keys) {
+        const count = (held.get(key) ?? 1) - 1
+        if (count === 0) held.delete(key)
+        else held.set(key, count)
+      }
     }
   }
 }
@@ -70,20 +97,20 @@ export function createPasswordHasher(
     parallelism: params.parallelism,
   }
   return {
-    hash: (password) => limit(() => argon2Hash(password, options)),
+    hash: (password, requester = {}) => limit(requester, () => argon2Hash(password, options)),
 
-    async verify(passwordHash, password) {
+    async verify(passwordHash, password, requester = {}) {
       if (BCRYPT_PREFIX.test(passwordHash)) {
         const bytes = Buffer.from(password, 'utf8')
         const tooLong = bytes.length > BCRYPT_MAX_BYTES
         // Run bcrypt even when the answer is already no, so that the time taken does not tell.
-        const matches = await limit(() =>
+        const matches = await limit(requester, () =>
           bcryptVerify(bytes.subarray(0, BCRYPT_MAX_BYTES), passwordHash),
         ).catch(unreadableIsFalse)
         return matches && !tooLong
       }
       if (!passwordHash.startsWith('$argon2')) return false
-      return limit(() => argon2Verify(passwordHash, password)).catch(unreadableIsFalse)
+      return limit(requester, () => argon2Verify(passwordHash, password)).catch(unreadableIsFalse)
     },
 
     needsRehash(passwordHash) {

@@ -5,7 +5,7 @@ import { createDb } from '../db/create-db.ts'
 import { migrateToLatest } from '../db/migrator.ts'
 import type { KeyRepository } from '../keys/key.repository.ts'
 import { createKeyRepositoryFor, retirementGraceSeconds, rotateSigningKey } from '../keys/key-store.ts'
-import { type Clock, epochSeconds, systemClock } from '../lib/clock.ts'
+import { type Clock, epochSeconds, isoTime, systemClock } from '../lib/clock.ts'
 import { CliError, type Command, type Env, parseCommandArgs, writeLine } from './command.ts'
 
 async function withKeys<T>(
@@ -23,7 +23,6 @@ async function withKeys<T>(
 }
 
 const clock: Clock = systemClock
-const iso = (seconds: number) => new Date(seconds * 1000).toISOString()
 
 export const keysRotateCommand: Command = {
   name: 'keys rotate',
@@ -83,8 +82,8 @@ verifies), when created, when retired, and whether a token signed with it can st
             key.kid.padEnd(44),
             key.algorithm.padEnd(6),
             key.state.padEnd(8),
-            iso(key.createdAt).padEnd(25),
-            (key.retiredAt === null ? '-' : iso(key.retiredAt)).padEnd(25),
+            isoTime(key.createdAt).padEnd(25),
+            (key.retiredAt === null ? '-' : isoTime(key.retiredAt)).padEnd(25),
             verifies ? 'yes' : 'no (prune it)',
           ].join(' '),
         )

@@ -1,21 +1,30 @@
 // `tessera serve`: the HTTP server, exactly as `npm start` runs it.
 import { availableParallelism } from 'node:os'
+import { SETTINGS } from '../config/config.schema.ts'
+import { allowedValues } from '../config/setting.ts'
 import { type Command, parseCommandArgs, UsageError } from './command.ts'
+
+const WORKERS = SETTINGS.WORKERS
 
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Start the HTTP server',
   help: `Usage: tessera serve [--workers N]
 
-Applies pending database migrations, then serves the API on HOST:PORT (127.0.0.1:8000 unless set).
+Applies pending database migrations, then serves the API on HOST:PORT (${SETTINGS.HOST.default}:${SETTINGS.PORT.default} unless set).
 Stops gracefully on SIGTERM or Ctrl-C, finishing the requests in flight.
 
 Options:
   --workers N   Run N server processes sharing the port (node:cluster); "auto" is one per core.
-                Defaults to WORKERS (1). With more than one, set REDIS_URL (docs/deployment.md).
+                Defaults to WORKERS (${WORKERS.default}). With more than one, set REDIS_URL (docs/deployment.md).
 
 Configure it with environment variables or a .env file in the working directory: HOST, PORT,
-PUBLIC_URL, DATABASE_URL, JWT_SECRET (required when NODE_ENV=production), LOG_LEVEL, ...
+PUBLIC_URL, DATABASE_URL, JWT_ALGORITHM, LOG_LEVEL, ... (README, "Configuration").
+
+Signing key: outside production, one is generated on first start when none is configured or stored.
+With NODE_ENV=production none is ever generated: the server refuses to start unless a key is configured
+(JWT_SECRET for HS256/384/512, JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE for the others) or a key of
+JWT_ALGORITHM is stored in the database (\`tessera keys rotate\` makes one).
 `,
   async run(args) {
     const { values } = parseCommandArgs(this.name, args, { workers: { type: 'string' } })
@@ -30,8 +39,8 @@ PUBLIC_URL, DATABASE_URL, JWT_SECRET (required when NODE_ENV=production), LOG_LE
 
 function parseWorkers(value: string): number {
   if (value === 'auto') return availableParallelism()
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 256) {
-    throw new UsageError(`--workers must be a whole number from 1 to 256, or auto; got "${value}"`, 'serve')
+  if (!/^\d+$/.test(value) || Number(value) < WORKERS.min || Number(value) > WORKERS.max) {
+    throw new UsageError(`--workers must be ${allowedValues(WORKERS)}, or auto; got "${value}"`, 'serve')
   }
   return Number(value)
 }

@@ -12,8 +12,8 @@ or on several machines at once, is safe.
 `,
   async run(args, io) {
     parseCommandArgs(this.name, args, {})
-    return withDeps(io.env, async ({ sessions }) => {
-      const purged = await sessions.purge()
+    return withDeps(io.env, async ({ services }) => {
+      const purged = await services.sessions.purge()
       writeLine(io.stdout, `Purged ${purged} session${purged === 1 ? '' : 's'}.`)
       return 0
     })

@@ -1,7 +1,9 @@
 // `tessera user create`: adds a user (or the first admin, whom no endpoint can create) through the same
 // register() as POST /auth/register, after checking the input against the same schemas.
-import { Password, PersonName, Username } from '../auth/auth.schemas.ts'
-import { isValidUsername, normalizeUsername, usernameKey } from '../users/username.ts'
+
+import { isValidUsername, normalizeUsername, usernameKey } from '../access/username.ts'
+import { Password, Username } from '../auth/auth.schemas.ts'
+import { PersonName } from '../users/users.schemas.ts'
 import {
   CliError,
   type Command,
@@ -79,14 +81,14 @@ Examples:
     ])
     const roles = values.admin ? ['admin', 'user'] : ['user']
 
-    return withDeps(io.env, async ({ auth, users }) => {
+    return withDeps(io.env, async ({ services, repositories }) => {
       // Answered before the password prompt; register() still refuses a username taken in the meantime.
-      if (await users.findCredentials(usernameKey(username))) {
+      if (await repositories.users.findCredentials(usernameKey(username))) {
         throw new CliError(`The username "${normalizeUsername(username)}" is taken`)
       }
       const password = await readPassword(values['password-stdin'] ?? false, io)
       refuseInvalid([fieldProblem('The password', Password, password)])
-      const user = await auth.register({ username, password, firstName, lastName }, { roles })
+      const user = await services.auth.register({ username, password, firstName, lastName }, { roles })
       writeLine(io.stdout, `Created user "${user.username}" (roles: ${user.roles.join(', ')})`)
       writeLine(io.stdout, `id: ${user.id}`)
       return 0

@@ -1,4 +1,5 @@
 // `tessera user list`: the users, oldest first, as a table for a terminal.
+import { isoTime } from '../lib/clock.ts'
 import type { User } from '../users/user.repository.ts'
 import { type Command, parseCommandArgs, UsageError, withDeps, writeLine } from './command.ts'
 
@@ -12,7 +13,7 @@ function table(users: User[]): string[] {
     `${u.firstName} ${u.lastName}`,
     u.roles.join(','),
     u.disabled ? 'yes' : 'no',
-    new Date(u.createdAt * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    isoTime(u.createdAt).replace(/\.\d{3}Z$/, 'Z'),
   ])
   const all = [['ID', 'USERNAME', 'NAME', 'ROLES', 'DISABLED', 'CREATED'], ...rows]
   const widths = all[0]?.map((_, column) => Math.max(...all.map((row) => row[column]?.length ?? 0))) ?? []
@@ -40,8 +41,8 @@ Prints the users, oldest first: id, username, name, roles, whether disabled, and
     if (!/^\d+$/.test(limitText) || limit < 1 || !Number.isSafeInteger(limit)) {
       throw new UsageError(`--limit must be a whole number of at least 1; got "${limitText}"`, NAME)
     }
-    return withDeps(io.env, async ({ usersService }) => {
-      const { users, nextCursor } = await usersService.list({ limit })
+    return withDeps(io.env, async ({ services }) => {
+      const { users, nextCursor } = await services.users.list({ limit })
       if (users.length === 0)
         writeLine(io.stdout, 'No users yet. Create one with: tessera user create <username>')
       else for (const line of table(users)) writeLine(io.stdout, line)

@@ -1,17 +1,18 @@
 // Reads the environment (and an optional .env file) into a typed, validated Config. The only module that
-// touches process.env. Every bad variable is reported, one message each, before anything listens.
+// touches process.env. Every bad variable is reported, one message each, before anything listens. What each
+// variable accepts is declared in config.schema.ts; only the rules between variables are written here.
 import { existsSync, readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
-import { JWT_ALGORITHMS, type JwtAlgorithm } from '../keys/algorithms.ts'
-import { ENV_VARS, type EnvVar, type EnvVarName } from './config.schema.ts'
+import { type JwtAlgorithm, SETTINGS, type SettingValues } from './config.schema.ts'
+import { type Env, readSettings } from './setting.ts'
 
 export type Config = {
-  env: 'development' | 'test' | 'production'
+  env: SettingValues['NODE_ENV']
   host: string
   port: number
   workers: number
   publicUrl: string
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  logLevel: SettingValues['LOG_LEVEL']
   database: {
     url: string
     busyTimeoutMs: number
@@ -56,6 +57,8 @@ export type RateLimits = {
   registerPerUsername: number
   refreshPerIp: number
   refreshPerSession: number
+  passwordChangePerUser: number
+  passwordChangePerIp: number
 }
 
 /** Whether DATABASE_URL names a PostgreSQL database (anything else is an SQLite file, or `:memory:`). */
@@ -72,150 +75,98 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Readonly<Record<string, string | undefined>>
-
 export function loadConfig(env: Env): Config {
-  const problems: string[] = []
-  const raw = (name: EnvVarName): string | undefined => {
-    const value = env[name]
-    if (value !== undefined && value !== '') return value
-    const spec: EnvVar | undefined = ENV_VARS.find((v) => v.name === name)
-    return spec?.default
-  }
-  const oneOf = <T extends string>(name: EnvVarName, allowed: readonly T[]): T => {
-    const value = raw(name) as T
-    if (!allowed.includes(value))
-      problems.push(`${name} must be one of ${allowed.join(', ')}; got "${value}"`)
-    return value
-  }
-  const integer = (name: EnvVarName, min: number, max: number): number => {
-    const value = raw(name) ?? ''
-    const parsed = Number(value)
-    if (!/^\d+$/.test(value) || parsed < min || parsed > max) {
-      problems.push(`${name} must be a whole number from ${min} to ${max}; got "${value}"`)
-    }
-    return parsed
-  }
-  // A derived fallback is not checked: if it is wrong, the variable it comes from was already reported.
-  const url = (name: EnvVarName, fallback: string): string => {
-    const value = raw(name)
-    if (value !== undefined && !URL.canParse(value))
-      problems.push(`${name} must be an absolute URL; got "${value}"`)
-    return (value ?? fallback).replace(/\/+$/, '')
-  }
+  const { values: v, problems, invalid } = readSettings(SETTINGS, env)
 
-  const boolean = (name: EnvVarName, fallback: boolean): boolean => {
-    const value = raw(name)
-    if (value === undefined) return fallback
-    if (value === 'true' || value === '1') return true
-    if (value === 'false' || value === '0') return false
-    problems.push(`${name} must be true or false; got "${value}"`)
-    return fallback
-  }
-
-  const nodeEnv = oneOf('NODE_ENV', ['development', 'test', 'production'] as const)
-  const host = raw('HOST') as string
-  const port = integer('PORT', 0, 65535)
-  const publicUrl = url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`)
-  const algorithm = oneOf('JWT_ALGORITHM', JWT_ALGORITHMS)
+  const host = v.HOST
+  // A derived default is not checked: if it is wrong, the variable it comes from was already reported.
+  const publicUrl = withoutTrailingSlash(
+    v.PUBLIC_URL ?? `http://${host.includes(':') ? `[${host}]` : host}:${v.PORT}`,
+  )
+  const algorithm = v.JWT_ALGORITHM
   const hmac = algorithm.startsWith('HS')
-  const secret = raw('JWT_SECRET')
-  if (secret !== undefined && secret.length < 32) {
-    problems.push('JWT_SECRET must be at least 32 characters; generate one with `openssl rand -base64 48`')
-  }
-  if (secret !== undefined && !hmac)
-    problems.push(`JWT_SECRET is for HS256/384/512; JWT_ALGORITHM is ${algorithm}`)
-  const privateKey = readPrivateKey(raw('JWT_PRIVATE_KEY'), raw('JWT_PRIVATE_KEY_FILE'), problems)
-  if (privateKey !== undefined && hmac) {
-    problems.push(`JWT_PRIVATE_KEY is for EdDSA, ES256 and RS256; JWT_ALGORITHM is ${algorithm}`)
-  }
-  const keyEncryptionSecret = raw('KEY_ENCRYPTION_SECRET')
-  if (keyEncryptionSecret !== undefined && keyEncryptionSecret.length < 32) {
-    problems.push('KEY_ENCRYPTION_SECRET must be at least 32 characters')
+  const secret = v.JWT_SECRET
+  const privateKey = readPrivateKey(v.JWT_PRIVATE_KEY, v.JWT_PRIVATE_KEY_FILE, problems)
+  if (!invalid.has('JWT_ALGORITHM')) {
+    if (secret !== undefined && !hmac)
+      problems.push(`JWT_SECRET is for HS256/384/512; JWT_ALGORITHM is ${algorithm}`)
+    if (privateKey !== undefined && hmac)
+      problems.push(`JWT_PRIVATE_KEY is for EdDSA, ES256 and RS256; JWT_ALGORITHM is ${algorithm}`)
   }
 
-  const redisUrl = raw('REDIS_URL')
-  if (redisUrl !== undefined && !/^rediss?:\/\/[^/]/.test(redisUrl)) {
-    // Not echoed: the URL may hold a password.
-    problems.push('REDIS_URL must be a redis:// or rediss:// URL')
-  }
-  const databaseUrl = raw('DATABASE_URL') as string
-  const workers = integer('WORKERS', 1, 256)
-  if (workers > 1 && databaseUrl === ':memory:') {
+  const databaseUrl = v.DATABASE_URL
+  if (v.WORKERS > 1 && databaseUrl === ':memory:') {
     problems.push('WORKERS above 1 needs a database they can share: DATABASE_URL is :memory:')
   }
   if (isPostgresUrl(databaseUrl) && !URL.canParse(databaseUrl)) {
+    // Not echoed: the URL may hold a password.
     problems.push('DATABASE_URL looks like a PostgreSQL URL but cannot be parsed')
   }
+  if (problems.length > 0) throw new ConfigError(problems)
 
-  const config: Config = {
-    env: nodeEnv,
+  return {
+    env: v.NODE_ENV,
     host,
-    port,
-    workers,
+    port: v.PORT,
+    workers: v.WORKERS,
     publicUrl,
-    logLevel: oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    logLevel: v.LOG_LEVEL,
     database: {
       url: databaseUrl,
-      busyTimeoutMs: integer('DATABASE_BUSY_TIMEOUT_MS', 0, 600_000),
-      poolSize: integer('DATABASE_POOL_SIZE', 1, 1000),
-      connectTimeoutMs: integer('DATABASE_CONNECT_TIMEOUT_MS', 100, 600_000),
-      statementTimeoutMs: integer('DATABASE_STATEMENT_TIMEOUT_MS', 100, 600_000),
+      busyTimeoutMs: v.DATABASE_BUSY_TIMEOUT_MS,
+      poolSize: v.DATABASE_POOL_SIZE,
+      connectTimeoutMs: v.DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT_MS,
     },
     redis:
-      redisUrl === undefined
+      v.REDIS_URL === undefined
         ? undefined
-        : {
-            url: redisUrl,
-            keyPrefix: raw('REDIS_KEY_PREFIX') as string,
-            commandTimeoutMs: integer('REDIS_COMMAND_TIMEOUT_MS', 10, 60_000),
-          },
+        : { url: v.REDIS_URL, keyPrefix: v.REDIS_KEY_PREFIX, commandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS },
     rateLimits: {
-      windowSeconds: integer('RATE_LIMIT_WINDOW_SECONDS', 1, 86_400),
-      loginPerIp: integer('RATE_LIMIT_LOGIN_PER_IP', 0, 1_000_000),
-      loginPerUsername: integer('RATE_LIMIT_LOGIN_PER_USERNAME', 0, 1_000_000),
-      registerPerIp: integer('RATE_LIMIT_REGISTER_PER_IP', 0, 1_000_000),
-      registerPerUsername: integer('RATE_LIMIT_REGISTER_PER_USERNAME', 0, 1_000_000),
-      refreshPerIp: integer('RATE_LIMIT_REFRESH_PER_IP', 0, 1_000_000),
-      refreshPerSession: integer('RATE_LIMIT_REFRESH_PER_SESSION', 0, 1_000_000),
+      windowSeconds: v.RATE_LIMIT_WINDOW_SECONDS,
+      loginPerIp: v.RATE_LIMIT_LOGIN_PER_IP,
+      loginPerUsername: v.RATE_LIMIT_LOGIN_PER_USERNAME,
+      registerPerIp: v.RATE_LIMIT_REGISTER_PER_IP,
+      registerPerUsername: v.RATE_LIMIT_REGISTER_PER_USERNAME,
+      refreshPerIp: v.RATE_LIMIT_REFRESH_PER_IP,
+      refreshPerSession: v.RATE_LIMIT_REFRESH_PER_SESSION,
+      passwordChangePerUser: v.RATE_LIMIT_PASSWORD_CHANGE_PER_USER,
+      passwordChangePerIp: v.RATE_LIMIT_PASSWORD_CHANGE_PER_IP,
     },
     jwt: {
       algorithm,
       secret,
       privateKey,
-      issuer: url('JWT_ISSUER', publicUrl),
-      audience: raw('JWT_AUDIENCE') as string,
-      accessTokenTtlSeconds: integer('ACCESS_TOKEN_TTL_SECONDS', 30, 86_400),
-      clockLeewaySeconds: integer('JWT_CLOCK_LEEWAY_SECONDS', 0, 300),
-      maxTokenBytes: integer('JWT_MAX_TOKEN_BYTES', 512, 65_536),
+      issuer: v.JWT_ISSUER === undefined ? publicUrl : withoutTrailingSlash(v.JWT_ISSUER),
+      audience: v.JWT_AUDIENCE,
+      accessTokenTtlSeconds: v.ACCESS_TOKEN_TTL_SECONDS,
+      clockLeewaySeconds: v.JWT_CLOCK_LEEWAY_SECONDS,
+      maxTokenBytes: v.JWT_MAX_TOKEN_BYTES,
     },
-    keyEncryptionSecret,
-    keysReloadIntervalSeconds: integer('KEYS_RELOAD_INTERVAL_SECONDS', 1, 86_400),
-    authStateCacheTtlMs: integer('AUTH_STATE_CACHE_TTL_MS', 0, 60_000),
+    keyEncryptionSecret: v.KEY_ENCRYPTION_SECRET,
+    keysReloadIntervalSeconds: v.KEYS_RELOAD_INTERVAL_SECONDS,
+    authStateCacheTtlMs: v.AUTH_STATE_CACHE_TTL_MS,
     sessions: {
-      absoluteTtlSeconds: integer('SESSION_ABSOLUTE_TTL_SECONDS', 300, 31_536_000),
-      idleTtlSeconds: integer('SESSION_IDLE_TTL_SECONDS', 300, 31_536_000),
-      reuseWindowSeconds: integer('REFRESH_REUSE_WINDOW_SECONDS', 0, 60),
-      purgeIntervalSeconds: integer('SESSION_PURGE_INTERVAL_SECONDS', 0, 604_800),
+      absoluteTtlSeconds: v.SESSION_ABSOLUTE_TTL_SECONDS,
+      idleTtlSeconds: v.SESSION_IDLE_TTL_SECONDS,
+      reuseWindowSeconds: v.REFRESH_REUSE_WINDOW_SECONDS,
+      purgeIntervalSeconds: v.SESSION_PURGE_INTERVAL_SECONDS,
     },
     // Browsers refuse Secure cookies over plain HTTP, so a localhost development server needs them off.
-    cookieSecure: boolean(
-      'COOKIE_SECURE',
-      !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(publicUrl),
-    ),
-    trustProxy: trustProxy(raw('TRUST_PROXY')),
+    cookieSecure: v.COOKIE_SECURE ?? !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(publicUrl),
+    trustProxy: trustProxy(v.TRUST_PROXY),
     argon2: {
-      memoryKib: integer('ARGON2_MEMORY_KIB', 19_456, 4_194_304),
-      iterations: integer('ARGON2_ITERATIONS', 2, 100),
-      parallelism: integer('ARGON2_PARALLELISM', 1, 16),
+      memoryKib: v.ARGON2_MEMORY_KIB,
+      iterations: v.ARGON2_ITERATIONS,
+      parallelism: v.ARGON2_PARALLELISM,
     },
   }
-  if (problems.length > 0) throw new ConfigError(problems)
-  return config
 }
 
-function trustProxy(value: string | undefined): Config['trustProxy'] {
-  if (value === undefined || value === 'false') return false
+const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '')
+
+function trustProxy(value: string): Config['trustProxy'] {
+  if (value === 'false') return false
   if (value === 'true') return true
   if (/^\d+$/.test(value)) {
     const hops = Number(value)

@@ -1,6 +1,7 @@
-// Tells "the database cannot be reached or is overloaded right now" (answered 503, retry later) apart from
-// every other database error (a bug: 500). The pool wraps failures to connect; the rest are recognized by
-// the codes PostgreSQL, node's sockets, pg and SQLite give them.
+// Database errors the app answers in its own way: "the database cannot be reached or is overloaded right now"
+// (503, retry later) apart from every other database error (a bug: 500), and a unique-key violation (a name
+// already taken). The pool wraps failures to connect; the rest are recognized by the codes PostgreSQL,
+// node's sockets, pg and SQLite give them.
 
 export class DatabaseUnavailableError extends Error {
   constructor(cause: unknown) {
@@ -37,4 +38,11 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   // node:sqlite: the lock was still held when DATABASE_BUSY_TIMEOUT_MS ran out.
   if (typeof errcode === 'number' && (errcode & 0xff) === SQLITE_BUSY) return true
   return PG_MESSAGES.test(error.message)
+}
+
+/** A unique index refused the write (a username or key id that is already taken). */
+export function isUniqueViolation(error: unknown): boolean {
+  const { code, errcode, message } = error as { code?: string; errcode?: number; message?: string }
+  // node:sqlite: errcode 2067 (SQLITE_CONSTRAINT_UNIQUE); PostgreSQL: SQLSTATE 23505.
+  return errcode === 2067 || code === '23505' || /UNIQUE constraint failed/.test(message ?? '')
 }

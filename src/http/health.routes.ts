@@ -7,18 +7,24 @@ import { problems } from './responses.ts'
 
 const Status = Type.Object({ status: Type.String() })
 
+// Probes call these often, from the load balancer's addresses; they check no secret and cost little.
+const probe = {
+  auth: 'public',
+  rateLimit: { none: 'a health probe: cheap, and polled by load balancers' },
+} as const
+
 export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { db } = app.deps
 
   app.get(
     '/health',
-    { config: { auth: 'public' }, schema: { tags: ['health'], response: { 200: Status } } },
+    { config: probe, schema: { tags: ['health'], response: { 200: Status } } },
     async () => ({ status: 'ok' }),
   )
 
   app.get(
     '/ready',
-    { config: { auth: 'public' }, schema: { tags: ['health'], response: { 200: Status, ...problems(503) } } },
+    { config: probe, schema: { tags: ['health'], response: { 200: Status, ...problems(503) } } },
     async (request) => {
       try {
         await sql`select 1`.execute(db)

@@ -10,3 +10,6 @@ export function problems(...statuses: number[]): Record<number, typeof ProblemRe
 
 /** On a body schema: the request may have no body at all (validated when it has one). */
 export const OPTIONAL_BODY = 'x-optional-body'
+
+/** The body of a 204 answer. */
+export const NoContent = Type.Null({ description: 'No content' })

@@ -8,9 +8,11 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto'
+import type { JwtAlgorithm } from '../config/config.schema.ts'
 
-export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'EdDSA', 'ES256', 'RS256'] as const
-export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
+// The list of names is a setting's choices (JWT_ALGORITHM), so config declares it; it is re-exported here
+// for the code that makes and uses keys.
+export { JWT_ALGORITHMS, type JwtAlgorithm } from '../config/config.schema.ts'
 
 export const isHmac = (algorithm: JwtAlgorithm): boolean => algorithm.startsWith('HS')
 

@@ -32,13 +32,19 @@ const Jwks = Type.Object({
 const Metadata = Type.Object({ issuer: Type.String(), jwks_uri: Type.String() })
 
 export const jwksRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { keyStore, config } = app.deps
+  const { config } = app.deps
+  const { keyStore } = app.deps.access
   const base = config.publicUrl
+  // Public documents that verifiers fetch and cache: no secret is checked, and the answer is in memory.
+  const published = {
+    auth: 'public',
+    rateLimit: { none: 'a public, cacheable document served from memory' },
+  } as const
 
   app.get(
     '/.well-known/jwks.json',
     {
-      config: { auth: 'public' },
+      config: published,
       schema: { tags: ['keys'], summary: 'Public signing keys (JWKS)', response: { 200: Jwks } },
     },
     async (_request, reply) => {
@@ -52,7 +58,7 @@ export const jwksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     app.get(
       path,
       {
-        config: { auth: 'public' },
+        config: published,
         schema: {
           tags: ['keys'],
           summary: 'Issuer metadata: where the signing keys are',

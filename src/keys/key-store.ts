@@ -5,8 +5,8 @@
 import { createHmac, type JsonWebKey } from 'node:crypto'
 import type { Config } from '../config/load-config.ts'
 import type { Db } from '../db/database.ts'
+import { isUniqueViolation } from '../db/database-errors.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
-import { isUniqueViolation } from '../users/user.repository.ts'
 import {
   generatePrivateJwk,
   type JwtAlgorithm,

@@ -22,3 +22,8 @@ export function createFixedClock(startMs = Date.UTC(2026, 0, 1)): Clock & { adva
     },
   }
 }
+
+/** Epoch seconds (as stored, and as in `iat`/`exp`) as an ISO 8601 date-time, the API's format for times. */
+export function isoTime(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toISOString()
+}

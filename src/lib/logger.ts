@@ -1,9 +1,11 @@
 // The log of what happens outside a request: a lost database or Redis connection, a failed timer. Same
 // format, level and error serializer as Fastify's request log (both are pino, writing JSON lines to stdout).
-import { type Logger, pino } from 'pino'
-import type { Config } from '../config/load-config.ts'
+import { type LevelWithSilent, type Logger, pino } from 'pino'
 
 export type { Logger }
+
+/** The levels pino knows, and `silent`. config/ declares LOG_LEVEL's choices as a list of these. */
+export type LogLevel = LevelWithSilent
 
 // Fields that drivers hang on their errors and that must never reach a log: ioredis puts the failed command
 // and its arguments there (a refused AUTH carries the password), pg the whole client.
@@ -24,6 +26,6 @@ export function serializeError(error: Error): ReturnType<typeof pino.stdSerializ
 
 export const LOG_SERIALIZERS = { err: serializeError }
 
-export function createLogger(level: Config['logLevel']): Logger {
+export function createLogger(level: LogLevel): Logger {
   return pino({ level, serializers: LOG_SERIALIZERS })
 }

@@ -1,5 +1,5 @@
-// Rate limits on the endpoints that cost a password hash or a database write: login, register and refresh,
-// each counted per client address and per account (username, or the session being refreshed). Counters are
+// The counters behind the rate limits that routes declare (src/access/rate-limit.plugin.ts): one per
+// RATE_LIMIT_* setting, each counting requests per key (a client address, an account, a session). Counters are
 // fixed windows kept by rate-limiter-flexible: in Redis when REDIS_URL is set, so that every instance
 // counts together, else in this process. When Redis cannot answer, counting falls back to this process
 // (fail open to per-instance limits rather than refusing logins or letting them through unlimited), and
@@ -88,14 +88,10 @@ export function createRateLimiters(
       },
     }
   }
-  return {
-    loginPerIp: make('loginPerIp'),
-    loginPerUsername: make('loginPerUsername'),
-    registerPerIp: make('registerPerIp'),
-    registerPerUsername: make('registerPerUsername'),
-    refreshPerIp: make('refreshPerIp'),
-    refreshPerSession: make('refreshPerSession'),
-  }
+  const { windowSeconds: _, ...sizes } = limits
+  return Object.fromEntries(
+    Object.keys(sizes).map((name) => [name, make(name as keyof RateLimiters)]),
+  ) as RateLimiters
 }
 
 /**

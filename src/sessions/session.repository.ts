@@ -1,7 +1,6 @@
 // Reads and writes sessions and their refresh tokens. The rotation is one compare-and-set: a token is spent
 // only by the UPDATE that finds it unspent, so of any number of concurrent refreshes exactly one rotates.
 import type { Selectable } from 'kysely'
-import type { AccessState } from '../auth/auth-state.ts'
 import type { Db, SessionsTable } from '../db/database.ts'
 
 export type Session = {
@@ -39,11 +38,10 @@ export interface SessionRepository {
    */
   rotate(sessionId: string, tokenHash: string, nextTokenHash: string, now: number): Promise<boolean>
   findById(id: string): Promise<Session | undefined>
-  /** The session joined with its user: what the access-token check needs, in one read. */
-  findAccessState(id: string): Promise<AccessState | undefined>
   listActive(userId: string, now: number, idleSince: number): Promise<Session[]>
   revoke(id: string, reason: string, now: number): Promise<boolean>
-  revokeAllForUser(userId: string, reason: string, now: number): Promise<string[]>
+  /** Revokes every active session of the user; returns how many. */
+  revokeAllForUser(userId: string, reason: string, now: number): Promise<number>
   /** Deletes sessions that expired or were revoked before `before`; returns how many. */
   purge(before: number, idleSince: number): Promise<number>
 }
@@ -185,46 +183,6 @@ export function createSessionRepository(db: Db): SessionRepository {
       return row && toSession(row)
     },
 
-    async findAccessState(id) {
-      const row = await db
-        .selectFrom('sessions')
-        .innerJoin('users', 'users.id', 'sessions.user_id')
-        .select([
-          'sessions.user_id',
-          'sessions.revoked_at',
-          'sessions.expires_at',
-          'sessions.last_used_at',
-          'sessions.token_version as session_token_version',
-          'users.username',
-          'users.first_name',
-          'users.last_name',
-          'users.created_at',
-          'users.updated_at',
-          'users.roles',
-          'users.disabled',
-          'users.token_version',
-        ])
-        .where('sessions.id', '=', id)
-        .executeTakeFirst()
-      return (
-        row && {
-          userId: row.user_id,
-          username: row.username,
-          firstName: row.first_name,
-          lastName: row.last_name,
-          createdAt: Number(row.created_at),
-          updatedAt: Number(row.updated_at),
-          roles: JSON.parse(row.roles) as string[],
-          disabled: Number(row.disabled) === 1,
-          tokenVersion: Number(row.token_version),
-          sessionRevoked:
-            row.revoked_at !== null || Number(row.session_token_version) !== Number(row.token_version),
-          sessionExpiresAt: Number(row.expires_at),
-          sessionLastUsedAt: Number(row.last_used_at),
-        }
-      )
-    },
-
     async listActive(userId, now, idleSince) {
       const rows = await db
         .selectFrom('sessions')
@@ -249,14 +207,13 @@ export function createSessionRepository(db: Db): SessionRepository {
     },
 
     async revokeAllForUser(userId, reason, now) {
-      const rows = await db
+      const result = await db
         .updateTable('sessions')
         .set({ revoked_at: now, revoked_reason: reason })
         .where('user_id', '=', userId)
         .where('revoked_at', 'is', null)
-        .returning('id')
-        .execute()
-      return rows.map((row) => row.id)
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows)
     },
 
     async purge(before, idleSince) {

@@ -6,12 +6,11 @@
 // See docs/decisions/0005-refresh-token-rotation.md.
 import { isIP } from 'node:net'
 import type { Static } from 'typebox'
-import type { AuthStateCache } from '../auth/auth-state.ts'
-import type { TokenService } from '../auth/token.service.ts'
+import type { AuthStateCache, LoadAccessState } from '../access/auth-state.ts'
+import type { TokenService, TokenSubject } from '../access/token.service.ts'
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
 import { newId } from '../lib/ids.ts'
-import type { User, UserRepository } from '../users/user.repository.ts'
 import {
   hashRefreshToken,
   isWellFormedRefreshToken,
@@ -35,9 +34,13 @@ export type RevocationReason =
   | 'user_disabled'
   | 'refresh_token_reused'
 
+/** Counts a rotation of the session against its rate limit; throws 429 past it. */
+export type CountRotation = (sessionId: string) => Promise<void>
+
 export interface SessionService {
-  start(user: User, client: ClientInfo): Promise<SessionGrant>
-  refresh(refreshToken: string): Promise<SessionGrant>
+  /** Starts a session for a user whose password was just checked, at the token version that check saw. */
+  start(user: TokenSubject, client: ClientInfo): Promise<SessionGrant>
+  refresh(refreshToken: string, countRotation: CountRotation): Promise<SessionGrant>
   /** The session a refresh token belongs to, for logout by refresh token; undefined when unknown. */
   sessionOfToken(refreshToken: string): Promise<Session | undefined>
   list(userId: string): Promise<Session[]>
@@ -57,24 +60,23 @@ const invalidRefreshToken = (detail = 'The refresh token is not valid') =>
 
 export type SessionServiceDeps = {
   sessions: SessionRepository
-  users: UserRepository
+  /** Reads a session's user as it is now (not from the cache): a refresh issues tokens from it. */
+  loadAccessState: LoadAccessState
   tokens: TokenService
   authStates: AuthStateCache
   clock: Clock
   /** The key that derives each rotated token from its predecessor (a server secret). */
   rotationSecret: Buffer
-  /** Counts a rotation of the session against its rate limit; throws 429 past it. */
-  limitRefresh: (sessionId: string) => Promise<void>
   config: SessionConfig
 }
 
 export function createSessionService(deps: SessionServiceDeps): SessionService {
-  const { sessions, users, tokens, authStates, clock, rotationSecret, limitRefresh, config } = deps
+  const { sessions, loadAccessState, tokens, authStates, clock, rotationSecret, config } = deps
 
   const isLive = (session: Session, now: number) =>
     session.revokedAt === null && session.expiresAt > now && session.lastUsedAt + config.idleTtlSeconds > now
 
-  const grant = (user: User, session: Session, refreshToken: string, now: number): SessionGrant => {
+  const grant = (user: TokenSubject, session: Session, refreshToken: string, now: number): SessionGrant => {
     const { token, expiresIn } = tokens.issueAccessToken(user, session.id)
     return {
       access_token: token,
@@ -131,7 +133,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       return grant(user, session, refreshToken, now)
     },
 
-    async refresh(refreshToken) {
+    async refresh(refreshToken, countRotation) {
       if (!isWellFormedRefreshToken(refreshToken)) throw invalidRefreshToken()
       const tokenHash = hashRefreshToken(refreshToken)
       const found = await sessions.findByToken(tokenHash)
@@ -141,15 +143,17 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       if (session.revokedAt !== null)
         throw invalidRefreshToken('The session has been revoked. Sign in again.')
       if (!isLive(session, now)) throw new AppError('session_expired')
-      const user = await users.findById(session.userId)
-      if (!user || user.disabled || user.tokenVersion !== session.tokenVersion) {
+      // sessionRevoked: revoked, or the password changed since the session started.
+      const state = await loadAccessState(session.id)
+      if (!state || state.disabled || state.sessionRevoked) {
         throw invalidRefreshToken('The session has been revoked. Sign in again.')
       }
+      const user = { id: state.userId, ...state }
 
       if (found.spentAt === null) {
         // Only a fresh rotation counts against the session's limit: a spent token presented again must
         // always reach the reuse check, or a thief refreshing fast could keep the victim from revoking.
-        await limitRefresh(session.id)
+        await countRotation(session.id)
         const next = nextRefreshToken(rotationSecret, refreshToken)
         if (await sessions.rotate(session.id, tokenHash, hashRefreshToken(next), now)) {
           return grant(user, session, next, now)
@@ -183,8 +187,9 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     },
 
     async revokeAll(userId, reason) {
-      const ids = await sessions.revokeAllForUser(userId, reason, epochSeconds(clock))
-      for (const id of ids) authStates.forgetSession(id)
+      await sessions.revokeAllForUser(userId, reason, epochSeconds(clock))
+      // One message for all of them (with Redis, one broadcast rather than one per session).
+      authStates.forgetUser(userId)
     },
 
     async end(sessionId, reason) {

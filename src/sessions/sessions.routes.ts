@@ -1,34 +1,33 @@
 // POST /auth/refresh, POST /auth/logout, POST /auth/logout-all, GET /auth/sessions, DELETE /auth/sessions/{id}.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
 import { AppError } from '../http/problem.ts'
-import { problems } from '../http/responses.ts'
-import { addressKey } from '../rate-limits/rate-limiter.ts'
+import { NoContent, problems } from '../http/responses.ts'
+import { isoTime } from '../lib/clock.ts'
 import { clearRefreshCookie, deliverInCookie, readRefreshToken } from './refresh-cookie.ts'
 import { RefreshBody, SessionGrant, SessionIdParams, SessionList } from './sessions.schemas.ts'
 
-const toIso = (seconds: number) => new Date(seconds * 1000).toISOString()
-const NoContent = Type.Null({ description: 'No content' })
-
 export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { sessions, config, rateLimits } = app.deps
+  const { config } = app.deps
+  const { sessions } = app.deps.services
 
   app.post(
     '/auth/refresh',
     {
-      config: { auth: 'public' },
+      // refreshPerSession is counted by the session service, once it knows the token's session, and only for
+      // a fresh rotation: a spent token presented again must always reach the reuse check.
+      config: { auth: 'public', rateLimit: ['refreshPerIp', 'refreshPerSession'] },
       schema: {
         tags: ['sessions'],
         summary: 'Spend a refresh token for a new access token and a new refresh token',
         body: RefreshBody,
-        response: { 200: SessionGrant, ...problems(400, 401, 403, 429) },
+        response: { 200: SessionGrant, ...problems(400, 401, 403) },
       },
     },
     async (request, reply) => {
-      await rateLimits.refreshPerIp.consume(addressKey(request.ip))
       const presented = readRefreshToken(request, request.body?.refresh_token)
       if (!presented) throw new AppError('invalid_refresh_token', 'No refresh token was sent')
-      const grant = await sessions.refresh(presented.token).catch((error: unknown) => {
+      const countRotation = (sessionId: string) => request.countLimit('refreshPerSession', sessionId)
+      const grant = await sessions.refresh(presented.token, countRotation).catch((error: unknown) => {
         if (presented.fromCookie) clearRefreshCookie(reply, config.cookieSecure)
         throw error
       })
@@ -41,7 +40,8 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/auth/logout',
     {
-      config: { auth: 'public' },
+      // It may look up a refresh token, as a refresh does, and shares that limit.
+      config: { auth: 'public', rateLimit: ['refreshPerIp'] },
       schema: {
         tags: ['sessions'],
         summary: 'End the current session: by its access token, or by its refresh token (body or cookie)',
@@ -98,9 +98,9 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         sessions: list.map((session) => ({
           id: session.id,
           current: session.id === request.auth.sessionId,
-          createdAt: toIso(session.createdAt),
-          lastUsedAt: toIso(session.lastUsedAt),
-          expiresAt: toIso(session.expiresAt),
+          createdAt: isoTime(session.createdAt),
+          lastUsedAt: isoTime(session.lastUsedAt),
+          expiresAt: isoTime(session.expiresAt),
           userAgent: session.userAgent,
           ip: session.ip,
         })),

@@ -61,12 +61,6 @@ function toUser(row: Pick<Row, (typeof USER_COLUMNS)[number]>): User {
   }
 }
 
-export function isUniqueViolation(error: unknown): boolean {
-  const { code, errcode, message } = error as { code?: string; errcode?: number; message?: string }
-  // node:sqlite: errcode 2067 (SQLITE_CONSTRAINT_UNIQUE); PostgreSQL: SQLSTATE 23505.
-  return errcode === 2067 || code === '23505' || /UNIQUE constraint failed/.test(message ?? '')
-}
-
 export function createUserRepository(db: Db): UserRepository {
   return {
     async insert(user) {

@@ -1,8 +1,6 @@
-// The signed-in user's own profile and password, and the admin-only user management endpoints.
+// The signed-in user's own profile, and the admin-only user management endpoints.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from 'typebox'
-import { ChangePasswordBody } from '../auth/auth.schemas.ts'
-import { problems } from '../http/responses.ts'
+import { NoContent, problems } from '../http/responses.ts'
 import {
   AdminUpdateUserBody,
   ListUsersQuery,
@@ -16,7 +14,7 @@ import {
 const adminOnly = { auth: { roles: ['admin'] } }
 
 export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { auth, usersService } = app.deps
+  const { users } = app.deps.services
 
   app.patch(
     '/users/me',
@@ -28,24 +26,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: User, ...problems(400) },
       },
     },
-    async (request) => userResponse(await usersService.updateProfile(request.auth.userId, request.body)),
-  )
-
-  app.post(
-    '/users/me/password',
-    {
-      schema: {
-        tags: ['users'],
-        summary: 'Change your password; every access token issued before stops working',
-        body: ChangePasswordBody,
-        response: { 204: Type.Null({ description: 'No content' }), ...problems(400) },
-      },
-    },
-    async (request, reply) => {
-      const { currentPassword, newPassword } = request.body
-      await auth.changePassword(request.auth.userId, currentPassword, newPassword)
-      return reply.code(204).send(null)
-    },
+    async (request) => userResponse(await users.updateProfile(request.auth.userId, request.body)),
   )
 
   app.get(
@@ -60,7 +41,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const page = await usersService.list(request.query)
+      const page = await users.list(request.query)
       return { users: page.users.map(userResponse), nextCursor: page.nextCursor }
     },
   )
@@ -76,7 +57,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: User, ...problems(400, 404) },
       },
     },
-    async (request) => userResponse(await usersService.get(request.params.id)),
+    async (request) => userResponse(await users.get(request.params.id)),
   )
 
   app.patch(
@@ -91,7 +72,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: User, ...problems(400, 404) },
       },
     },
-    async (request) => userResponse(await usersService.adminUpdate(request.params.id, request.body)),
+    async (request) => userResponse(await users.adminUpdate(request.params.id, request.body)),
   )
 
   app.delete(
@@ -102,11 +83,11 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         summary: 'Delete a user; their tokens stop working at once',
         params: UserIdParams,
-        response: { 204: Type.Null({ description: 'No content' }), ...problems(400, 404) },
+        response: { 204: NoContent, ...problems(400, 404) },
       },
     },
     async (request, reply) => {
-      await usersService.delete(request.params.id)
+      await users.delete(request.params.id)
       return reply.code(204).send(null)
     },
   )

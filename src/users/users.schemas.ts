@@ -1,8 +1,11 @@
 // Request and response bodies of the user endpoints. The User schema is the allow-list of what leaves the
 // server: a password hash or any other column not named here is never serialized.
 import { Type } from 'typebox'
-import { PersonName } from '../auth/auth.schemas.ts'
+import { isoTime } from '../lib/clock.ts'
 import type { User as DomainUser } from './user.repository.ts'
+
+/** A first or last name. */
+export const PersonName = Type.String({ minLength: 1, maxLength: 100, pattern: '^[^\\p{Cc}]+$' })
 
 export const Role = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$', examples: ['admin'] })
 
@@ -59,7 +62,7 @@ export function userResponse(user: Omit<DomainUser, 'tokenVersion'>) {
     lastName: user.lastName,
     roles: user.roles,
     disabled: user.disabled,
-    createdAt: new Date(user.createdAt * 1000).toISOString(),
-    updatedAt: new Date(user.updatedAt * 1000).toISOString(),
+    createdAt: isoTime(user.createdAt),
+    updatedAt: isoTime(user.updatedAt),
   }
 }

@@ -1,6 +1,6 @@
 // What a user can do to their own profile, and what an admin can do to any user. Every change that affects
 // access (roles, disabled, deletion) is told to the auth state cache, so that it takes effect at once.
-import type { AuthStateCache } from '../auth/auth-state.ts'
+import type { AuthStateCache } from '../access/auth-state.ts'
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
 import type { SessionService } from '../sessions/session.service.ts'
@@ -49,8 +49,9 @@ export function createUsersService({ users, sessions, authStates, clock }: Users
 
     async adminUpdate(id, changes) {
       const user = found(await users.update(id, changes, epochSeconds(clock)))
+      // Either way the user's remembered states are forgotten (revokeAll does it for the sessions it ends).
       if (changes.disabled === true) await sessions.revokeAll(id, 'user_disabled')
-      authStates.forgetUser(id)
+      else authStates.forgetUser(id)
       return user
     },
 

@@ -65,7 +65,10 @@ describe('every error is application/problem+json, never a stack trace or a 500 
         async (app) => {
           app.get(
             '/explode',
-            { config: { auth: 'public' }, schema: { response: { 200: { type: 'object' } } } },
+            {
+              config: { auth: 'public', rateLimit: { none: 'a test' } },
+              schema: { response: { 200: { type: 'object' } } },
+            },
             async () => {
               throw new Error('database password is hunter2')
             },

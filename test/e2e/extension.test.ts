@@ -1,81 +1,81 @@
-// The extension point: a developer adds a protected route in a few lines, declaring its auth next to its
-// schema. This is the example from docs/adding-a-route.md, run as it is written there.
+// The extension point: a developer adds a feature in a few lines, declaring its auth and its rate limits next
+// to its schema. This runs examples/notes/notes.routes.ts, the file docs/adding-a-route.md shows (a test below
+// checks that the guide quotes it as it is).
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { notesRoutes } from '../../examples/notes/notes.routes.ts'
+import type { RouteAuth } from '../../src/access/auth.plugin.ts'
+import type { RouteRateLimit } from '../../src/access/rate-limit.plugin.ts'
 import { buildApp } from '../../src/app.ts'
-import type { RouteAuth } from '../../src/auth/auth.plugin.ts'
 import { routeModules } from '../../src/modules.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 import { assertProblem, bearer, createAdmin, registerUser } from '../helpers/fixtures.ts'
 
-const notesRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get(
-    '/notes/public',
-    { config: { auth: 'public' }, schema: { response: { 200: Type.Object({ hello: Type.String() }) } } },
-    async () => ({ hello: 'world' }),
-  )
-  app.get(
-    '/notes/mine',
-    { schema: { response: { 200: Type.Object({ owner: Type.String() }) } } },
-    async (request) => ({ owner: request.auth.username }),
-  )
-  app.delete(
-    '/notes/all',
-    {
-      config: { auth: { roles: ['admin'] } },
-      schema: { response: { 200: Type.Object({ deleted: Type.Integer() }) } },
-    },
-    async () => ({ deleted: 0 }),
-  )
-}
+/** A module with one GET /x route declared with `config`, and an optional body schema. */
+const oneRoute =
+  (config: Record<string, unknown>, body?: ReturnType<typeof Type.Object>): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    const method = body ? 'post' : 'get'
+    app[method](
+      '/x',
+      { config, schema: { ...(body ? { body } : {}), response: { 200: Type.Null() } } },
+      async () => null,
+    )
+  }
 
 describe('adding your own routes', () => {
   let t: TestApp
   before(async () => {
-    t = await buildTestApp({ modules: [...routeModules, notesRoutes] })
+    t = await buildTestApp({ modules: [...routeModules, notesRoutes()] })
   })
   after(() => t.close())
 
+  it('docs/adding-a-route.md shows examples/notes/notes.routes.ts as it is', () => {
+    const guide = readFileSync(new URL('../../docs/adding-a-route.md', import.meta.url), 'utf8')
+    const example = readFileSync(new URL('../../examples/notes/notes.routes.ts', import.meta.url), 'utf8')
+    assert.ok(guide.includes(`\`\`\`ts\n${example}\`\`\``), 'the guide quotes the example file whole')
+  })
+
   it("a route declared { auth: 'public' } answers without a token", async () => {
-    const response = await t.app.inject({ method: 'GET', url: '/notes/public' })
-    assert.deepEqual(response.json(), { hello: 'world' })
+    const response = await t.app.inject({ method: 'GET', url: '/notes/about' })
+    assert.equal(response.statusCode, 200)
   })
 
   it('a route with no auth setting needs a valid token, and sees who is calling', async () => {
-    assertProblem(await t.app.inject({ method: 'GET', url: '/notes/mine' }), 401, 'invalid_token')
-    const user = await registerUser(t.app)
-    const response = await t.app.inject({ method: 'GET', url: '/notes/mine', headers: bearer(user.token) })
-    assert.deepEqual(response.json(), { owner: user.username })
+    const body = { text: 'buy milk' }
+    assertProblem(await t.app.inject({ method: 'POST', url: '/notes', body }), 401, 'invalid_token')
+    const ada = await registerUser(t.app)
+    const created = await t.app.inject({ method: 'POST', url: '/notes', headers: bearer(ada.token), body })
+    assert.equal(created.statusCode, 201)
+    const url = `/notes/${created.json().id}`
+    assert.deepEqual((await t.app.inject({ url, headers: bearer(ada.token) })).json(), created.json())
+    const grace = await registerUser(t.app)
+    assertProblem(await t.app.inject({ url, headers: bearer(grace.token) }), 404, 'not_found')
   })
 
   it('a route declared { roles: [...] } needs one of those roles: 401 without a token, 403 without the role', async () => {
-    assertProblem(await t.app.inject({ method: 'DELETE', url: '/notes/all' }), 401, 'invalid_token')
+    assertProblem(await t.app.inject({ method: 'DELETE', url: '/notes' }), 401, 'invalid_token')
     const user = await registerUser(t.app)
-    const denied = await t.app.inject({ method: 'DELETE', url: '/notes/all', headers: bearer(user.token) })
+    const denied = await t.app.inject({ method: 'DELETE', url: '/notes', headers: bearer(user.token) })
     assertProblem(denied, 403, 'insufficient_role')
     const admin = await createAdmin(t.app, t.deps)
-    const allowed = await t.app.inject({ method: 'DELETE', url: '/notes/all', headers: bearer(admin.token) })
-    assert.deepEqual(allowed.json(), { deleted: 0 })
+    const allowed = await t.app.inject({ method: 'DELETE', url: '/notes', headers: bearer(admin.token) })
+    assert.equal(allowed.statusCode, 204)
   })
 
   it('the OpenAPI document marks the protected routes as needing a bearer token', async () => {
     const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json()
-    assert.equal(doc.paths['/notes/public'].get.security, undefined)
-    assert.deepEqual(doc.paths['/notes/mine'].get.security, [{ bearerAuth: [] }])
-    assert.ok(doc.paths['/notes/all'].delete.responses['403'])
+    assert.equal(doc.paths['/notes/about'].get.security, undefined)
+    assert.deepEqual(doc.paths['/notes/{id}'].get.security, [{ bearerAuth: [] }])
+    assert.ok(doc.paths['/notes'].delete.responses['403'])
   })
 
   it('the server refuses to start with a route whose auth setting is malformed', async () => {
     for (const auth of ['private', { role: 'admin' }, { roles: [] }, { roles: 'admin' }]) {
-      const broken: FastifyPluginAsyncTypebox = async (app) => {
-        app.get(
-          '/x',
-          { config: { auth: auth as RouteAuth }, schema: { response: { 200: Type.Null() } } },
-          async () => null,
-        )
-      }
+      const broken = oneRoute({ auth: auth as RouteAuth })
       await assert.rejects(buildApp({ deps: t.deps, modules: [broken], logger: false }), /config\.auth/)
     }
   })
@@ -85,5 +85,78 @@ describe('adding your own routes', () => {
       app.get('/x', { config: { auth: 'public' } }, async () => ({ password_hash: 'oops' }))
     }
     await assert.rejects(buildApp({ deps: t.deps, modules: [broken], logger: false }), /response schema/)
+  })
+})
+
+describe('rate limits declared on the route (issue 10)', () => {
+  let t: TestApp
+  before(async () => {
+    t = await buildTestApp()
+  })
+  after(() => t.close())
+
+  const refusesToStart = (module: FastifyPluginAsyncTypebox, message: RegExp) =>
+    assert.rejects(buildApp({ deps: t.deps, modules: [module], logger: false }), message)
+
+  it('the server refuses to start with a public route that declares no limit, naming the route', async () => {
+    await refusesToStart(
+      oneRoute({ auth: 'public' }),
+      /GET \/x: a public route must declare config\.rateLimit/,
+    )
+  })
+
+  it('the server refuses to start with a route that checks a secret and declares no limit', async () => {
+    const withSecret = Type.Object({ pin: Type.String({ writeOnly: true }) })
+    await refusesToStart(oneRoute({}, withSecret), /POST \/x: a route that checks a secret must declare/)
+    const namedLikeOne = Type.Object({ apiToken: Type.String() })
+    await refusesToStart(oneRoute({}, namedLikeOne), /POST \/x: a route that checks a secret must declare/)
+  })
+
+  it('the server refuses to start with an unknown limit, an empty list, or { none } without a reason', async () => {
+    const malformed: unknown[] = [
+      ['loginPerPlanet'],
+      [],
+      { none: '' },
+      { none: 'ok', also: 1 },
+      'none',
+      ['loginPerIp', 'loginPerIp'],
+    ]
+    for (const rateLimit of malformed) {
+      await refusesToStart(
+        oneRoute({ auth: 'public', rateLimit: rateLimit as RouteRateLimit }),
+        /config\.rateLimit/,
+      )
+    }
+  })
+
+  it("a public route may say { none: '<reason>' }, and a signed-in route without a secret may declare nothing", async () => {
+    const app = await buildApp({
+      deps: t.deps,
+      modules: [
+        oneRoute({ auth: 'public', rateLimit: { none: 'static' } }),
+        async (a) => {
+          a.get('/y', { schema: { response: { 200: Type.Null() } } }, async () => null)
+        },
+      ],
+      logger: false,
+    })
+    await app.close()
+  })
+
+  it("every limited route's OpenAPI operation lists its limits and a 429 answer with Retry-After", async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json()
+    const login = doc.paths['/auth/login'].post
+    assert.deepEqual(
+      login['x-rate-limits'].map((limit: { name: string }) => limit.name),
+      ['loginPerIp', 'loginPerUsername'],
+    )
+    assert.match(login.description, /Rate limits: `loginPerIp`/)
+    assert.ok(login.responses['429'].headers['Retry-After'])
+    const change = doc.paths['/users/me/password'].post
+    assert.deepEqual(
+      change['x-rate-limits'].map((limit: { name: string }) => limit.name),
+      ['passwordChangePerUser', 'passwordChangePerIp', 'loginPerUsername'],
+    )
+    assert.equal(doc.paths['/health'].get.responses['429'], undefined)
   })
 })

@@ -259,7 +259,7 @@ describe('forged and invalid access tokens on GET /auth/me', () => {
     const [issuedHeader] = segments(user.token)
     kid = JSON.parse(Buffer.from(issuedHeader, 'base64url').toString('utf8')).kid
     sessionId = JSON.parse(Buffer.from(segments(user.token)[1], 'base64url').toString('utf8')).sid
-    assert.equal(kid, t.deps.keyStore.signingKey().kid)
+    assert.equal(kid, t.deps.access.keyStore.signingKey().kid)
   })
   after(() => t.close())
 

@@ -281,7 +281,7 @@ describe('rotation without downtime', () => {
       // The key's grace ends when the last token it can have signed expires: the token is refused either way.
       assert.equal((await me(oldToken)).statusCode, 401)
       assert.deepEqual(await keys.prune(Math.floor(clock.now() / 1000) - grace / 1000), [oldKid])
-      await running.deps.keyStore.reload()
+      await running.deps.access.keyStore.reload()
       assert.deepEqual(
         (await jwksOf(running)).keys.map((k) => k.kid),
         [newKid],
@@ -303,14 +303,18 @@ describe('who may change the signing key', () => {
   it('in production, refuses to start when JWT_ALGORITHM differs from the active key, instead of replacing it', async () => {
     const env = { DATABASE_URL: await databases.url(join(dir, 'prod.db')), JWT_ALGORITHM: 'EdDSA' }
     const first = await buildTestApp({ env })
-    const kid = first.deps.keyStore.signingKey().kid
+    const kid = first.deps.access.keyStore.signingKey().kid
     await first.close()
     await assert.rejects(
       buildTestApp({ env: { ...env, NODE_ENV: 'production', JWT_ALGORITHM: 'HS256' } }),
       /The active signing key is EdDSA but JWT_ALGORITHM is HS256/,
     )
     const again = await buildTestApp({ env: { ...env, NODE_ENV: 'production' } })
-    assert.equal(again.deps.keyStore.signingKey().kid, kid, 'the EdDSA key is still the one that signs')
+    assert.equal(
+      again.deps.access.keyStore.signingKey().kid,
+      kid,
+      'the EdDSA key is still the one that signs',
+    )
     await again.close()
   })
 

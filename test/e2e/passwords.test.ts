@@ -4,9 +4,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type Algorithm, hash as argon2Hash } from '@node-rs/argon2'
 import { hash as bcryptHash } from '@node-rs/bcrypt'
+import { usernameKey } from '../../src/access/username.ts'
 import { createPasswordHasher } from '../../src/auth/password-hasher.ts'
 import { newId } from '../../src/lib/ids.ts'
-import { usernameKey } from '../../src/users/username.ts'
 import { buildTestApp, TEST_ARGON2, type TestApp } from '../helpers/build-test-app.ts'
 import { assertProblem, bearer, login, registerUser, uniqueUsername } from '../helpers/fixtures.ts'
 
@@ -23,7 +23,7 @@ async function insertUser(t: TestApp, passwordHash: string): Promise<{ id: strin
   const username = uniqueUsername('legacy')
   const id = newId()
   const now = Math.floor(t.deps.clock.now() / 1000)
-  await t.deps.users.insert({
+  await t.deps.repositories.users.insert({
     id,
     username,
     usernameKey: usernameKey(username),
@@ -38,7 +38,7 @@ async function insertUser(t: TestApp, passwordHash: string): Promise<{ id: strin
 }
 
 async function storedHash(t: TestApp, username: string): Promise<string> {
-  const found = await t.deps.users.findCredentials(usernameKey(username))
+  const found = await t.deps.repositories.users.findCredentials(usernameKey(username))
   assert.ok(found, `no user ${username}`)
   return found.passwordHash
 }

@@ -1,10 +1,11 @@
-// Rate limits on login, register and refresh: per client address and per account, 429 problem+json with
-// Retry-After. In the runs with Redis the counters live there; otherwise in the process.
+// Rate limits on login, register, refresh and password change: per client address and per account, 429
+// problem+json with Retry-After; and the hash queue's fair shares. In the runs with Redis the counters live there; otherwise in the process.
 import assert from 'node:assert/strict'
 import { afterEach, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { createPasswordHasher } from '../../src/auth/password-hasher.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
-import { assertProblem, registerUser, uniqueUsername } from '../helpers/fixtures.ts'
+import { assertProblem, bearer, registerUser, uniqueUsername } from '../helpers/fixtures.ts'
 
 const PASSWORD = 'correct horse battery'
 
@@ -143,5 +144,108 @@ describe('rate limits', () => {
     for (let i = 0; i < 30; i++) {
       assert.equal((await loginFrom('10.0.6.1', user.username, 'wrong password')).statusCode, 401)
     }
+  })
+})
+
+describe('POST /users/me/password is limited like a login (issue 10)', () => {
+  let t: TestApp
+  afterEach(() => t?.close())
+
+  const changeFrom = (ip: string, token: string, currentPassword: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/users/me/password',
+      remoteAddress: ip,
+      headers: bearer(token),
+      payload: { currentPassword, newPassword: 'a brand new passphrase' },
+    })
+
+  it('counts password changes per signed-in user, across addresses: past the limit 429 with Retry-After', async () => {
+    t = await buildTestApp({ env: { RATE_LIMIT_PASSWORD_CHANGE_PER_USER: '3' } })
+    const user = await registerUser(t.app)
+    for (let i = 0; i < 3; i++) {
+      assertProblem(
+        await changeFrom(`10.0.0.${i}`, user.token, 'wrong guess'),
+        400,
+        'invalid_current_password',
+      )
+    }
+    const limited = await changeFrom('10.0.0.9', user.token, user.password)
+    assertProblem(limited, 429, 'rate_limited')
+    assert.ok(Number(limited.headers['retry-after']) >= 1)
+  })
+
+  it('counts password changes per client address, across users', async () => {
+    t = await buildTestApp({ env: { RATE_LIMIT_PASSWORD_CHANGE_PER_IP: '2' } })
+    const [ada, grace, alan] = [
+      await registerUser(t.app),
+      await registerUser(t.app),
+      await registerUser(t.app),
+    ]
+    assertProblem(await changeFrom('10.0.0.1', ada.token, 'wrong'), 400, 'invalid_current_password')
+    assertProblem(await changeFrom('10.0.0.1', grace.token, 'wrong'), 400, 'invalid_current_password')
+    assertProblem(await changeFrom('10.0.0.1', alan.token, alan.password), 429, 'rate_limited')
+    assert.equal((await changeFrom('10.0.0.2', alan.token, alan.password)).statusCode, 204)
+  })
+
+  it('counts a wrong current password as a failed login of the account, and a right one not', async () => {
+    t = await buildTestApp({ env: { RATE_LIMIT_LOGIN_PER_USERNAME: '3' } })
+    const user = await registerUser(t.app)
+    const other = await registerUser(t.app)
+    // A right current password is given back: these leave the account's failures at 0.
+    assert.equal((await changeFrom('10.0.0.1', other.token, other.password)).statusCode, 204)
+    for (let i = 0; i < 3; i++) {
+      assertProblem(await changeFrom('10.0.0.1', user.token, `guess ${i}`), 400, 'invalid_current_password')
+    }
+    // Three failures, from a stolen token: the account's login now waits too, even with the right password.
+    const login = await t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      remoteAddress: '192.0.2.1',
+      payload: { username: user.username, password: user.password },
+    })
+    assertProblem(login, 429, 'rate_limited')
+  })
+})
+
+describe('password checks share the hash queue fairly (issue 10)', () => {
+  let t: TestApp
+  afterEach(() => t?.close())
+
+  it("a flood of wrong guesses from one account does not refuse another user's correct login", async () => {
+    // Slow hashes (about 0.1 s), two at a time: the flood queues for real, and drains slowly enough that the
+    // login below arrives while it holds all the room it can. The route's own limits are off (TEST_ENV), so
+    // that only the hash queue stands between the flood and everyone else.
+    t = await buildTestApp({
+      overrides: { hasher: createPasswordHasher({ memoryKib: 65_536, iterations: 3, parallelism: 1 }, 2) },
+    })
+    const attacker = await registerUser(t.app)
+    const victim = await registerUser(t.app)
+    const flood = Array.from({ length: 150 }, (_, i) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/users/me/password',
+        remoteAddress: '203.0.113.7',
+        headers: bearer(attacker.token),
+        payload: { currentPassword: `wrong guess ${i}`, newPassword: 'a brand new passphrase' },
+      }),
+    )
+    // The first answer to the flood comes once it has taken all the room it can take (the rest is refused).
+    await Promise.race(flood)
+    const loginResponse = await t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      remoteAddress: '198.51.100.20',
+      payload: { username: victim.username, password: victim.password },
+    })
+    const floodResponses = await Promise.all(flood)
+    assert.equal(loginResponse.statusCode, 200, loginResponse.body)
+    const statuses = floodResponses.map((response) => response.statusCode)
+    // The flood is refused past its share at once (429), and what it was allowed was checked (400).
+    assert.ok(
+      statuses.every((status) => status === 400 || status === 429),
+      String(new Set(statuses)),
+    )
+    assert.ok(statuses.filter((status) => status === 429).length >= 100)
   })
 })

@@ -309,7 +309,7 @@ describe('sessions: expiry and housekeeping, with a controlled clock', () => {
     const live = await signIn(t, user)
     const revoked = await signIn(t, user)
     await t.app.inject({ method: 'POST', url: '/auth/logout', headers: bearer(revoked.access_token) })
-    const purged = await t.deps.sessions.purge()
+    const purged = await t.deps.services.sessions.purge()
     assert.ok(purged >= 1)
     const sessions = await t.deps.db
       .selectFrom('sessions')
@@ -328,7 +328,7 @@ describe('sessions: expiry and housekeeping, with a controlled clock', () => {
       .execute()
     assert.equal(orphans.length, 0)
     clock.advance(31 * DAY_MS)
-    await t.deps.sessions.purge()
+    await t.deps.services.sessions.purge()
     const after = await t.deps.db.selectFrom('sessions').select('id').where('user_id', '=', user.id).execute()
     assert.equal(after.length, 0)
   })
@@ -461,7 +461,7 @@ describe('sessions: races (review findings)', () => {
       assert.equal(change.statusCode, 204)
       release()
       assertProblem(await racingLogin, 401, 'invalid_credentials')
-      const live = await t.deps.sessions.list(user.id)
+      const live = await t.deps.services.sessions.list(user.id)
       assert.deepEqual(live, [], 'no session survives the password change')
     } finally {
       await t.close()
@@ -473,8 +473,8 @@ describe('sessions: races (review findings)', () => {
     try {
       const grant = await signIn(t, await registerUser(t.app))
       const sid = String(claimsOf(grant.access_token).sid)
-      await t.deps.sessionRepository.revoke(sid, 'logout', Math.floor(Date.now() / 1000))
-      const rotated = await t.deps.sessionRepository.rotate(
+      await t.deps.repositories.sessions.revoke(sid, 'logout', Math.floor(Date.now() / 1000))
+      const rotated = await t.deps.repositories.sessions.rotate(
         sid,
         hashRefreshToken(grant.refresh_token),
         hashRefreshToken(newRefreshToken()),

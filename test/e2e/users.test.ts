@@ -121,7 +121,7 @@ describe('admin user management', () => {
     } while (cursor)
     assert.equal(new Set(seen).size, seen.length, 'no user appears twice')
     assert.deepEqual(seen, [...seen].sort(), 'ordered by time-ordered id')
-    const all = await t.deps.users.list({ limit: 1000 })
+    const all = await t.deps.repositories.users.list({ limit: 1000 })
     assert.equal(seen.length, all.length)
   })
 

@@ -46,7 +46,7 @@ export async function registerUser(
 export async function createAdmin(app: FastifyInstance, deps: Deps): Promise<TestUser> {
   const username = uniqueUsername('admin')
   const password = 'admin password 1'
-  const user = await deps.auth.register(
+  const user = await deps.services.auth.register(
     { username, password, firstName: 'Grace', lastName: 'Hopper' },
     { roles: ['admin', 'user'] },
   )

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import Fastify from 'fastify'
-import { type Authenticate, authPlugin } from '../../src/auth/auth.plugin.ts'
+import { type Authenticate, authPlugin } from '../../src/access/auth.plugin.ts'
 import { Problem } from '../../src/http/problem.ts'
 
 async function appWith(authenticate: Authenticate) {

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
+import { SETTINGS } from '../../src/config/config.schema.ts'
 import { ConfigError, loadConfig } from '../../src/config/load-config.ts'
+import type { Setting } from '../../src/config/setting.ts'
+
+const DECLARED = Object.entries<Setting>(SETTINGS)
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -82,5 +87,140 @@ describe('configuration', () => {
 
   it('treats an empty variable as unset', () => {
     assert.equal(loadConfig({ PORT: '' }).port, 8000)
+  })
+
+  it('reports ACCESS_TOKEN_TTL_SECONDS outside 30..86400 with its range and the value given', () => {
+    for (const value of ['29', '86401', '15m', '-60']) {
+      assert.deepEqual(problemsOf({ ACCESS_TOKEN_TTL_SECONDS: value }), [
+        `ACCESS_TOKEN_TTL_SECONDS must be a whole number from 30 to 86400; got "${value}"`,
+      ])
+    }
+    assert.equal(loadConfig({ ACCESS_TOKEN_TTL_SECONDS: '30' }).jwt.accessTokenTtlSeconds, 30)
+    assert.equal(loadConfig({ ACCESS_TOKEN_TTL_SECONDS: '86400' }).jwt.accessTokenTtlSeconds, 86_400)
+  })
+
+  it('names every choice when a variable is not one of them', () => {
+    assert.deepEqual(problemsOf({ JWT_ALGORITHM: 'none', COOKIE_SECURE: 'yes' }), [
+      'JWT_ALGORITHM must be one of HS256, HS384, HS512, EdDSA, ES256, RS256; got "none"',
+      'COOKIE_SECURE must be true or false; got "yes"',
+    ])
+  })
+
+  it('checks every declared variable, even one whose feature is off (REDIS_COMMAND_TIMEOUT_MS without REDIS_URL)', () => {
+    assert.deepEqual(problemsOf({ REDIS_COMMAND_TIMEOUT_MS: '0' }), [
+      'REDIS_COMMAND_TIMEOUT_MS must be a whole number from 10 to 60000; got "0"',
+    ])
+  })
+
+  it('reports a bad JWT_ALGORITHM once, not again as a mismatch with the key configured for it', () => {
+    assert.equal(
+      problemsOf({ JWT_ALGORITHM: 'ed25519', JWT_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----' }).length,
+      1,
+    )
+  })
+
+  it('never echoes a secret: JWT_SECRET, KEY_ENCRYPTION_SECRET, REDIS_URL, a PostgreSQL DATABASE_URL', () => {
+    const problems = problemsOf({
+      JWT_SECRET: 'short-jwt-secret',
+      KEY_ENCRYPTION_SECRET: 'short-encryption-secret',
+      REDIS_URL: 'http://default:redis-password@cache:6379',
+      DATABASE_URL: 'postgres://app:pg-password@db:54x2/app',
+    })
+    assert.equal(problems.length, 4)
+    for (const problem of problems) {
+      assert.doesNotMatch(problem, /short-jwt-secret|short-encryption-secret|redis-password|pg-password/)
+    }
+    assert.ok(problems.some((p) => p.startsWith('REDIS_URL must be a redis:// or rediss:// URL')))
+    assert.ok(problems.some((p) => p.startsWith('KEY_ENCRYPTION_SECRET must be at least 32 characters')))
+  })
+
+  it('marks every variable that holds a password or key as secret', () => {
+    const secret = DECLARED.filter(([, setting]) => setting.secret).map(([name]) => name)
+    assert.deepEqual(secret.sort(), [
+      'DATABASE_URL',
+      'JWT_PRIVATE_KEY',
+      'JWT_SECRET',
+      'KEY_ENCRYPTION_SECRET',
+      'REDIS_URL',
+    ])
+  })
+
+  it('accepts redis:// and rediss:// URLs with a host, and nothing else, for REDIS_URL', () => {
+    assert.equal(loadConfig({ REDIS_URL: 'rediss://cache:6380' }).redis?.url, 'rediss://cache:6380')
+    for (const url of ['redis://', 'redis:///0', 'cache:6379']) {
+      assert.equal(problemsOf({ REDIS_URL: url }).length, 1, url)
+    }
+  })
+
+  it('limits password changes per signed-in user (5) and per address (10) by default, each settable', () => {
+    const { rateLimits } = loadConfig({})
+    assert.equal(rateLimits.passwordChangePerUser, 5)
+    assert.equal(rateLimits.passwordChangePerIp, 10)
+    const set = loadConfig({
+      RATE_LIMIT_PASSWORD_CHANGE_PER_USER: '0',
+      RATE_LIMIT_PASSWORD_CHANGE_PER_IP: '1000000',
+    }).rateLimits
+    assert.equal(set.passwordChangePerUser, 0)
+    assert.equal(set.passwordChangePerIp, 1_000_000)
+    assert.equal(problemsOf({ RATE_LIMIT_PASSWORD_CHANGE_PER_IP: '1000001' }).length, 1)
+  })
+
+  it("every declared integer setting's default lies in its range", () => {
+    for (const [name, setting] of DECLARED) {
+      if (setting.kind !== 'integer') continue
+      assert.ok(setting.min <= setting.max, `${name}: min above max`)
+      if (setting.default === undefined) continue
+      assert.ok(Number.isInteger(setting.default), `${name}: default ${setting.default} is not whole`)
+      assert.ok(
+        setting.default >= setting.min && setting.default <= setting.max,
+        `${name}: default ${setting.default} outside ${setting.min}..${setting.max}`,
+      )
+    }
+  })
+
+  it("every declared choice setting's default is one of its choices", () => {
+    for (const [name, setting] of DECLARED) {
+      if (setting.kind !== 'enum' || setting.default === undefined) continue
+      assert.ok(setting.choices.includes(setting.default), `${name}: default ${setting.default}`)
+    }
+  })
+
+  it('accepts each declared default written out, as if it were set', () => {
+    const env = Object.fromEntries(
+      DECLARED.flatMap(([name, setting]) =>
+        setting.default === undefined ? [] : [[name, String(setting.default)]],
+      ),
+    )
+    assert.deepEqual(loadConfig(env), loadConfig({}))
+  })
+
+  it("the README table shows each setting's default and what it accepts (range, choices)", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    for (const [name, setting] of DECLARED) {
+      const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`))
+      assert.ok(row, `${name} has no row`)
+      if (setting.default !== undefined) assert.ok(row.includes(`| \`${setting.default}\` |`), name)
+      if (setting.kind === 'integer') assert.ok(row.includes(`from ${setting.min} to ${setting.max}`), name)
+      if (setting.kind === 'enum') {
+        for (const choice of setting.choices) assert.ok(row.includes(`\`${choice}\``), `${name}: ${choice}`)
+      }
+    }
+  })
+
+  it('imports nothing above it (only src/lib/ is below config), and src/lib/ imports nothing from config', () => {
+    const importsOf = (folder: string) =>
+      readdirSync(new URL(`../../src/${folder}/`, import.meta.url)).flatMap((file) => {
+        const text = readFileSync(new URL(`../../src/${folder}/${file}`, import.meta.url), 'utf8')
+        const specifiers = text.matchAll(
+          /^(?:import|export)\s[\w*{}\s,]*?from '(\.[^']+)'|import\('(\.[^']+)'\)/gm,
+        )
+        return [...specifiers].map((m) => `${file}: ${m[1] ?? m[2]}`)
+      })
+    const upward = importsOf('config').filter((line) => !/: \.\/|: \.\.\/lib\//.test(line))
+    assert.deepEqual(upward, [])
+    assert.deepEqual(
+      importsOf('lib').filter((line) => line.includes('/config/')),
+      [],
+    )
   })
 })

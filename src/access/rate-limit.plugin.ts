@@ -1,0 +1,186 @@
+// Rate limits are declared on each route, beside `auth`, and one hook enforces them:
+//   config: { rateLimit: ['loginPerIp', 'loginPerUsername'] }   count these (see LIMIT_RULES)
+//   config: { rateLimit: { none: 'why no limit is needed' } }   count nothing, and say why
+// The default is deny: a public route, or one whose body carries a secret, that declares neither stops the
+// server from starting. The OpenAPI document shows each route's limits and its 429 answer.
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { RateLimits } from '../config/load-config.ts'
+import { addressKey, type RateLimiters } from '../rate-limits/rate-limiter.ts'
+import { usernameKey } from './username.ts'
+
+export type LimitName = Exclude<keyof RateLimits, 'windowSeconds'>
+
+export type RouteRateLimit = LimitName[] | { none: string }
+
+type LimitRule = {
+  /** What one count stands for, as the OpenAPI document says it. */
+  per: 'client address' | 'account' | 'signed-in user' | 'session'
+  /**
+   * The key the hook counts, from the validated (and, off public routes, authenticated) request; absent for
+   * a key that only the handler can know, which it counts with `request.countLimit(name, key)`.
+   */
+  key?: (request: FastifyRequest) => string
+  /**
+   * `failures`: counted before the handler, so that parallel guesses cannot slip past the limit, and given
+   * back unless the answer refuses the request (a 4xx other than 429): only failed attempts add up.
+   */
+  counts: 'requests' | 'failures'
+}
+
+const byAddress = (request: FastifyRequest) => addressKey(request.ip)
+/** The account a request is about: the signed-in user's, else the username in the body. */
+const byAccount = (request: FastifyRequest) =>
+  usernameKey(request.auth?.username ?? (request.body as { username: string }).username)
+
+/** Every limit a route can name: what it counts, and by which key. Its size is a setting (RATE_LIMIT_*). */
+export const LIMIT_RULES: Record<LimitName, LimitRule> = {
+  loginPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
+  loginPerUsername: { per: 'account', key: byAccount, counts: 'failures' },
+  registerPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
+  registerPerUsername: { per: 'account', key: byAccount, counts: 'requests' },
+  refreshPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
+  refreshPerSession: { per: 'session', counts: 'requests' },
+  passwordChangePerUser: { per: 'signed-in user', key: (request) => request.auth.userId, counts: 'requests' },
+  passwordChangePerIp: { per: 'client address', key: byAddress, counts: 'requests' },
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    rateLimit?: RouteRateLimit
+  }
+  interface FastifyRequest {
+    /** Counts one request under a limit the route declared but whose key only the handler knows. */
+    countLimit(name: LimitName, key: string): Promise<void>
+    /** The failure-counted limits this request consumed, to give back unless it is refused. */
+    consumedFailures: [LimitName, string][] | undefined
+  }
+}
+
+/** Whether a body schema carries a secret: a property marked writeOnly, or named like a password or token. */
+function carriesSecret(body: unknown): boolean {
+  const properties = (body as { properties?: Record<string, { writeOnly?: boolean }> } | undefined)
+    ?.properties
+  return Object.entries(properties ?? {}).some(
+    ([name, schema]) => schema.writeOnly === true || /password|secret|token/i.test(name),
+  )
+}
+
+function describeProblem(route: RouteOptions, declared: unknown): string | undefined {
+  if (declared === undefined) {
+    if (route.config?.auth === 'public') return 'a public route must declare config.rateLimit'
+    if (carriesSecret(route.schema?.body)) return 'a route that checks a secret must declare config.rateLimit'
+    return undefined
+  }
+  if (Array.isArray(declared)) {
+    const unknown = declared.filter((name) => !Object.hasOwn(LIMIT_RULES, name))
+    if (declared.length === 0) return "config.rateLimit names no limit; say { none: '<reason>' } instead"
+    if (unknown.length > 0) return `config.rateLimit names unknown limits: ${unknown.join(', ')}`
+    if (new Set(declared).size !== declared.length) return 'config.rateLimit names a limit twice'
+    return undefined
+  }
+  const reason = (declared as { none?: unknown } | null)?.none
+  if (
+    typeof reason === 'string' &&
+    reason.trim().length > 0 &&
+    Object.keys(declared as object).length === 1
+  ) {
+    return undefined
+  }
+  return `config.rateLimit must be a list of limits or { none: '<reason>' }; got ${JSON.stringify(declared)}`
+}
+
+function describeLimits(names: LimitName[], limits: RateLimits): string {
+  const window = limits.windowSeconds
+  return names
+    .map((name) => {
+      const rule = LIMIT_RULES[name]
+      const size = limits[name] === 0 ? 'off' : `${limits[name]} ${rule.counts} per ${window} s`
+      return `\`${name}\` (${size} per ${rule.per})`
+    })
+    .join(', ')
+}
+
+const RETRY_AFTER = {
+  'Retry-After': { type: 'integer', minimum: 1, description: 'Seconds to wait before trying again' },
+}
+
+export const rateLimitPlugin = fp(
+  async (app: FastifyInstance, { limiters, limits }: { limiters: RateLimiters; limits: RateLimits }) => {
+    app.decorateRequest('countLimit', async function countLimit(this: FastifyRequest, name: LimitName) {
+      throw new Error(`${this.routeOptions.url} does not declare the limit ${name}`)
+    })
+    app.decorateRequest('consumedFailures', undefined)
+
+    app.addHook('onRoute', (route: RouteOptions) => {
+      const declared = route.config?.rateLimit
+      const problem = describeProblem(route, declared)
+      if (problem) throw new Error(`${String(route.method)} ${route.url}: ${problem}`)
+      if (!Array.isArray(declared)) return
+      const names = declared
+      const counted = names.filter((name) => LIMIT_RULES[name].key)
+      const failures = counted.filter((name) => LIMIT_RULES[name].counts === 'failures')
+      const byHandler = new Set(names.filter((name) => !LIMIT_RULES[name].key))
+
+      // Counted after validation and authentication, so that keys come from a checked request.
+      const count = async (request: FastifyRequest) => {
+        if (byHandler.size > 0) {
+          request.countLimit = async (name, key) => {
+            if (!byHandler.has(name)) throw new Error(`${route.url} does not declare the limit ${name}`)
+            await limiters[name].consume(key)
+          }
+        }
+        const consumed: [LimitName, string][] = []
+        request.consumedFailures = consumed
+        for (const name of counted) {
+          const key = (LIMIT_RULES[name].key as (request: FastifyRequest) => string)(request)
+          await limiters[name].consume(key)
+          if (failures.includes(name)) consumed.push([name, key])
+        }
+      }
+      route.preHandler = [count, ...(route.preHandler ? [route.preHandler].flat() : [])]
+      if (failures.length > 0) {
+        // Only a refusal of the request itself counts as a failure: a success, a 429 (the request was not
+        // tried) and a server fault are given back.
+        const refund = (
+          request: FastifyRequest,
+          reply: FastifyReply,
+          payload: unknown,
+          done: (error: Error | null, payload: unknown) => void,
+        ) => {
+          const status = reply.statusCode
+          const refused = status >= 400 && status < 500 && status !== 429
+          const consumed = request.consumedFailures
+          if (refused || !consumed || consumed.length === 0) return done(null, payload)
+          Promise.all(consumed.map(([name, key]) => limiters[name].refund(key))).then(
+            () => done(null, payload),
+            (error: unknown) => done(error instanceof Error ? error : new Error(String(error)), payload),
+          )
+        }
+        route.onSend = [refund, ...(route.onSend ? [route.onSend].flat() : [])]
+      }
+      // The OpenAPI document says what the route counts, from the same declaration.
+      if (route.schema) {
+        // Present: the auth plugin refuses a route without a response schema before this runs.
+        const responses = route.schema.response as Record<string, unknown>
+        responses['429'] = {
+          $ref: 'Problem',
+          description: 'Too many requests: wait the Retry-After seconds',
+          headers: RETRY_AFTER,
+        }
+        const text = `Rate limits: ${describeLimits(names, limits)}.`
+        route.schema.description = route.schema.description ? `${route.schema.description}\n\n${text}` : text
+        Object.assign(route.schema, {
+          'x-rate-limits': names.map((name) => ({
+            name,
+            per: LIMIT_RULES[name].per,
+            counts: LIMIT_RULES[name].counts,
+            limit: limits[name],
+            windowSeconds: limits.windowSeconds,
+          })),
+        })
+      }
+    })
+  },
+  { name: 'tessera-rate-limits' },
+)
