@@ -1,22 +1,26 @@
-// Browser mode: the refresh token travels in an HttpOnly cookie that scripts cannot read, scoped to /auth
-// and SameSite=Strict. A request that authenticates with that cookie must also carry the X-Tessera-CSRF
-// header: a cross-site form cannot set a custom header, and a cross-site script cannot without a CORS
-// preflight that Tessera does not grant.
+// Browser mode: the refresh token travels in an HttpOnly, SameSite=Strict cookie that scripts cannot read.
+// A request that authenticates with that cookie must also carry the X-Tessera-CSRF header: a cross-site form
+// cannot set a custom header, and a cross-site script cannot without a CORS preflight that Tessera does not
+// grant. When Secure, the cookie is `__Host-` prefixed (Secure, Path=/, no Domain, RFC 6265bis 4.1.3.2):
+// a sibling subdomain cannot plant one of that name, and a request carrying two is refused, not guessed at.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../http/problem.ts'
 
-export const REFRESH_COOKIE = 'tessera_refresh_token'
 export const CSRF_HEADER = 'x-tessera-csrf'
-const COOKIE_PATH = '/auth'
+
+/**
+ * The cookie's name and path. `__Host-` requires Secure and Path=/; browsers refuse it over plain HTTP, so a
+ * localhost development server keeps the unprefixed name, scoped to /auth as before.
+ */
+export function refreshCookie(secure: boolean): { name: string; path: string } {
+  return secure
+    ? { name: '__Host-tessera_refresh_token', path: '/' }
+    : { name: 'tessera_refresh_token', path: '/auth' }
+}
 
 function setRefreshCookie(reply: FastifyReply, token: string, maxAgeSeconds: number, secure: boolean): void {
-  reply.setCookie(REFRESH_COOKIE, token, {
-    httpOnly: true,
-    secure,
-    sameSite: 'strict',
-    path: COOKIE_PATH,
-    maxAge: maxAgeSeconds,
-  })
+  const { name, path } = refreshCookie(secure)
+  reply.setCookie(name, token, { httpOnly: true, secure, sameSite: 'strict', path, maxAge: maxAgeSeconds })
 }
 
 /** Browser mode: the refresh token goes into the cookie, and the body keeps everything else. */
@@ -31,7 +35,15 @@ export function deliverInCookie<G extends { refresh_token: string; refresh_token
 }
 
 export function clearRefreshCookie(reply: FastifyReply, secure: boolean): void {
-  reply.clearCookie(REFRESH_COOKIE, { httpOnly: true, secure, sameSite: 'strict', path: COOKIE_PATH })
+  const { name, path } = refreshCookie(secure)
+  reply.clearCookie(name, { httpOnly: true, secure, sameSite: 'strict', path })
+}
+
+/** How many cookies of this name the Cookie header carries (a parsed header keeps only one of them). */
+function countCookies(header: string, name: string): number {
+  let count = 0
+  for (const pair of header.split(';')) if (pair.trimStart().startsWith(`${name}=`)) count++
+  return count
 }
 
 /**
@@ -41,11 +53,20 @@ export function clearRefreshCookie(reply: FastifyReply, secure: boolean): void {
 export function readRefreshToken(
   request: FastifyRequest,
   fromBody: string | undefined,
+  secure: boolean,
 ): { token: string; fromCookie: boolean } | undefined {
   if (fromBody !== undefined) return { token: fromBody, fromCookie: false }
   // Parsed here, on the few routes that read it, rather than by a hook on every request (app.ts).
   const header = request.headers.cookie
-  const cookie = header === undefined ? undefined : request.server.parseCookie(header)[REFRESH_COOKIE]
+  if (header === undefined) return undefined
+  const { name } = refreshCookie(secure)
+  if (countCookies(header, name) > 1) {
+    throw new AppError(
+      'malformed_request',
+      `The request carries more than one ${name} cookie; clear this site's cookies and sign in again`,
+    )
+  }
+  const cookie = request.server.parseCookie(header)[name]
   if (cookie === undefined) return undefined
   if (!request.headers[CSRF_HEADER]) {
     throw new AppError(

@@ -24,7 +24,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const presented = readRefreshToken(request, request.body?.refresh_token)
+      const presented = readRefreshToken(request, request.body?.refresh_token, config.cookieSecure)
       if (!presented) throw new AppError('invalid_refresh_token', 'No refresh token was sent')
       const countRotation = (sessionId: string) => request.countLimit('refreshPerSession', sessionId)
       const grant = await sessions.refresh(presented.token, countRotation).catch((error: unknown) => {
@@ -55,7 +55,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await app.authenticate(request, undefined)
         sessionId = request.auth.sessionId
       } else {
-        const presented = readRefreshToken(request, request.body?.refresh_token)
+        const presented = readRefreshToken(request, request.body?.refresh_token, config.cookieSecure)
         if (!presented)
           throw new AppError('invalid_token', 'Send the access token, or the refresh token to end')
         sessionId = (await sessions.sessionOfToken(presented.token))?.id

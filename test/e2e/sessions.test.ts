@@ -335,6 +335,8 @@ describe('sessions: expiry and housekeeping, with a controlled clock', () => {
 })
 
 describe('sessions: browser cookie mode', () => {
+  // Secure (PUBLIC_URL is https-like in tests: not plain-HTTP localhost), hence the __Host- prefix.
+  const COOKIE = '__Host-tessera_refresh_token'
   let t: TestApp
   before(async () => {
     t = await buildTestApp()
@@ -342,9 +344,7 @@ describe('sessions: browser cookie mode', () => {
   after(() => t.close())
 
   function cookieOf(response: { headers: Record<string, unknown> }): string {
-    const header = [response.headers['set-cookie']]
-      .flat()
-      .find((c) => String(c).startsWith('tessera_refresh_token='))
+    const header = [response.headers['set-cookie']].flat().find((c) => String(c).startsWith(`${COOKIE}=`))
     assert.ok(header, 'sets the refresh cookie')
     return String(header)
   }
@@ -361,14 +361,55 @@ describe('sessions: browser cookie mode', () => {
 
   const cookieValue = (setCookie: string) => setCookie.split(';')[0]?.split('=')[1] ?? ''
 
-  it('login sets the refresh token as an HttpOnly, Secure, SameSite=Strict cookie on /auth, not in the body', async () => {
+  it('login sets the refresh token as a __Host- cookie: HttpOnly, Secure, SameSite=Strict, Path=/, no Domain; not in the body (issue 11)', async () => {
     const { response, cookie } = await cookieLogin(await registerUser(t.app))
     assert.equal(response.json().refresh_token, undefined)
+    assert.match(cookie, /^__Host-tessera_refresh_token=/)
     assert.match(cookie, /; HttpOnly/)
     assert.match(cookie, /; Secure/)
     assert.match(cookie, /; SameSite=Strict/)
-    assert.match(cookie, /; Path=\/auth/)
+    assert.match(cookie, /; Path=\/(;|$)/)
+    assert.doesNotMatch(cookie, /Domain=/i)
     assert.match(cookie, /; Max-Age=2592000/)
+  })
+
+  it('refuses a refresh or logout that carries two refresh cookies (one may be planted), and spends neither (issue 11)', async () => {
+    const { cookie } = await cookieLogin(await registerUser(t.app))
+    const planted = `${COOKIE}=planted-by-a-sibling-subdomain`
+    for (const url of ['/auth/refresh', '/auth/logout']) {
+      for (const pair of [`${planted}; ${cookie.split(';')[0]}`, `${cookie.split(';')[0]}; ${planted}`]) {
+        const response = await t.app.inject({
+          method: 'POST',
+          url,
+          headers: { cookie: pair, 'x-tessera-csrf': '1' },
+        })
+        assertProblem(response, 400, 'malformed_request')
+      }
+    }
+    const ok = await t.app.inject({
+      method: 'POST',
+      url: '/auth/refresh',
+      cookies: { [COOKIE]: cookieValue(cookie) },
+      headers: { 'x-tessera-csrf': '1' },
+    })
+    assert.equal(ok.statusCode, 200, 'the session was neither spent nor ended')
+  })
+
+  it('over plain-HTTP localhost (no Secure), the cookie keeps its unprefixed name, scoped to /auth', async () => {
+    const local = await buildTestApp({ env: { PUBLIC_URL: 'http://127.0.0.1:8000' } })
+    try {
+      const user = await registerUser(local.app)
+      const response = await local.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { username: user.username, password: user.password, refresh_token_delivery: 'cookie' },
+      })
+      const cookie = String([response.headers['set-cookie']].flat()[0])
+      assert.match(cookie, /^tessera_refresh_token=.*; Path=\/auth/)
+      assert.doesNotMatch(cookie, /; Secure/)
+    } finally {
+      await local.close()
+    }
   })
 
   it('refresh by cookie without the CSRF header is 403 csrf_check_failed, and rotates nothing', async () => {
@@ -376,13 +417,13 @@ describe('sessions: browser cookie mode', () => {
     const response = await t.app.inject({
       method: 'POST',
       url: '/auth/refresh',
-      cookies: { tessera_refresh_token: cookieValue(cookie) },
+      cookies: { [COOKIE]: cookieValue(cookie) },
     })
     assertProblem(response, 403, 'csrf_check_failed')
     const ok = await t.app.inject({
       method: 'POST',
       url: '/auth/refresh',
-      cookies: { tessera_refresh_token: cookieValue(cookie) },
+      cookies: { [COOKIE]: cookieValue(cookie) },
       headers: { 'x-tessera-csrf': '1' },
     })
     assert.equal(ok.statusCode, 200, 'the token was not spent by the refused request')
@@ -393,7 +434,7 @@ describe('sessions: browser cookie mode', () => {
     const response = await t.app.inject({
       method: 'POST',
       url: '/auth/refresh',
-      cookies: { tessera_refresh_token: cookieValue(cookie) },
+      cookies: { [COOKIE]: cookieValue(cookie) },
       headers: { 'x-tessera-csrf': '1' },
     })
     assert.equal(response.statusCode, 200, response.body)
@@ -407,13 +448,13 @@ describe('sessions: browser cookie mode', () => {
     const refused = await t.app.inject({
       method: 'POST',
       url: '/auth/logout',
-      cookies: { tessera_refresh_token: cookieValue(cookie) },
+      cookies: { [COOKIE]: cookieValue(cookie) },
     })
     assertProblem(refused, 403, 'csrf_check_failed')
     const response = await t.app.inject({
       method: 'POST',
       url: '/auth/logout',
-      cookies: { tessera_refresh_token: cookieValue(cookie) },
+      cookies: { [COOKIE]: cookieValue(cookie) },
       headers: { 'x-tessera-csrf': '1' },
     })
     assert.equal(response.statusCode, 204)
