@@ -16,6 +16,8 @@ export type RouteRateLimit = LimitName[] | { none: string }
 type LimitRule = {
   /** What one count stands for, as the OpenAPI document says it. */
   per: 'client address' | 'account' | 'signed-in user' | 'session'
+  /** What the key is read from: a route that cannot supply it does not start. */
+  needs?: 'a signed-in user' | 'a username in the body, or a signed-in user'
   /**
    * The key the hook counts, from the validated (and, off public routes, authenticated) request; absent for
    * a key that only the handler can know, which it counts with `request.countLimit(name, key)`.
@@ -24,11 +26,13 @@ type LimitRule = {
   /**
    * `failures`: counted before the handler, so that parallel guesses cannot slip past the limit, and given
    * back unless the answer refuses the request (a 4xx other than 429): only failed attempts add up.
+   * `rotations`: counted by the handler, for fresh rotations only (see sessions.routes.ts).
    */
-  counts: 'requests' | 'failures'
+  counts: 'requests' | 'failures' | 'rotations'
 }
 
 const byAddress = (request: FastifyRequest) => addressKey(request.ip)
+const ACCOUNT = 'a username in the body, or a signed-in user'
 /** The account a request is about: the signed-in user's, else the username in the body. */
 const byAccount = (request: FastifyRequest) =>
   usernameKey(request.auth?.username ?? (request.body as { username: string }).username)
@@ -36,12 +40,17 @@ const byAccount = (request: FastifyRequest) =>
 /** Every limit a route can name: what it counts, and by which key. Its size is a setting (RATE_LIMIT_*). */
 export const LIMIT_RULES: Record<LimitName, LimitRule> = {
   loginPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
-  loginPerUsername: { per: 'account', key: byAccount, counts: 'failures' },
+  loginPerUsername: { per: 'account', needs: ACCOUNT, key: byAccount, counts: 'failures' },
   registerPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
-  registerPerUsername: { per: 'account', key: byAccount, counts: 'requests' },
+  registerPerUsername: { per: 'account', needs: ACCOUNT, key: byAccount, counts: 'requests' },
   refreshPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
-  refreshPerSession: { per: 'session', counts: 'requests' },
-  passwordChangePerUser: { per: 'signed-in user', key: (request) => request.auth.userId, counts: 'requests' },
+  refreshPerSession: { per: 'session', counts: 'rotations' },
+  passwordChangePerUser: {
+    per: 'signed-in user',
+    needs: 'a signed-in user',
+    key: (request) => request.auth.userId,
+    counts: 'requests',
+  },
   passwordChangePerIp: { per: 'client address', key: byAddress, counts: 'requests' },
 }
 
@@ -57,19 +66,41 @@ declare module 'fastify' {
   }
 }
 
-/** Whether a body schema carries a secret: a property marked writeOnly, or named like a password or token. */
-function carriesSecret(body: unknown): boolean {
-  const properties = (body as { properties?: Record<string, { writeOnly?: boolean }> } | undefined)
-    ?.properties
-  return Object.entries(properties ?? {}).some(
-    ([name, schema]) => schema.writeOnly === true || /password|secret|token/i.test(name),
-  )
+const SECRET_NAME = /password|secret|token/i
+
+/**
+ * Whether a request schema (body, query string, path or headers) carries a secret anywhere: a property
+ * marked writeOnly, or named like a password, secret or token, however deeply nested or in any branch.
+ */
+function carriesSecret(schema: unknown): boolean {
+  if (Array.isArray(schema)) return schema.some(carriesSecret)
+  if (schema === null || typeof schema !== 'object') return false
+  const node = schema as Record<string, unknown>
+  if (node.writeOnly === true) return true
+  const properties = node.properties
+  if (properties !== null && typeof properties === 'object') {
+    if (Object.keys(properties).some((name) => SECRET_NAME.test(name))) return true
+  }
+  return Object.values(node).some(carriesSecret)
+}
+
+/** Whether a body schema requires a `username`. */
+function requiresUsername(body: unknown): boolean {
+  const { required, properties } = (body ?? {}) as {
+    required?: unknown
+    properties?: Record<string, unknown>
+  }
+  return Array.isArray(required) && required.includes('username') && properties?.username !== undefined
 }
 
 function describeProblem(route: RouteOptions, declared: unknown): string | undefined {
+  const isPublic = route.config?.auth === 'public'
   if (declared === undefined) {
-    if (route.config?.auth === 'public') return 'a public route must declare config.rateLimit'
-    if (carriesSecret(route.schema?.body)) return 'a route that checks a secret must declare config.rateLimit'
+    if (isPublic) return 'a public route must declare config.rateLimit'
+    const { body, querystring, params, headers } = route.schema ?? {}
+    if (carriesSecret([body, querystring, params, headers])) {
+      return 'a route that checks a secret must declare config.rateLimit'
+    }
     return undefined
   }
   if (Array.isArray(declared)) {
@@ -77,6 +108,13 @@ function describeProblem(route: RouteOptions, declared: unknown): string | undef
     if (declared.length === 0) return "config.rateLimit names no limit; say { none: '<reason>' } instead"
     if (unknown.length > 0) return `config.rateLimit names unknown limits: ${unknown.join(', ')}`
     if (new Set(declared).size !== declared.length) return 'config.rateLimit names a limit twice'
+    // A key the route cannot supply would fail every request (500): refuse the route instead.
+    const unkeyed = (declared as LimitName[]).find((name) => {
+      const { needs } = LIMIT_RULES[name]
+      if (needs === undefined || !isPublic) return false
+      return needs === 'a signed-in user' || !requiresUsername(route.schema?.body)
+    })
+    if (unkeyed) return `config.rateLimit names ${unkeyed}, which needs ${LIMIT_RULES[unkeyed].needs}`
     return undefined
   }
   const reason = (declared as { none?: unknown } | null)?.none
@@ -151,10 +189,16 @@ export const rateLimitPlugin = fp(
           const status = reply.statusCode
           const refused = status >= 400 && status < 500 && status !== 429
           const consumed = request.consumedFailures
+          // Taken once: a refund must not run twice if the answer is rendered again.
+          request.consumedFailures = undefined
           if (refused || !consumed || consumed.length === 0) return done(null, payload)
+          // A refund that fails costs the account one attempt of its window; it does not fail the answer.
           Promise.all(consumed.map(([name, key]) => limiters[name].refund(key))).then(
             () => done(null, payload),
-            (error: unknown) => done(error instanceof Error ? error : new Error(String(error)), payload),
+            (error: unknown) => {
+              request.log.warn({ err: error }, 'a rate-limit refund failed')
+              done(null, payload)
+            },
           )
         }
         route.onSend = [refund, ...(route.onSend ? [route.onSend].flat() : [])]

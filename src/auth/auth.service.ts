@@ -41,11 +41,17 @@ const requester = (username: string, ip: string | undefined): HashRequester => (
 export function createAuthService({ users, hasher, sessions, clock }: AuthServiceDeps): AuthService {
   // Verifying against this when the user does not exist makes "no such user" cost the same as "wrong
   // password", so response times do not reveal which usernames exist.
+  // Made at once, while the hash queue is empty, and made again if that failed: a refusal remembered here
+  // would answer every unknown username 429 from then on, which tells them apart from known ones.
   let dummyHash: Promise<string> | undefined
   const getDummyHash = () => {
-    dummyHash ??= hasher.hash(randomToken(32))
+    dummyHash ??= hasher.hash(randomToken(32)).catch((error: unknown) => {
+      dummyHash = undefined
+      throw error
+    })
     return dummyHash
   }
+  getDummyHash().catch(() => {})
 
   return {
     async register(input, options = {}) {
@@ -55,7 +61,10 @@ export function createAuthService({ users, hasher, sessions, clock }: AuthServic
           errors: [{ field: '/body/username', message: 'is not a valid username once normalized' }],
         })
       }
-      const passwordHash = await hasher.hash(input.password, requester(username, options.ip))
+      // The account does not exist yet: counted against the address only, so that registering a taken name
+      // cannot take the share of that name's owner.
+      const address = options.ip === undefined ? undefined : addressKey(options.ip)
+      const passwordHash = await hasher.hash(input.password, { address })
       const now = epochSeconds(clock)
       try {
         return await users.insert({

@@ -6,6 +6,9 @@ import { isoTime } from '../lib/clock.ts'
 import { clearRefreshCookie, deliverInCookie, readRefreshToken } from './refresh-cookie.ts'
 import { RefreshBody, SessionGrant, SessionIdParams, SessionList } from './sessions.schemas.ts'
 
+const DEAD_TOKEN_CODES = new Set(['invalid_refresh_token', 'refresh_token_reused', 'session_expired'])
+const isDeadTokenError = (error: unknown) => error instanceof AppError && DEAD_TOKEN_CODES.has(error.code)
+
 export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app.deps
   const { sessions } = app.deps.services
@@ -28,7 +31,9 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!presented) throw new AppError('invalid_refresh_token', 'No refresh token was sent')
       const countRotation = (sessionId: string) => request.countLimit('refreshPerSession', sessionId)
       const grant = await sessions.refresh(presented.token, countRotation).catch((error: unknown) => {
-        if (presented.fromCookie) clearRefreshCookie(reply, config.cookieSecure)
+        // Only a token that can never work again is cleared: after a 429 or a fault, the cookie still holds
+        // the session's live token.
+        if (presented.fromCookie && isDeadTokenError(error)) clearRefreshCookie(reply, config.cookieSecure)
         throw error
       })
       reply.header('cache-control', 'no-store')

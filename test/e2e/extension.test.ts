@@ -112,6 +112,23 @@ describe('rate limits declared on the route (issue 10)', () => {
     await refusesToStart(oneRoute({}, namedLikeOne), /POST \/x: a route that checks a secret must declare/)
   })
 
+  it('the server refuses to start with a secret nested in the body, or in the query string, and no limit', async () => {
+    const nested = Type.Object({ device: Type.Object({ pairing: Type.String({ writeOnly: true }) }) })
+    await refusesToStart(oneRoute({}, nested), /POST \/x: a route that checks a secret must declare/)
+    const inQuery: FastifyPluginAsyncTypebox = async (app) => {
+      const querystring = Type.Object({ resetToken: Type.String() })
+      app.get('/x', { schema: { querystring, response: { 200: Type.Null() } } }, async () => null)
+    }
+    await refusesToStart(inQuery, /GET \/x: a route that checks a secret must declare/)
+  })
+
+  it('the server refuses to start with a limit whose key the route cannot supply', async () => {
+    const noUsername = oneRoute({ auth: 'public', rateLimit: ['loginPerUsername'] })
+    await refusesToStart(noUsername, /names loginPerUsername, which needs a username in the body/)
+    const noUser = oneRoute({ auth: 'public', rateLimit: ['passwordChangePerUser'] })
+    await refusesToStart(noUser, /names passwordChangePerUser, which needs a signed-in user/)
+  })
+
   it('the server refuses to start with an unknown limit, an empty list, or { none } without a reason', async () => {
     const malformed: unknown[] = [
       ['loginPerPlanet'],

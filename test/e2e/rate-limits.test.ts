@@ -3,8 +3,13 @@
 import assert from 'node:assert/strict'
 import { afterEach, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createPasswordHasher } from '../../src/auth/password-hasher.ts'
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
+import {
+  createPasswordHasher,
+  type HashRequester,
+  type PasswordHasher,
+} from '../../src/auth/password-hasher.ts'
+import { AppError } from '../../src/http/problem.ts'
+import { buildTestApp, TEST_ARGON2, type TestApp } from '../helpers/build-test-app.ts'
 import { assertProblem, bearer, registerUser, uniqueUsername } from '../helpers/fixtures.ts'
 
 const PASSWORD = 'correct horse battery'
@@ -249,3 +254,71 @@ describe('password checks share the hash queue fairly (issue 10)', () => {
     assert.ok(statuses.filter((status) => status === 429).length >= 100)
   })
 })
+
+describe('what a flood must not do (issue 10, from an outside review)', () => {
+  let t: TestApp
+  afterEach(() => t?.close())
+
+  it('a refused first hash does not make every unknown username answer 429 from then on', async () => {
+    const real = createPasswordHasher(TEST_ARGON2)
+    let refusals = 1
+    const hasher: PasswordHasher = {
+      ...real,
+      async hash(password, requester) {
+        if (refusals-- > 0) throw new AppError('rate_limited', 'busy')
+        return real.hash(password, requester)
+      },
+    }
+    t = await buildTestApp({ overrides: { hasher } })
+    const login = await t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { username: uniqueUsername('nobody'), password: 'any password at all' },
+    })
+    assertProblem(login, 401, 'invalid_credentials')
+  })
+
+  it("registering a taken name costs the address's share of the hash queue, not the name owner's", async () => {
+    const real = createPasswordHasher(TEST_ARGON2)
+    const requesters: (HashRequester | undefined)[] = []
+    const hasher: PasswordHasher = {
+      ...real,
+      hash: (password, requester) => {
+        requesters.push(requester)
+        return real.hash(password, requester)
+      },
+    }
+    t = await buildTestApp({ overrides: { hasher } })
+    requesters.length = 0
+    await registerFrom(t, '203.0.113.9', uniqueUsername())
+    assert.deepEqual(requesters, [{ address: '203.0.113.9' }])
+  })
+
+  it('a 429 on a cookie refresh leaves the cookie alone: it still holds the live token', async () => {
+    t = await buildTestApp({ env: { RATE_LIMIT_REFRESH_PER_SESSION: '1' } })
+    const user = await registerUser(t.app)
+    const login = await t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { username: user.username, password: user.password, refresh_token_delivery: 'cookie' },
+    })
+    const cookieOf = (response: typeof login) =>
+      String(String([response.headers['set-cookie']].flat()[0]).split(';')[0])
+    const refreshWith = (cookie: string) =>
+      t.app.inject({ method: 'POST', url: '/auth/refresh', headers: { cookie, 'x-tessera-csrf': '1' } })
+    const first = await refreshWith(cookieOf(login))
+    assert.equal(first.statusCode, 200)
+    const limited = await refreshWith(cookieOf(first))
+    assertProblem(limited, 429, 'rate_limited')
+    assert.equal(limited.headers['set-cookie'], undefined)
+  })
+})
+
+function registerFrom(t: TestApp, ip: string, username: string) {
+  return t.app.inject({
+    method: 'POST',
+    url: '/auth/register',
+    remoteAddress: ip,
+    payload: { username, password: 'correct horse battery', firstName: 'Ada', lastName: 'Lovelace' },
+  })
+}
