@@ -44,8 +44,17 @@ export interface SessionsTable {
   revoked_reason: string | null
   /** The user's token_version when the session started; a password change since then ends it. */
   token_version: number
+  /**
+   * The generation of the session's one live refresh token (0 at login, +1 per rotation); the tokens of
+   * older generations are spent. NULL for a session started before migration 0004, whose live token is
+   * still a refresh_tokens row, until its next refresh.
+   */
+  refresh_generation: number | null
+  /** When the last rotation happened (the previous generation was spent); NULL before the first. */
+  refreshed_at: number | null
 }
 
+/** Tokens of sessions started before migration 0004 (decision 0005); no longer written. */
 export interface RefreshTokensTable {
   /** SHA-256 of the token, base64url: the token itself is never stored. */
   token_hash: string

@@ -1,5 +1,7 @@
-// Reads and writes sessions and their refresh tokens. The rotation is one compare-and-set: a token is spent
-// only by the UPDATE that finds it unspent, so of any number of concurrent refreshes exactly one rotates.
+// Reads and writes sessions. A session's refresh state is one counter in its row (decision 0010): rotation is
+// one compare-and-set UPDATE of that counter, so of any number of concurrent refreshes exactly one rotates,
+// and it is the refresh's only write. Sessions started before the counter keep their refresh_tokens rows
+// (decision 0005) until their next refresh converts them.
 import type { Selectable } from 'kysely'
 import type { Db, SessionsTable } from '../db/database.ts'
 
@@ -14,6 +16,10 @@ export type Session = {
   revokedAt: number | null
   revokedReason: string | null
   tokenVersion: number
+  /** The generation of the live refresh token; null for a session still on a legacy token. */
+  refreshGeneration: number | null
+  /** When the previous generation was spent; null before the first rotation. */
+  refreshedAt: number | null
 }
 
 /** `tokenVersion`: the user's token version that the password check saw. */
@@ -22,22 +28,27 @@ export type NewSession = Pick<
   'id' | 'userId' | 'createdAt' | 'expiresAt' | 'userAgent' | 'ip' | 'tokenVersion'
 >
 
-export type StoredRefreshToken = { sessionId: string; spentAt: number | null; session: Session }
+/** A legacy refresh token (decision 0005), by the hash stored for it. */
+export type LegacyRefreshToken = { spentAt: number | null; session: Session }
 
 export interface SessionRepository {
   /**
    * Starts a session, only if the user still exists, is enabled and is at `tokenVersion`: a login whose
    * password check raced a password change, a disable or a deletion gets undefined instead.
    */
-  create(session: NewSession, tokenHash: string): Promise<Session | undefined>
-  findByToken(tokenHash: string): Promise<StoredRefreshToken | undefined>
-  findTokenState(tokenHash: string): Promise<{ sessionId: string; spentAt: number | null } | undefined>
+  create(session: NewSession): Promise<Session | undefined>
   /**
-   * Spends `tokenHash` and stores its successor, if and only if it was unspent and its session not revoked;
-   * false otherwise.
+   * Spends generation `generation` and makes the next one live, if and only if `generation` is the live one
+   * and the session is not revoked; false otherwise. One UPDATE.
    */
-  rotate(sessionId: string, tokenHash: string, nextTokenHash: string, now: number): Promise<boolean>
+  rotate(sessionId: string, generation: number, now: number): Promise<boolean>
   findById(id: string): Promise<Session | undefined>
+  findLegacyToken(tokenHash: string): Promise<LegacyRefreshToken | undefined>
+  /**
+   * Spends a session's live legacy token and makes generation 0 of the new tokens live, if and only if that
+   * token was unspent and the session is not revoked; false otherwise.
+   */
+  convertLegacy(sessionId: string, tokenHash: string, now: number): Promise<boolean>
   listActive(userId: string, now: number, idleSince: number): Promise<Session[]>
   revoke(id: string, reason: string, now: number): Promise<boolean>
   /** Revokes every active session of the user; returns how many. */
@@ -60,6 +71,8 @@ function toSession(row: Row): Session {
     revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
     revokedReason: row.revoked_reason,
     tokenVersion: Number(row.token_version),
+    refreshGeneration: row.refresh_generation === null ? null : Number(row.refresh_generation),
+    refreshedAt: row.refreshed_at === null ? null : Number(row.refreshed_at),
   }
 }
 
@@ -74,11 +87,13 @@ const SESSION_COLUMNS = [
   'sessions.revoked_at',
   'sessions.revoked_reason',
   'sessions.token_version',
+  'sessions.refresh_generation',
+  'sessions.refreshed_at',
 ] as const
 
 export function createSessionRepository(db: Db): SessionRepository {
   return {
-    async create(session, tokenHash) {
+    async create(session) {
       const row: Row = {
         id: session.id,
         user_id: session.userId,
@@ -90,37 +105,38 @@ export function createSessionRepository(db: Db): SessionRepository {
         revoked_at: null,
         revoked_reason: null,
         token_version: session.tokenVersion,
+        refresh_generation: 0,
+        refreshed_at: null,
       }
-      const created = await db.transaction().execute(async (trx) => {
-        // INSERT ... SELECT from the user's row: one statement that checks and inserts.
-        const inserted = await trx
-          .insertInto('sessions')
-          .columns(Object.keys(row) as (keyof Row)[])
-          .expression(
-            trx
-              .selectFrom('users')
-              .select((eb) => Object.entries(row).map(([name, value]) => eb.val(value).as(name)))
-              .where('id', '=', session.userId)
-              .where('token_version', '=', session.tokenVersion)
-              .where('disabled', '=', 0),
-          )
-          .executeTakeFirst()
-        if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) return false
-        await trx
-          .insertInto('refresh_tokens')
-          .values({
-            token_hash: tokenHash,
-            session_id: session.id,
-            created_at: session.createdAt,
-            spent_at: null,
-          })
-          .execute()
-        return true
-      })
+      // INSERT ... SELECT from the user's row: one statement that checks and inserts.
+      const inserted = await db
+        .insertInto('sessions')
+        .columns(Object.keys(row) as (keyof Row)[])
+        .expression(
+          db
+            .selectFrom('users')
+            .select((eb) => Object.entries(row).map(([name, value]) => eb.val(value).as(name)))
+            .where('id', '=', session.userId)
+            .where('token_version', '=', session.tokenVersion)
+            .where('disabled', '=', 0),
+        )
+        .executeTakeFirst()
+      const created = Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0
       return created ? toSession(row) : undefined
     },
 
-    async findByToken(tokenHash) {
+    async rotate(sessionId, generation, now) {
+      const result = await db
+        .updateTable('sessions')
+        .set({ refresh_generation: generation + 1, refreshed_at: now, last_used_at: now })
+        .where('id', '=', sessionId)
+        .where('refresh_generation', '=', generation)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
+
+    async findLegacyToken(tokenHash) {
       const row = await db
         .selectFrom('refresh_tokens')
         .innerJoin('sessions', 'sessions.id', 'refresh_tokens.session_id')
@@ -129,48 +145,28 @@ export function createSessionRepository(db: Db): SessionRepository {
         .executeTakeFirst()
       if (!row) return undefined
       const { spent_at, ...session } = row
-      return {
-        sessionId: row.id,
-        spentAt: spent_at === null ? null : Number(spent_at),
-        session: toSession(session),
-      }
+      return { spentAt: spent_at === null ? null : Number(spent_at), session: toSession(session) }
     },
 
-    async findTokenState(tokenHash) {
-      const row = await db
-        .selectFrom('refresh_tokens')
-        .select(['session_id', 'spent_at'])
-        .where('token_hash', '=', tokenHash)
-        .executeTakeFirst()
-      return (
-        row && { sessionId: row.session_id, spentAt: row.spent_at === null ? null : Number(row.spent_at) }
-      )
-    },
-
-    async rotate(sessionId, tokenHash, nextTokenHash, now) {
+    async convertLegacy(sessionId, tokenHash, now) {
       return db.transaction().execute(async (trx) => {
         const spent = await trx
           .updateTable('refresh_tokens')
           .set({ spent_at: now })
           .where('token_hash', '=', tokenHash)
+          .where('session_id', '=', sessionId)
           .where('spent_at', 'is', null)
-          .where((eb) =>
-            eb.exists(
-              eb
-                .selectFrom('sessions')
-                .select('id')
-                .where('id', '=', sessionId)
-                .where('revoked_at', 'is', null),
-            ),
-          )
           .executeTakeFirst()
         if (spent.numUpdatedRows === 0n) return false
-        await trx
-          .insertInto('refresh_tokens')
-          .values({ token_hash: nextTokenHash, session_id: sessionId, created_at: now, spent_at: null })
-          .execute()
-        await trx.updateTable('sessions').set({ last_used_at: now }).where('id', '=', sessionId).execute()
-        return true
+        const converted = await trx
+          .updateTable('sessions')
+          .set({ refresh_generation: 0, refreshed_at: now, last_used_at: now })
+          .where('id', '=', sessionId)
+          .where('refresh_generation', 'is', null)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst()
+        // Revoked meanwhile: the token stays spent (as revocation would leave it useless anyway).
+        return converted.numUpdatedRows > 0n
       })
     },
 

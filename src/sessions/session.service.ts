@@ -3,7 +3,8 @@
 // successor; a spent token presented again is reuse, and revokes the whole session. Within a short window
 // after a token was spent, a repeat (several tabs, a retry after a lost response) gets the session's current
 // token instead: the very same one the first caller got, so the session keeps a single live refresh token.
-// See docs/decisions/0005-refresh-token-rotation.md.
+// A token names its session and generation under an HMAC tag; the session row holds the live generation.
+// See docs/decisions/0010-refresh-generations.md (and 0005 for tokens issued before it).
 import { isIP } from 'node:net'
 import type { Static } from 'typebox'
 import type { AuthStateCache, LoadAccessState } from '../access/auth-state.ts'
@@ -12,10 +13,11 @@ import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
 import { newId } from '../lib/ids.ts'
 import {
-  hashRefreshToken,
-  isWellFormedRefreshToken,
-  newRefreshToken,
-  nextRefreshToken,
+  hashLegacyRefreshToken,
+  isLegacyRefreshToken,
+  nextLegacyRefreshToken,
+  readRefreshToken,
+  refreshTokenFor,
 } from './refresh-token.ts'
 import type { Session, SessionRepository } from './session.repository.ts'
 import type { SessionGrant as SessionGrantSchema } from './sessions.schemas.ts'
@@ -52,11 +54,13 @@ export interface SessionService {
   purge(): Promise<number>
 }
 
-// How many rotations a repeat may follow to the live token; each must have happened within the window.
-const MAX_REPEAT_HOPS = 5
-
 const invalidRefreshToken = (detail = 'The refresh token is not valid') =>
   new AppError('invalid_refresh_token', detail)
+
+/** A presented refresh token, found: its session, and its generation or its legacy row. */
+type Located =
+  | { session: Session; generation: number }
+  | { session: Session; legacy: { token: string; tokenHash: string; spentAt: number | null } }
 
 export type SessionServiceDeps = {
   sessions: SessionRepository
@@ -65,7 +69,7 @@ export type SessionServiceDeps = {
   tokens: TokenService
   authStates: AuthStateCache
   clock: Clock
-  /** The key that derives each rotated token from its predecessor (a server secret). */
+  /** The key of refresh-token tags (a server secret; legacy successors were derived with it too). */
   rotationSecret: Buffer
   config: SessionConfig
 }
@@ -92,84 +96,128 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     authStates.forgetSession(session.id)
   }
 
-  /** The live token a repeat of `token` should get, or reuse: then the session is revoked. */
-  const followRepeat = async (token: string, session: Session, now: number): Promise<string> => {
-    let current = token
-    for (let hop = 0; hop <= MAX_REPEAT_HOPS; hop++) {
-      const state = await sessions.findTokenState(hashRefreshToken(current))
-      if (!state || state.sessionId !== session.id) break
-      if (state.spentAt === null) return current
-      // The window is [spent, spent + window): with a window of 0, every repeat is reuse.
-      if (now - state.spentAt >= config.reuseWindowSeconds) {
-        await revokeSession(session, 'refresh_token_reused', now)
-        throw new AppError(
-          'refresh_token_reused',
-          'This refresh token was already used; the session has been revoked. Sign in again.',
-        )
-      }
-      current = nextRefreshToken(rotationSecret, current)
+  const revokedError = () => invalidRefreshToken('The session has been revoked. Sign in again.')
+
+  /** The session a presented token belongs to, and where the token stands; undefined if unknown or forged. */
+  const locate = async (token: string): Promise<Located | undefined> => {
+    const claims = readRefreshToken(rotationSecret, token)
+    if (claims) {
+      const session = await sessions.findById(claims.sessionId)
+      // A session still on a legacy token was never given a tagged one.
+      if (!session || session.refreshGeneration === null) return undefined
+      return { session, generation: claims.generation }
     }
-    throw invalidRefreshToken()
+    if (!isLegacyRefreshToken(token)) return undefined
+    const tokenHash = hashLegacyRefreshToken(token)
+    const found = await sessions.findLegacyToken(tokenHash)
+    return found && { session: found.session, legacy: { token, tokenHash, spentAt: found.spentAt } }
+  }
+
+  const isLiveToken = (located: Located): boolean =>
+    'legacy' in located
+      ? located.legacy.spentAt === null && located.session.refreshGeneration === null
+      : located.generation === located.session.refreshGeneration
+
+  /** Spends the live token; the generation made live, or undefined when another request spent it first. */
+  const spend = async (located: Located, now: number): Promise<number | undefined> => {
+    const { session } = located
+    if ('legacy' in located) {
+      return (await sessions.convertLegacy(session.id, located.legacy.tokenHash, now)) ? 0 : undefined
+    }
+    return (await sessions.rotate(session.id, located.generation, now)) ? located.generation + 1 : undefined
+  }
+
+  const reuse = async (session: Session, now: number): Promise<never> => {
+    await revokeSession(session, 'refresh_token_reused', now)
+    throw new AppError(
+      'refresh_token_reused',
+      'This refresh token was already used; the session has been revoked. Sign in again.',
+    )
+  }
+
+  /**
+   * A spent token presented again: within the window after it was spent (which is [spent, spent + window),
+   * so with a window of 0 every repeat is reuse), the session's live token; otherwise reuse, and the session
+   * is revoked. Only the token spent last is answered so: an older one is reuse however recent.
+   */
+  const repeatOrReuse = async (located: Located, session: Session, now: number): Promise<string> => {
+    const inWindow = (spentAt: number | null) => spentAt !== null && now - spentAt < config.reuseWindowSeconds
+    const live = session.refreshGeneration
+    if (live !== null) {
+      // A legacy token converted by the last rotation stands where generation -1 would.
+      const presented = 'legacy' in located ? -1 : located.generation
+      if (presented > live) throw invalidRefreshToken()
+      if (presented === live - 1 && inWindow(session.refreshedAt)) {
+        return refreshTokenFor(rotationSecret, { sessionId: session.id, generation: live })
+      }
+      return reuse(session, now)
+    }
+    // Still on legacy tokens: a token spent just before the upgrade, whose successor is the live one.
+    if ('legacy' in located && inWindow(located.legacy.spentAt)) {
+      const next = nextLegacyRefreshToken(rotationSecret, located.legacy.token)
+      const successor = await sessions.findLegacyToken(hashLegacyRefreshToken(next))
+      if (successor?.spentAt === null && successor.session.id === session.id) return next
+    }
+    return reuse(session, now)
   }
 
   return {
     async start(user, client) {
       const now = epochSeconds(clock)
-      const refreshToken = newRefreshToken()
-      const session = await sessions.create(
-        {
-          id: newId(),
-          userId: user.id,
-          createdAt: now,
-          expiresAt: now + config.absoluteTtlSeconds,
-          userAgent: client.userAgent?.slice(0, 512) ?? null,
-          ip: client.ip && isIP(client.ip) ? client.ip : null,
-          tokenVersion: user.tokenVersion,
-        },
-        hashRefreshToken(refreshToken),
-      )
+      const session = await sessions.create({
+        id: newId(),
+        userId: user.id,
+        createdAt: now,
+        expiresAt: now + config.absoluteTtlSeconds,
+        userAgent: client.userAgent?.slice(0, 512) ?? null,
+        ip: client.ip && isIP(client.ip) ? client.ip : null,
+        tokenVersion: user.tokenVersion,
+      })
       // The password was changed, or the user disabled or deleted, while the password was being checked.
       if (!session) throw new AppError('invalid_credentials')
-      return grant(user, session, refreshToken, now)
+      return grant(
+        user,
+        session,
+        refreshTokenFor(rotationSecret, { sessionId: session.id, generation: 0 }),
+        now,
+      )
     },
 
     async refresh(refreshToken, countRotation) {
-      if (!isWellFormedRefreshToken(refreshToken)) throw invalidRefreshToken()
-      const tokenHash = hashRefreshToken(refreshToken)
-      const found = await sessions.findByToken(tokenHash)
-      if (!found) throw invalidRefreshToken()
-      const { session } = found
+      const located = await locate(refreshToken)
+      if (!located) throw invalidRefreshToken()
+      let { session } = located
       const now = epochSeconds(clock)
-      if (session.revokedAt !== null)
-        throw invalidRefreshToken('The session has been revoked. Sign in again.')
+      if (session.revokedAt !== null) throw revokedError()
       if (!isLive(session, now)) throw new AppError('session_expired')
       // sessionRevoked: revoked, or the password changed since the session started.
       const state = await loadAccessState(session.id)
-      if (!state || state.disabled || state.sessionRevoked) {
-        throw invalidRefreshToken('The session has been revoked. Sign in again.')
-      }
+      if (!state || state.disabled || state.sessionRevoked) throw revokedError()
       const user = { id: state.userId, ...state }
 
-      if (found.spentAt === null) {
+      if (isLiveToken(located)) {
         // Only a fresh rotation counts against the session's limit: a spent token presented again must
         // always reach the reuse check, or a thief refreshing fast could keep the victim from revoking.
         await countRotation(session.id)
-        const next = nextRefreshToken(rotationSecret, refreshToken)
-        if (await sessions.rotate(session.id, tokenHash, hashRefreshToken(next), now)) {
-          return grant(user, session, next, now)
+        const generation = await spend(located, now)
+        if (generation !== undefined) {
+          return grant(
+            user,
+            session,
+            refreshTokenFor(rotationSecret, { sessionId: session.id, generation }),
+            now,
+          )
         }
         // Another request spent it a moment ago (answer as a repeat), or the session ended meanwhile.
         const current = await sessions.findById(session.id)
-        if (!current || !isLive(current, now)) {
-          throw invalidRefreshToken('The session has been revoked. Sign in again.')
-        }
+        if (!current || !isLive(current, now)) throw revokedError()
+        session = current
       }
-      return grant(user, session, await followRepeat(refreshToken, session, now), now)
+      return grant(user, session, await repeatOrReuse(located, session, now), now)
     },
 
     async sessionOfToken(refreshToken) {
-      if (!isWellFormedRefreshToken(refreshToken)) return undefined
-      return (await sessions.findByToken(hashRefreshToken(refreshToken)))?.session
+      return (await locate(refreshToken))?.session
     },
 
     async list(userId) {

@@ -1,0 +1,237 @@
+// Issue 12: a session's storage stays constant however often it refreshes, with every guarantee of rotation
+// kept: one live token, repeats answered alike within the window, reuse of any older token detected for the
+// session's whole life, forged tokens refused without harm, and sessions started before the upgrade kept.
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { createFixedClock } from '../../src/lib/clock.ts'
+import { newId } from '../../src/lib/ids.ts'
+import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
+import { assertProblem, bearer, registerUser, type TestUser } from '../helpers/fixtures.ts'
+
+type Grant = { access_token: string; refresh_token: string }
+
+const sessionIdOf = (accessToken: string): string =>
+  JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')).sid
+
+async function signIn(t: TestApp, user: Pick<TestUser, 'username' | 'password'>): Promise<Grant> {
+  const response = await t.app.inject({
+    method: 'POST',
+    url: '/auth/login',
+    payload: { username: user.username, password: user.password },
+  })
+  assert.equal(response.statusCode, 200, response.body)
+  return response.json()
+}
+
+const refresh = (t: TestApp, token: string) =>
+  t.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: token } })
+
+async function refreshed(t: TestApp, token: string): Promise<Grant> {
+  const response = await refresh(t, token)
+  assert.equal(response.statusCode, 200, response.body)
+  return response.json()
+}
+
+const me = (t: TestApp, token: string) => t.app.inject({ url: '/auth/me', headers: bearer(token) })
+
+/** Every stored row that belongs to a session: its own, and any refresh-token rows. */
+async function rowsOf(t: TestApp, sessionId: string): Promise<number> {
+  const sessions = await t.deps.db.selectFrom('sessions').select('id').where('id', '=', sessionId).execute()
+  const tokens = await t.deps.db
+    .selectFrom('refresh_tokens')
+    .select('token_hash')
+    .where('session_id', '=', sessionId)
+    .execute()
+  return sessions.length + tokens.length
+}
+
+/** A token in the tagged form, naming `sessionId` and `generation`, with a tag made up: a forgery. */
+function forged(sessionId: string, generation: number): string {
+  const body = Buffer.alloc(21)
+  body.writeUInt8(1, 0)
+  body.write(sessionId.replaceAll('-', ''), 1, 16, 'hex')
+  body.writeUInt32BE(generation, 17)
+  return Buffer.concat([body, randomBytes(32)]).toString('base64url')
+}
+
+describe('refresh tokens in constant storage (issue 12)', () => {
+  const clock = createFixedClock(Date.now())
+  let t: TestApp
+  before(async () => {
+    t = await buildTestApp({ overrides: { clock } })
+  })
+  after(() => t.close())
+
+  it('a session refreshed 2,000 times holds as many rows as after its first refresh', async () => {
+    let grant = await signIn(t, await registerUser(t.app))
+    const sessionId = sessionIdOf(grant.access_token)
+    grant = await refreshed(t, grant.refresh_token)
+    const afterFirst = await rowsOf(t, sessionId)
+    for (let i = 1; i < 2_000; i++) grant = await refreshed(t, grant.refresh_token)
+    assert.equal(await rowsOf(t, sessionId), afterFirst)
+    assert.equal((await me(t, grant.access_token)).statusCode, 200)
+  })
+
+  it('a forged token naming a real session and an old generation is 401, and does not revoke the session', async () => {
+    const first = await signIn(t, await registerUser(t.app))
+    const sessionId = sessionIdOf(first.access_token)
+    let grant = await refreshed(t, first.refresh_token)
+    grant = await refreshed(t, grant.refresh_token)
+    clock.advance(60_000)
+    for (const generation of [0, 1, 2, 3, 999]) {
+      assertProblem(await refresh(t, forged(sessionId, generation)), 401, 'invalid_refresh_token')
+    }
+    // A real token with one bit of its tag changed is a forgery too.
+    const bytes = Buffer.from(first.refresh_token, 'base64url')
+    bytes[bytes.length - 1] = (bytes.at(-1) ?? 0) ^ 1
+    assertProblem(await refresh(t, bytes.toString('base64url')), 401, 'invalid_refresh_token')
+    assert.equal((await me(t, grant.access_token)).statusCode, 200, 'the session lives on')
+    assert.equal((await refresh(t, grant.refresh_token)).statusCode, 200)
+  })
+
+  it('logout by a forged refresh token ends nothing', async () => {
+    const grant = await signIn(t, await registerUser(t.app))
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      payload: { refresh_token: forged(sessionIdOf(grant.access_token), 0) },
+    })
+    assert.equal(response.statusCode, 204)
+    assert.equal((await me(t, grant.access_token)).statusCode, 200)
+  })
+
+  it('the reuse of any older token of the session is detected, however long the session has lived', async () => {
+    const first = await signIn(t, await registerUser(t.app))
+    let grant = first
+    // Refreshed every six days for 24 days (within the 7-day idle and 30-day absolute lifetimes).
+    for (let i = 0; i < 4; i++) {
+      clock.advance(6 * 86_400_000)
+      grant = await refreshed(t, grant.refresh_token)
+    }
+    assertProblem(await refresh(t, first.refresh_token), 401, 'refresh_token_reused')
+    assertProblem(await refresh(t, grant.refresh_token), 401, 'invalid_refresh_token')
+    assertProblem(await me(t, grant.access_token), 401, 'invalid_token')
+  })
+
+  it('within the window, only the token spent last is a repeat: an older one is reuse', async () => {
+    const first = await signIn(t, await registerUser(t.app))
+    const second = await refreshed(t, first.refresh_token)
+    const third = await refreshed(t, second.refresh_token)
+    assert.equal((await refreshed(t, second.refresh_token)).refresh_token, third.refresh_token)
+    assertProblem(await refresh(t, first.refresh_token), 401, 'refresh_token_reused')
+  })
+})
+
+describe('sessions started before the upgrade, on this backend (issue 12)', () => {
+  const clock = createFixedClock(Date.now())
+  let t: TestApp
+  before(async () => {
+    t = await buildTestApp({ overrides: { clock } })
+  })
+  after(() => t.close())
+
+  /** A session as migration 0004 leaves one started before it: no generation, its live token a row. */
+  async function legacySession(user: TestUser): Promise<{ sessionId: string; token: string }> {
+    const now = Math.floor(clock.now() / 1000)
+    const sessionId = newId()
+    const token = randomBytes(32).toString('base64url')
+    await t.deps.db
+      .insertInto('sessions')
+      .values({
+        id: sessionId,
+        user_id: user.id,
+        created_at: now,
+        last_used_at: now,
+        expires_at: now + 30 * 86_400,
+        user_agent: null,
+        ip: null,
+        revoked_at: null,
+        revoked_reason: null,
+        token_version: 0,
+        refresh_generation: null,
+        refreshed_at: null,
+      })
+      .execute()
+    const tokenHash = createHash('sha256').update(token).digest('base64url')
+    await t.deps.db
+      .insertInto('refresh_tokens')
+      .values({ token_hash: tokenHash, session_id: sessionId, created_at: now, spent_at: null })
+      .execute()
+    return { sessionId, token }
+  }
+
+  it('its token refreshes once into the new form; parallel refreshes with it agree; reuse later revokes', async () => {
+    const user = await registerUser(t.app)
+    const { sessionId, token } = await legacySession(user)
+    const responses = await Promise.all(Array.from({ length: 6 }, () => refresh(t, token)))
+    const tokens = new Set(responses.map((response) => response.json().refresh_token))
+    assert.deepEqual(
+      responses.map((response) => response.statusCode),
+      Array(6).fill(200),
+    )
+    assert.equal(tokens.size, 1)
+    const [converted] = tokens
+    assert.match(String(converted), /^[A-Za-z0-9_-]{71}$/)
+    assert.equal(await rowsOf(t, sessionId), 2, 'the legacy row stays, spent, and no row is added')
+    clock.advance(10_000)
+    assertProblem(await refresh(t, token), 401, 'refresh_token_reused')
+    assertProblem(await refresh(t, String(converted)), 401, 'invalid_refresh_token')
+  })
+})
+
+describe('sessions started before the upgrade, in a database of the previous release (issue 12)', () => {
+  // test/fixtures/sessions-0.1.0.db: an SQLite database written by the release before this change (see
+  // test/fixtures/README.md): user "legacy", one session refreshed twice, one never refreshed.
+  const fixture = JSON.parse(
+    readFileSync(new URL('../fixtures/sessions-0.1.0.json', import.meta.url), 'utf8'),
+  )
+  let dir: string
+  let t: TestApp
+  const clock = createFixedClock(0)
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tessera-upgrade-'))
+    const file = join(dir, 'tessera.db')
+    copyFileSync(new URL('../fixtures/sessions-0.1.0.db', import.meta.url), file)
+    t = await buildTestApp({ env: { DATABASE_URL: file }, overrides: { clock } })
+    const { at } = await t.deps.db
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.max('created_at').as('at'))
+      .executeTakeFirstOrThrow()
+    // A minute after the fixture was written: its sessions are as live as they were then.
+    clock.advance(Number(at) * 1000 + 60_000)
+  })
+  after(async () => {
+    await t.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('a refresh token issued before the upgrade still refreshes, into the new form', async () => {
+    const grant = await refreshed(t, fixture.rotated.live)
+    assert.match(grant.refresh_token, /^[A-Za-z0-9_-]{71}$/)
+    assert.equal((await me(t, grant.access_token)).statusCode, 200)
+    const next = await refreshed(t, grant.refresh_token)
+    assert.equal((await me(t, next.access_token)).statusCode, 200)
+  })
+
+  it('a repeat of a converted token within the window gets the same new token; after it, reuse revokes', async () => {
+    const grant = await refreshed(t, fixture.fresh.live)
+    clock.advance(2_000)
+    assert.equal((await refreshed(t, fixture.fresh.live)).refresh_token, grant.refresh_token)
+    clock.advance(10_000)
+    assertProblem(await refresh(t, fixture.fresh.live), 401, 'refresh_token_reused')
+    assertProblem(await refresh(t, grant.refresh_token), 401, 'invalid_refresh_token')
+  })
+
+  it('the reuse of a token spent before the upgrade is still detected, and revokes the session', async () => {
+    const login = await signIn(t, fixture)
+    assertProblem(await refresh(t, fixture.rotated.spent[0]), 401, 'refresh_token_reused')
+    const sessions = await t.app.inject({ url: '/auth/sessions', headers: bearer(login.access_token) })
+    const ids = sessions.json().sessions.map((session: { current: boolean }) => session.current)
+    assert.deepEqual(ids, [true], 'only the session started after the upgrade is left')
+  })
+})
