@@ -59,8 +59,11 @@ declare module 'fastify' {
     rateLimit?: RouteRateLimit
   }
   interface FastifyRequest {
-    /** Counts one request under a limit the route declared but whose key only the handler knows. */
-    countLimit(name: LimitName, key: string): Promise<void>
+    /**
+     * Counts one request under a limit the route declared but whose key only the handler knows. Resolves
+     * with the function that gives it back (the work it guarded turned out not to happen).
+     */
+    countLimit(name: LimitName, key: string): Promise<() => Promise<void>>
     /** The failure-counted limits this request consumed, to give back unless it is refused. */
     consumedFailures: [LimitName, string][] | undefined
   }
@@ -166,6 +169,7 @@ export const rateLimitPlugin = fp(
           request.countLimit = async (name, key) => {
             if (!byHandler.has(name)) throw new Error(`${route.url} does not declare the limit ${name}`)
             await limiters[name].consume(key)
+            return () => limiters[name].refund(key)
           }
         }
         const consumed: [LimitName, string][] = []

@@ -36,8 +36,11 @@ export type RevocationReason =
   | 'user_disabled'
   | 'refresh_token_reused'
 
-/** Counts a rotation of the session against its rate limit; throws 429 past it. */
-export type CountRotation = (sessionId: string) => Promise<void>
+/**
+ * Counts a rotation of the session against its rate limit, throwing 429 past it; resolves with the function
+ * that gives the count back.
+ */
+export type CountRotation = (sessionId: string) => Promise<() => Promise<void>>
 
 export interface SessionService {
   /** Starts a session for a user whose password was just checked, at the token version that check saw. */
@@ -56,6 +59,9 @@ export interface SessionService {
 
 const invalidRefreshToken = (detail = 'The refresh token is not valid') =>
   new AppError('invalid_refresh_token', detail)
+
+// The largest generation a token can name (uint32): a session refreshed that often must sign in again.
+const MAX_GENERATION = 0xffff_ffff
 
 /** A presented refresh token, found: its session, and its generation or its legacy row. */
 type Located =
@@ -127,6 +133,10 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     return (await sessions.rotate(session.id, located.generation, now)) ? located.generation + 1 : undefined
   }
 
+  /** Whether a legacy token is the one whose conversion made generation 0 live (spent at that moment). */
+  const spentByConversion = (located: Extract<Located, { legacy: unknown }>, session: Session) =>
+    located.legacy.spentAt !== null && located.legacy.spentAt === session.refreshedAt
+
   const reuse = async (session: Session, now: number): Promise<never> => {
     await revokeSession(session, 'refresh_token_reused', now)
     throw new AppError(
@@ -144,8 +154,10 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     const inWindow = (spentAt: number | null) => spentAt !== null && now - spentAt < config.reuseWindowSeconds
     const live = session.refreshGeneration
     if (live !== null) {
-      // A legacy token converted by the last rotation stands where generation -1 would.
-      const presented = 'legacy' in located ? -1 : located.generation
+      // The legacy token that the conversion spent stands where generation -1 would; any other legacy
+      // token of the session was spent before it, and is reuse.
+      const presented =
+        'legacy' in located ? (spentByConversion(located, session) ? -1 : -2) : located.generation
       if (presented > live) throw invalidRefreshToken()
       if (presented === live - 1 && inWindow(session.refreshedAt)) {
         return refreshTokenFor(rotationSecret, { sessionId: session.id, generation: live })
@@ -184,9 +196,9 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     },
 
     async refresh(refreshToken, countRotation) {
-      const located = await locate(refreshToken)
+      let located = await locate(refreshToken)
       if (!located) throw invalidRefreshToken()
-      let { session } = located
+      const { session } = located
       const now = epochSeconds(clock)
       if (session.revokedAt !== null) throw revokedError()
       if (!isLive(session, now)) throw new AppError('session_expired')
@@ -198,7 +210,10 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       if (isLiveToken(located)) {
         // Only a fresh rotation counts against the session's limit: a spent token presented again must
         // always reach the reuse check, or a thief refreshing fast could keep the victim from revoking.
-        await countRotation(session.id)
+        if (!('legacy' in located) && located.generation >= MAX_GENERATION) {
+          throw new AppError('session_expired', 'This session has been refreshed as often as it can be')
+        }
+        const giveBack = await countRotation(session.id)
         const generation = await spend(located, now)
         if (generation !== undefined) {
           return grant(
@@ -208,12 +223,15 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
             now,
           )
         }
-        // Another request spent it a moment ago (answer as a repeat), or the session ended meanwhile.
-        const current = await sessions.findById(session.id)
-        if (!current || !isLive(current, now)) throw revokedError()
-        session = current
+        // Another request spent it a moment ago (answer as a repeat, which is not a rotation of ours), or the
+        // session ended meanwhile.
+        await giveBack()
+        // Read again, the token's state with its session's: the winner has changed both.
+        const again = await locate(refreshToken)
+        if (!again || !isLive(again.session, now)) throw revokedError()
+        located = again
       }
-      return grant(user, session, await repeatOrReuse(located, session, now), now)
+      return grant(user, located.session, await repeatOrReuse(located, located.session, now), now)
     },
 
     async sessionOfToken(refreshToken) {

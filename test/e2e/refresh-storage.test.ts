@@ -117,6 +117,23 @@ describe('refresh tokens in constant storage (issue 12)', () => {
     assertProblem(await me(t, grant.access_token), 401, 'invalid_token')
   })
 
+  it('parallel refreshes with one token count one rotation against the per-session limit', async () => {
+    const limited = await buildTestApp({ env: { RATE_LIMIT_REFRESH_PER_SESSION: '20' } })
+    try {
+      const first = await signIn(limited, await registerUser(limited.app))
+      const responses = await Promise.all(
+        Array.from({ length: 15 }, () => refresh(limited, first.refresh_token)),
+      )
+      for (const response of responses) assert.equal(response.statusCode, 200, response.body)
+      let grant: Grant = (responses[0] as (typeof responses)[number]).json()
+      // 19 more rotations fit in the limit of 20: the parallel repeats above took none of it.
+      for (let i = 0; i < 19; i++) grant = await refreshed(limited, grant.refresh_token)
+      assertProblem(await refresh(limited, grant.refresh_token), 429, 'rate_limited')
+    } finally {
+      await limited.close()
+    }
+  })
+
   it('within the window, only the token spent last is a repeat: an older one is reuse', async () => {
     const first = await signIn(t, await registerUser(t.app))
     const second = await refreshed(t, first.refresh_token)
@@ -134,8 +151,14 @@ describe('sessions started before the upgrade, on this backend (issue 12)', () =
   })
   after(() => t.close())
 
-  /** A session as migration 0004 leaves one started before it: no generation, its live token a row. */
-  async function legacySession(user: TestUser): Promise<{ sessionId: string; token: string }> {
+  /**
+   * A session as migration 0004 leaves one started before it: no generation, its live token a row, and
+   * `spent` tokens spent before it (the oldest first, a day apart).
+   */
+  async function legacySession(
+    user: TestUser,
+    spent = 0,
+  ): Promise<{ sessionId: string; token: string; old: string[] }> {
     const now = Math.floor(clock.now() / 1000)
     const sessionId = newId()
     const token = randomBytes(32).toString('base64url')
@@ -156,12 +179,19 @@ describe('sessions started before the upgrade, on this backend (issue 12)', () =
         refreshed_at: null,
       })
       .execute()
-    const tokenHash = createHash('sha256').update(token).digest('base64url')
-    await t.deps.db
-      .insertInto('refresh_tokens')
-      .values({ token_hash: tokenHash, session_id: sessionId, created_at: now, spent_at: null })
-      .execute()
-    return { sessionId, token }
+    const hash = (value: string) => createHash('sha256').update(value).digest('base64url')
+    const old = Array.from({ length: spent }, () => randomBytes(32).toString('base64url'))
+    const rows = [
+      ...old.map((value, i) => ({ value, spentAt: now - (spent - i) * 86_400 })),
+      { value: token, spentAt: null },
+    ]
+    for (const { value, spentAt } of rows) {
+      await t.deps.db
+        .insertInto('refresh_tokens')
+        .values({ token_hash: hash(value), session_id: sessionId, created_at: now, spent_at: spentAt })
+        .execute()
+    }
+    return { sessionId, token, old }
   }
 
   it('its token refreshes once into the new form; parallel refreshes with it agree; reuse later revokes', async () => {
@@ -180,6 +210,14 @@ describe('sessions started before the upgrade, on this backend (issue 12)', () =
     clock.advance(10_000)
     assertProblem(await refresh(t, token), 401, 'refresh_token_reused')
     assertProblem(await refresh(t, String(converted)), 401, 'invalid_refresh_token')
+  })
+
+  it('right after the conversion, a legacy token spent days before is reuse, not a repeat', async () => {
+    const { token, old } = await legacySession(await registerUser(t.app), 2)
+    const converted = await refreshed(t, token)
+    clock.advance(1_000)
+    assertProblem(await refresh(t, String(old[0])), 401, 'refresh_token_reused')
+    assertProblem(await refresh(t, converted.refresh_token), 401, 'invalid_refresh_token')
   })
 })
 

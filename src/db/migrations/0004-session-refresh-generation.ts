@@ -6,7 +6,8 @@ import type { Kysely } from 'kysely'
 
 // biome-ignore lint/suspicious/noExplicitAny: a migration is written against the schema of its day, not today's types.
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema.alterTable('sessions').addColumn('refresh_generation', 'integer').execute()
+  // bigint: a token's generation is an unsigned 32-bit number, beyond PostgreSQL's integer.
+  await db.schema.alterTable('sessions').addColumn('refresh_generation', 'bigint').execute()
   await db.schema.alterTable('sessions').addColumn('refreshed_at', 'bigint').execute()
 }
 
