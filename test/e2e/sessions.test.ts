@@ -50,7 +50,11 @@ describe('sessions: refresh-token rotation and reuse detection', () => {
     assert.match(grant.refresh_token, /^[A-Za-z0-9_-]{71}$/)
     assert.equal(grant.refresh_token_expires_in, 30 * 86_400)
     const sid = String(claimsOf(grant.access_token).sid)
-    const row = await t.deps.db.selectFrom('sessions').selectAll().where('id', '=', sid).executeTakeFirstOrThrow()
+    const row = await t.deps.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('id', '=', sid)
+      .executeTakeFirstOrThrow()
     assert.ok(!JSON.stringify(row).includes(grant.refresh_token), 'the token is not stored')
     assert.equal(row.refresh_generation, 0)
   })
