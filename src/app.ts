@@ -12,9 +12,12 @@ import { Type } from 'typebox'
 import { authPlugin, createAuthenticator } from './access/auth.plugin.ts'
 import { rateLimitPlugin } from './access/rate-limit.plugin.ts'
 import type { Deps } from './deps.ts'
+import { createClientErrorHandler } from './http/client-errors.ts'
 import { errorHandler, sendProblem } from './http/error-handler.ts'
+import { BODY_LIMIT_BYTES, MAX_PATH_PARAMETER_LENGTH } from './http/limits.ts'
 import { AppError, Problem } from './http/problem.ts'
-import { OPTIONAL_BODY } from './http/responses.ts'
+import { declarePreHandlerErrors, OPTIONAL_BODY, withProblemMediaType } from './http/responses.ts'
+import { securityHeaders } from './http/security-headers.ts'
 import { LOG_SERIALIZERS } from './lib/logger.ts'
 import { routeModules } from './modules.ts'
 
@@ -35,6 +38,9 @@ function createAjv(options: AjvOptions): Ajv {
   )
 }
 
+/** Refuses bytes that are not UTF-8 rather than replacing them; a BOM is kept, and JSON.parse refuses it. */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
 /** Whether every string (and key) in a parsed JSON value is well-formed Unicode. */
 function isWellFormedJson(value: unknown): boolean {
   if (typeof value === 'string') return value.isWellFormed()
@@ -54,16 +60,22 @@ export type BuildAppOptions = {
 
 export async function buildApp({ deps, modules = routeModules, logger = true }: BuildAppOptions) {
   const { config } = deps
+  const headers = securityHeaders(config.publicUrl)
   const app = Fastify({
     logger:
       logger && config.logLevel !== 'silent'
         ? { level: config.logLevel, serializers: LOG_SERIALIZERS }
         : false,
     genReqId: () => randomUUID(),
-    bodyLimit: 64 * 1024,
+    bodyLimit: BODY_LIMIT_BYTES,
     // Bounds how long a slow client can hold a connection while sending its request.
     requestTimeout: 30_000,
     trustProxy: config.trustProxy,
+    routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
+    // A path the router cannot decode or whose parameter is too long, answered before any hook runs; and a
+    // request the HTTP parser refuses, answered on the socket. Both are problems like any other.
+    frameworkErrors: (error, request, reply) => errorHandler(error, request, reply.headers(headers)),
+    clientErrorHandler: createClientErrorHandler(headers),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Bodies are JSON and must already have the right types; query strings and path parameters are text, so
@@ -84,13 +96,20 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     return validateOptional
   })
 
-  // JSON only: a text/plain body is refused (415) rather than handed to a schema as a string. JSON text may
-  // encode lone UTF-16 surrogates ("\ud800"), which no valid Unicode text contains and which storage and
-  // hashing would silently turn into U+FFFD; such a body is refused as malformed.
+  // JSON only: a text/plain body is refused (415) rather than handed to a schema as a string. A body must be
+  // UTF-8, and its JSON text may not encode lone UTF-16 surrogates ("\ud800"), which no valid Unicode text
+  // contains: decoding would silently turn either into U+FFFD, so that two different passwords would hash
+  // alike. Such a body is refused as malformed.
   app.removeContentTypeParser('text/plain')
   const parseJson = app.getDefaultJsonParser('error', 'error')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    parseJson(request as Parameters<typeof parseJson>[0], body as string, (error, value) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string
+    try {
+      text = utf8.decode(body as Buffer)
+    } catch {
+      return done(new AppError('malformed_request', 'The body is not valid UTF-8'), undefined)
+    }
+    parseJson(request as Parameters<typeof parseJson>[0], text, (error, value) => {
       if (error) return done(error, undefined)
       if (!isWellFormedJson(value)) {
         return done(
@@ -103,6 +122,14 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   })
 
   app.decorate('deps', deps)
+  app.decorateRequest('problemCode', undefined)
+  // Set before the handler, so that a route whose document is public may replace the Cache-Control.
+  app.addHook('onRequest', (_request, reply, done) => {
+    reply.headers(headers)
+    done()
+  })
+  // The OpenAPI document lists the answers every route can give before its handler (413, 414, 415, 431).
+  app.addHook('onRoute', declarePreHandlerErrors)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler((request, reply) =>
     sendProblem(
@@ -127,6 +154,8 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
       },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    transformObject: (document) =>
+      'openapiObject' in document ? withProblemMediaType(document.openapiObject) : document.swaggerObject,
   })
   // Setting cookies only: the one cookie Tessera reads is parsed by the routes that read it, which spares
   // every other request a parsing hook.

@@ -119,7 +119,7 @@ export async function createDeps(
         tokens,
         authStates,
         clock,
-        rotationSecret: await getOrCreateServerSecret(db, clock, 'refresh-token-rotation'),
+        rotationSecret: await getOrCreateServerSecret(db, clock, config, 'refresh-token-rotation'),
         config: config.sessions,
       })
     // One hash per core on the machine, shared by the workers on it: each gets its part.
@@ -129,7 +129,9 @@ export async function createDeps(
     const users = repositories.users
     const services: Services = {
       sessions,
-      auth: overrides.services?.auth ?? createAuthService({ users, hasher, sessions, clock }),
+      auth:
+        overrides.services?.auth ??
+        createAuthService({ users, hasher, sessions, clock, reservedUsernames: config.reservedUsernames }),
       users: overrides.services?.users ?? createUsersService({ users, sessions, authStates, clock }),
     }
     return { config, clock, db, repositories, access, services, close }

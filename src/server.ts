@@ -4,6 +4,7 @@
 import cluster from 'node:cluster'
 import { loadConfig, readProcessEnv } from './config/load-config.ts'
 import { createDeps, type Deps } from './deps.ts'
+import { createLogger } from './lib/logger.ts'
 import { isOperatorError } from './start-errors.ts'
 
 /**
@@ -32,9 +33,16 @@ export async function serve(options: { workers?: number } = {}): Promise<void> {
   try {
     const env = readProcessEnv()
     // The command-line option is validated like the variable (a :memory: database cannot be shared).
-    config = loadConfig(options.workers === undefined ? env : { ...env, WORKERS: String(options.workers) })
+    config = loadConfig(options.workers === undefined ? env : { ...env, WORKERS: String(options.workers) }, {
+      serving: true,
+    })
   } catch (error) {
     exitOnStartError(error)
+  }
+  // Once per instance: a cluster's workers read the same configuration again.
+  if (cluster.isPrimary) {
+    const log = createLogger(config.logLevel)
+    for (const warning of config.warnings) log.warn(warning)
   }
   if (config.workers > 1 && cluster.isPrimary) {
     const { runPrimary } = await import('./cluster.ts')

@@ -25,7 +25,8 @@ type LimitRule = {
   key?: (request: FastifyRequest) => string
   /**
    * `failures`: counted before the handler, so that parallel guesses cannot slip past the limit, and given
-   * back unless the answer refuses the request (a 4xx other than 429): only failed attempts add up.
+   * back unless the answer refuses the request (a 4xx other than 429, and other than `validation_failed`,
+   * which is answered before any secret is checked): only failed attempts add up.
    * `rotations`: counted by the handler, for fresh rotations only (see sessions.routes.ts).
    */
   counts: 'requests' | 'failures' | 'rotations'
@@ -183,7 +184,7 @@ export const rateLimitPlugin = fp(
       route.preHandler = [count, ...(route.preHandler ? [route.preHandler].flat() : [])]
       if (failures.length > 0) {
         // Only a refusal of the request itself counts as a failure: a success, a 429 (the request was not
-        // tried) and a server fault are given back.
+        // tried), an invalid input (nothing was checked) and a server fault are given back.
         const refund = (
           request: FastifyRequest,
           reply: FastifyReply,
@@ -191,7 +192,8 @@ export const rateLimitPlugin = fp(
           done: (error: Error | null, payload: unknown) => void,
         ) => {
           const status = reply.statusCode
-          const refused = status >= 400 && status < 500 && status !== 429
+          const refused =
+            status >= 400 && status < 500 && status !== 429 && request.problemCode !== 'validation_failed'
           const consumed = request.consumedFailures
           // Taken once: a refund must not run twice if the answer is rendered again.
           request.consumedFailures = undefined

@@ -1,5 +1,7 @@
 // Usernames are stored as typed (NFKC-normalized) and compared by a folded key, so "Ada", "ADA" and the
-// full-width "Ａｄａ" are one account. Confusable letters from different scripts are not folded together.
+// full-width "Ａｄａ" are one account. Confusable letters from different scripts are not folded together;
+// instead a new username may not mix scripts (Unicode TS #39, "Highly Restrictive"), so that the Cyrillic
+// "аdmin" cannot pass for "admin" beside it (issue 11).
 
 /** Letters and digits of any script, plus . _ and -, starting with a letter or digit: 3 to 32 characters. */
 export const USERNAME_PATTERN = '^[\\p{L}\\p{N}][\\p{L}\\p{N}._-]{2,31}$'
@@ -17,4 +19,107 @@ export function usernameKey(input: string): string {
 /** Checked after normalization too: NFKC can turn valid input into something the pattern refuses. */
 export function isValidUsername(normalized: string): boolean {
   return USERNAME_REGEXP.test(normalized)
+}
+
+/**
+ * What is wrong with a new username (NFKC-normalized), as a phrase after "the username", or undefined. Beyond
+ * the pattern: no invisible letter (the Hangul fillers are letters that show as nothing), one script (or Latin
+ * with Han and kana, Bopomofo or Hangul), and digits of one number system. Existing usernames are not checked:
+ * these rules apply to new accounts.
+ */
+export function usernameProblem(normalized: string): string | undefined {
+  if (!isValidUsername(normalized)) return 'is not a valid username once normalized'
+  // ASCII letters, digits and . _ - are Latin and Common only: nothing below can refuse them.
+  if (/^[\x20-\x7e]*$/.test(normalized)) return undefined
+  if (INVISIBLE.test(normalized)) return 'holds an invisible character'
+  const mixed = mixedScripts([...normalized])
+  if (mixed) return `mixes scripts (${mixed.join(', ')}); use letters of one script`
+  if (mixesNumberSystems([...normalized])) return 'mixes digits of different number systems'
+  return undefined
+}
+
+const INVISIBLE = /\p{Default_Ignorable_Code_Point}/u
+
+// Every script of Unicode 17 (Node 24's), by its ECMAScript name; test/unit/username.test.ts checks that every
+// assigned character belongs to one of these, Common or Inherited, so a Node that knows a new script says so.
+const SCRIPTS =
+  `Adlam Ahom Anatolian_Hieroglyphs Arabic Armenian Avestan Balinese Bamum Bassa_Vah Batak Bengali
+  Beria_Erfe Bhaiksuki Bopomofo Brahmi Braille Buginese Buhid Canadian_Aboriginal Carian Caucasian_Albanian Chakma
+  Cham Cherokee Chorasmian Coptic Cuneiform Cypriot Cypro_Minoan Cyrillic Deseret Devanagari Dives_Akuru Dogra
+  Duployan Egyptian_Hieroglyphs Elbasan Elymaic Ethiopic Garay Georgian Glagolitic Gothic Grantha Greek Gujarati
+  Gunjala_Gondi Gurmukhi Gurung_Khema Han Hangul Hanifi_Rohingya Hanunoo Hatran Hebrew Hiragana Imperial_Aramaic
+  Inscriptional_Pahlavi Inscriptional_Parthian Javanese Kaithi Kannada Katakana Kawi Kayah_Li Kharoshthi
+  Khitan_Small_Script Khmer Khojki Khudawadi Kirat_Rai Lao Latin Lepcha Limbu Linear_A Linear_B Lisu Lycian Lydian
+  Mahajani Makasar Malayalam Mandaic Manichaean Marchen Masaram_Gondi Medefaidrin Meetei_Mayek Mende_Kikakui
+  Meroitic_Cursive Meroitic_Hieroglyphs Miao Modi Mongolian Mro Multani Myanmar Nabataean Nag_Mundari Nandinagari
+  New_Tai_Lue Newa Nko Nushu Nyiakeng_Puachue_Hmong Ogham Ol_Chiki Ol_Onal Old_Hungarian Old_Italic
+  Old_North_Arabian Old_Permic Old_Persian Old_Sogdian Old_South_Arabian Old_Turkic Old_Uyghur Oriya Osage
+  Osmanya Pahawh_Hmong Palmyrene Pau_Cin_Hau Phags_Pa Phoenician Psalter_Pahlavi Rejang Runic Samaritan
+  Saurashtra Sharada Shavian Siddham SignWriting Sidetic Sinhala Sogdian Sora_Sompeng Soyombo Sundanese Sunuwar
+  Syloti_Nagri Syriac Tagalog Tagbanwa Tai_Le Tai_Tham Tai_Viet Tai_Yo Takri Tamil Tangsa Tangut Telugu Thaana
+  Thai Tibetan Tifinagh Tirhuta Todhri Tolong_Siki Toto Tulu_Tigalari Ugaritic Vai Vithkuqi Wancho Warang_Citi
+  Yezidi Yi Zanabazar_Square`.split(/\s+/)
+
+// Script_Extensions, not Script: a character shared by some scripts (a Japanese prolonged sound mark, an
+// Arabic comma) counts as any of them, and a Common or Inherited one (ASCII digits, _) as every script.
+const SCRIPT_TESTS = SCRIPTS.map((name) => ({ name, test: new RegExp(`\\p{scx=${name}}`, 'u') }))
+const ANY_SCRIPT = /[\p{scx=Common}\p{scx=Inherited}]/u
+export const KNOWN_SCRIPT = new RegExp(
+  `[${SCRIPTS.map((name) => `\\p{scx=${name}}`).join('')}\\p{scx=Common}\\p{scx=Inherited}]`,
+  'u',
+)
+
+// UTS #39 section 5.1: Han is also written in Japanese (with kana), Korean (with Hangul) and with Bopomofo.
+const AUGMENTED: Record<string, string[]> = {
+  Han: ['Japanese', 'Korean', 'Han_with_Bopomofo'],
+  Hiragana: ['Japanese'],
+  Katakana: ['Japanese'],
+  Hangul: ['Korean'],
+  Bopomofo: ['Han_with_Bopomofo'],
+}
+
+// UTS #39 section 5.2, "Highly Restrictive": one script, or Latin beside one of these East Asian sets.
+const ALLOWED_MIXES = [
+  ['Latin', 'Han', 'Hiragana', 'Katakana'],
+  ['Latin', 'Han', 'Bopomofo'],
+  ['Latin', 'Han', 'Hangul'],
+]
+
+/** The scripts of a character; undefined for a Common or Inherited one, which goes with any script. */
+function scriptsOf(char: string): string[] | undefined {
+  if (ANY_SCRIPT.test(char)) return undefined
+  const scripts = SCRIPT_TESTS.filter(({ test }) => test.test(char)).map(({ name }) => name)
+  // A script Node knows and this list does not: a script of its own, mixed with no other.
+  return scripts.length > 0 ? scripts : [`U+${char.codePointAt(0)?.toString(16).toUpperCase()}`]
+}
+
+/** The scripts a username mixes (one name per character's first script), or undefined when it does not. */
+function mixedScripts(chars: string[]): string[] | undefined {
+  const perChar = chars.map(scriptsOf).filter((scripts) => scripts !== undefined)
+  const augmented = perChar.map((scripts) => new Set(scripts.flatMap((s) => [s, ...(AUGMENTED[s] ?? [])])))
+  const [first, ...rest] = augmented
+  if (!first || [...first].some((script) => rest.every((set) => set.has(script)))) return undefined
+  if (ALLOWED_MIXES.some((mix) => perChar.every((scripts) => scripts.some((s) => mix.includes(s))))) {
+    return undefined
+  }
+  return [...new Set(perChar.map((scripts) => (scripts[0] ?? '').replaceAll('_', ' ')))]
+}
+
+const DECIMAL_DIGIT = /\p{Nd}/u
+
+/**
+ * UTS #39 section 5.3: the digits of one username come from one run of 0 to 9 ("1" beside the Arabic-Indic
+ * "١" is refused). Unicode encodes decimal digits only in whole runs of ten, from 0, so a digit's zero is found
+ * by walking back to the start of its block of runs.
+ */
+function mixesNumberSystems(chars: string[]): boolean {
+  const zeros = new Set<number>()
+  for (const char of chars) {
+    if (!DECIMAL_DIGIT.test(char)) continue
+    const code = char.codePointAt(0) ?? 0
+    let start = code
+    while (DECIMAL_DIGIT.test(String.fromCodePoint(start - 1))) start--
+    zeros.add(start + Math.floor((code - start) / 10) * 10)
+  }
+  return zeros.size > 1
 }

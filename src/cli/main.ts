@@ -9,6 +9,12 @@ import { keysListCommand, keysPruneCommand, keysRotateCommand } from './keys.com
 import { migrateCommand } from './migrate.command.ts'
 import { serveCommand } from './serve.command.ts'
 import { sessionsPurgeCommand } from './sessions-purge.command.ts'
+import {
+  userDisableCommand,
+  userEnableCommand,
+  userGrantAdminCommand,
+  userRevokeAdminCommand,
+} from './user-admin.commands.ts'
 import { userCreateCommand } from './user-create.command.ts'
 import { userListCommand } from './user-list.command.ts'
 
@@ -17,14 +23,20 @@ const COMMANDS: readonly Command[] = [
   migrateCommand,
   userCreateCommand,
   userListCommand,
+  userGrantAdminCommand,
+  userRevokeAdminCommand,
+  userEnableCommand,
+  userDisableCommand,
   sessionsPurgeCommand,
   keysRotateCommand,
   keysListCommand,
   keysPruneCommand,
 ]
 
+const NAME_WIDTH = Math.max(...COMMANDS.map((c) => c.name.length)) + 2
+
 const list = (commands: readonly Command[]) =>
-  commands.map((c) => `  ${c.name.padEnd(13)}${c.summary}`).join('\n')
+  commands.map((c) => `  ${c.name.padEnd(NAME_WIDTH)}${c.summary}`).join('\n')
 
 const HELP = `Usage: tessera <command> [options]
 

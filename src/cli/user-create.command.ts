@@ -1,8 +1,10 @@
 // `tessera user create`: adds a user (or the first admin, whom no endpoint can create) through the same
-// register() as POST /auth/register, after checking the input against the same schemas.
+// register() as POST /auth/register, after checking the input against the same schemas and rules. Only the
+// reserved usernames (RESERVED_USERNAMES) are the operator's to use: the CLI may create them.
 
-import { isValidUsername, normalizeUsername, usernameKey } from '../access/username.ts'
+import { isValidUsername, normalizeUsername, usernameKey, usernameProblem } from '../access/username.ts'
 import { Password, Username } from '../auth/auth.schemas.ts'
+import { passwordProblem, USERNAME_IN_PASSWORD_MIN_LENGTH } from '../auth/password-policy.ts'
 import { PersonName } from '../users/users.schemas.ts'
 import {
   CliError,
@@ -30,14 +32,21 @@ function refuseInvalid(problems: (string | undefined)[]): void {
   if (found.length > 0) throw new CliError(found.join('\n  '))
 }
 
-async function readPassword(fromStdin: boolean, io: Io): Promise<string> {
+/** The length rule, then the rules of password-policy.ts (not common, not the username). */
+function refuseWeakPassword(password: string, username: string): void {
+  refuseInvalid([fieldProblem('The password', Password, password)])
+  const problem = passwordProblem(password, username)
+  if (problem) throw new CliError(`The password ${problem}`)
+}
+
+async function readPassword(fromStdin: boolean, username: string, io: Io): Promise<string> {
   if (fromStdin) return readAll(io.stdin)
   if (!io.stdin.isTTY) {
     throw new UsageError('No terminal to ask for the password on: pipe it in and add --password-stdin', NAME)
   }
   const password = await promptHidden('Password: ', io.stdin, io.stderr)
-  // Checked before asking again, so that a too-short password is not typed twice for nothing.
-  refuseInvalid([fieldProblem('The password', Password, password)])
+  // Checked before asking again, so that a refused password is not typed twice for nothing.
+  refuseWeakPassword(password, username)
   if ((await promptHidden('Repeat password: ', io.stdin, io.stderr)) !== password) {
     throw new CliError('The passwords do not match')
   }
@@ -49,7 +58,8 @@ export const userCreateCommand: Command = {
   summary: 'Create a user; --admin for an administrator',
   help: `Usage: tessera user create <username> [--first-name NAME] [--last-name NAME] [--admin] [--password-stdin]
 
-Creates a user who can log in at once, under the same rules as POST /auth/register.
+Creates a user who can log in at once, under the same rules as POST /auth/register, except that the
+reserved usernames (RESERVED_USERNAMES: admin, root, system, ...) are allowed here.
 
   <username>          ${ruleOf(Username)}
   --first-name NAME   defaults to the username; the user can change it later (PATCH /users/me)
@@ -58,7 +68,9 @@ Creates a user who can log in at once, under the same rules as POST /auth/regist
   --password-stdin    read the password from stdin (one trailing newline is dropped) instead of
                       asking for it twice on the terminal without echo
 
-The password: ${ruleOf(Password)}. It is never printed or logged.
+The password: ${ruleOf(Password)}; not a common password (one in the lists of leaked passwords), not
+the username, and not containing a username of ${USERNAME_IN_PASSWORD_MIN_LENGTH} or more characters, in any case. It is never
+printed or logged. The username may not mix scripts (Latin with Cyrillic, say) or number systems.
 
 Examples:
   tessera user create ada --admin
@@ -69,13 +81,17 @@ Examples:
     const username = positionals[0] ?? ''
     const firstName = values['first-name'] ?? username
     const lastName = values['last-name'] ?? username
-    const usernameProblem = fieldProblem(`The username "${username}"`, Username, username)
+    const normalized = normalizeUsername(username)
+    const patternProblem = fieldProblem(`The username "${username}"`, Username, username)
+    // register() checks the normalized form too, but only after the password has been typed.
+    const normalizedProblem = patternProblem
+      ? undefined
+      : !isValidUsername(normalized)
+        ? 'is not valid once normalized (NFKC)'
+        : usernameProblem(normalized)
     refuseInvalid([
-      usernameProblem,
-      // register() checks the normalized form too, but only after the password has been typed.
-      usernameProblem || isValidUsername(normalizeUsername(username))
-        ? undefined
-        : `The username "${username}" is not valid once normalized (NFKC)`,
+      patternProblem,
+      normalizedProblem && `The username "${username}" ${normalizedProblem}`,
       fieldProblem('--first-name', PersonName, firstName),
       fieldProblem('--last-name', PersonName, lastName),
     ])
@@ -86,9 +102,12 @@ Examples:
       if (await repositories.users.findCredentials(usernameKey(username))) {
         throw new CliError(`The username "${normalizeUsername(username)}" is taken`)
       }
-      const password = await readPassword(values['password-stdin'] ?? false, io)
-      refuseInvalid([fieldProblem('The password', Password, password)])
-      const user = await services.auth.register({ username, password, firstName, lastName }, { roles })
+      const password = await readPassword(values['password-stdin'] ?? false, normalized, io)
+      refuseWeakPassword(password, normalized)
+      const user = await services.auth.register(
+        { username, password, firstName, lastName },
+        { roles, allowReservedUsername: true },
+      )
       writeLine(io.stdout, `Created user "${user.username}" (roles: ${user.roles.join(', ')})`)
       writeLine(io.stdout, `id: ${user.id}`)
       return 0

@@ -8,6 +8,13 @@ import type { Setting, ValuesOf } from './setting.ts'
 export const JWT_ALGORITHMS = ['HS256', 'HS384', 'HS512', 'EdDSA', 'ES256', 'RS256'] as const
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number]
 
+/** RFC 7518, section 3.2: an HMAC key at least as long as its hash's output, in bytes. */
+export const HMAC_KEY_BYTES: Readonly<Partial<Record<JwtAlgorithm, number>>> = {
+  HS256: 32,
+  HS384: 48,
+  HS512: 64,
+}
+
 export const LOG_LEVELS = [
   'fatal',
   'error',
@@ -26,7 +33,7 @@ export const SETTINGS = {
     choices: ['development', 'test', 'production'],
     default: 'development',
     description:
-      'Production never generates or replaces a signing key: it refuses to start without one configured or stored.',
+      'Production refuses to start without PUBLIC_URL, and never generates or replaces a signing key: it refuses to start without one configured or stored.',
   },
   HOST: {
     kind: 'string',
@@ -44,7 +51,8 @@ export const SETTINGS = {
   },
   PUBLIC_URL: {
     kind: 'url',
-    description: 'The URL clients use to reach this server. Defaults to `http://HOST:PORT`.',
+    description:
+      "The URL clients use to reach this server: the tokens' issuer, and, when HTTPS or not localhost, what makes the refresh cookie `Secure`. Required with NODE_ENV=production; elsewhere it defaults to `http://HOST:PORT` (instances sharing a database must then set it, or JWT_ISSUER, alike: docs/deployment.md).",
   },
   LOG_LEVEL: {
     kind: 'enum',
@@ -168,11 +176,12 @@ export const SETTINGS = {
   },
   JWT_SECRET: {
     kind: 'string',
-    minLength: 32,
-    hint: 'generate one with `openssl rand -base64 48`',
+    minBytes: 32,
+    random: true,
+    hint: 'HS384 needs 48 bytes and HS512 64; generate one with `openssl rand -base64 64`',
     secret: true,
     description:
-      'HMAC signing secret for HS256/384/512 (`openssl rand -base64 48`). When no key is configured, outside production, a random key is generated on first start and kept in the database.',
+      'HMAC signing secret for HS256/384/512, at least as long as the hash: 32 bytes for HS256, 48 for HS384, 64 for HS512 (RFC 7518, section 3.2); `openssl rand -base64 64` suits all three. When no key is configured, outside production, a random key is generated on first start and kept in the database.',
   },
   JWT_PRIVATE_KEY: {
     kind: 'string',
@@ -186,10 +195,12 @@ export const SETTINGS = {
   },
   KEY_ENCRYPTION_SECRET: {
     kind: 'string',
-    minLength: 32,
+    minBytes: 32,
+    random: true,
+    hint: 'generate one with `openssl rand -base64 48`',
     secret: true,
     description:
-      'When set, private signing keys are stored in the database encrypted (JWE, A256GCM, key derived with HKDF). Keep it: keys stored encrypted cannot be read without it.',
+      'When set, private signing keys and the server secret behind refresh tokens are stored in the database encrypted (JWE, A256GCM, key derived with HKDF); a server secret stored in the clear before is encrypted at start. Keep it: what is stored encrypted cannot be read without it.',
   },
   KEYS_RELOAD_INTERVAL_SECONDS: {
     kind: 'integer',
@@ -293,6 +304,13 @@ export const SETTINGS = {
     description: 'argon2id time cost (OWASP minimum with 19 MiB: 2).',
   },
   ARGON2_PARALLELISM: { kind: 'integer', min: 1, max: 16, default: 1, description: 'argon2id lanes.' },
+  RESERVED_USERNAMES: {
+    kind: 'string',
+    default:
+      'admin,administrator,root,system,superuser,sysadmin,support,security,moderator,staff,official,tessera,postmaster,webmaster,hostmaster,abuse,noreply,anonymous',
+    description:
+      'Usernames that `POST /auth/register` refuses, comma-separated, compared as usernames are (any case, full-width or not), so that nobody can pass for staff. `tessera user create` may still create them. A lone `,` reserves none.',
+  },
 } as const satisfies Readonly<Record<string, Setting>>
 
 export type SettingName = keyof typeof SETTINGS

@@ -3,7 +3,7 @@
 // variable accepts is declared in config.schema.ts; only the rules between variables are written here.
 import { existsSync, readFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
-import { type JwtAlgorithm, SETTINGS, type SettingValues } from './config.schema.ts'
+import { HMAC_KEY_BYTES, type JwtAlgorithm, SETTINGS, type SettingValues } from './config.schema.ts'
 import { type Env, readSettings } from './setting.ts'
 
 export type Config = {
@@ -46,6 +46,10 @@ export type Config = {
   /** Fastify's trustProxy: false, true (every hop), a number of hops, or addresses/CIDRs of the proxies. */
   trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   argon2: { memoryKib: number; iterations: number; parallelism: number }
+  /** RESERVED_USERNAMES: names only the CLI may register. */
+  reservedUsernames: string[]
+  /** What is allowed but likely a mistake: the server logs each at start (loadConfig decides them). */
+  warnings: string[]
 }
 
 /** Requests allowed per RATE_LIMIT_WINDOW_SECONDS; 0 turns a limit off. */
@@ -75,7 +79,11 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadConfig(env: Env): Config {
+/**
+ * `serving`: the configuration is for `serve`, which issues tokens, so it needs what only a server needs
+ * (PUBLIC_URL in production); the other commands run with the same environment minus those.
+ */
+export function loadConfig(env: Env, { serving = false }: { serving?: boolean } = {}): Config {
   const { values: v, problems, invalid } = readSettings(SETTINGS, env)
 
   const host = v.HOST
@@ -92,6 +100,23 @@ export function loadConfig(env: Env): Config {
       problems.push(`JWT_SECRET is for HS256/384/512; JWT_ALGORITHM is ${algorithm}`)
     if (privateKey !== undefined && hmac)
       problems.push(`JWT_PRIVATE_KEY is for EdDSA, ES256 and RS256; JWT_ALGORITHM is ${algorithm}`)
+    // JWT_SECRET's declaration asks for 32 bytes, enough for HS256; the longer hashes need longer keys.
+    const needed = HMAC_KEY_BYTES[algorithm]
+    if (secret !== undefined && !invalid.has('JWT_SECRET') && needed && Buffer.byteLength(secret) < needed) {
+      problems.push(
+        `JWT_SECRET must be at least ${needed} bytes (UTF-8) for ${algorithm}, the size of its hash ` +
+          '(RFC 7518, section 3.2); generate one with `openssl rand -base64 64`',
+      )
+    }
+  }
+  // Without it, the issuer would be http://HOST:PORT, the address a proxy reaches, and the refresh cookie of
+  // a server listening on 127.0.0.1 behind that proxy would not be Secure.
+  if (serving && v.NODE_ENV === 'production' && v.PUBLIC_URL === undefined && !invalid.has('PUBLIC_URL')) {
+    problems.push(
+      "PUBLIC_URL must be set with NODE_ENV=production: it is the tokens' issuer (unless JWT_ISSUER is set) " +
+        `and decides whether the refresh cookie is Secure; the default, ${publicUrl}, is the listening ` +
+        'address, not the URL clients use (`https://auth.example.com`)',
+    )
   }
 
   const databaseUrl = v.DATABASE_URL
@@ -103,6 +128,16 @@ export function loadConfig(env: Env): Config {
     problems.push('DATABASE_URL looks like a PostgreSQL URL but cannot be parsed')
   }
   if (problems.length > 0) throw new ConfigError(problems)
+
+  const warnings: string[] = []
+  if (v.PUBLIC_URL === undefined && v.JWT_ISSUER === undefined && isPostgresUrl(databaseUrl)) {
+    // Instances sharing a PostgreSQL database are meant to be interchangeable; each would issue its own `iss`.
+    warnings.push(
+      `Neither PUBLIC_URL nor JWT_ISSUER is set: tokens are issued by ${publicUrl}, this instance's own ` +
+        'address. Another instance on this PostgreSQL database at another address refuses them (401). Set ' +
+        'PUBLIC_URL to the one URL clients use, the same on every instance (docs/deployment.md).',
+    )
+  }
 
   return {
     env: v.NODE_ENV,
@@ -160,6 +195,10 @@ export function loadConfig(env: Env): Config {
       iterations: v.ARGON2_ITERATIONS,
       parallelism: v.ARGON2_PARALLELISM,
     },
+    reservedUsernames: v.RESERVED_USERNAMES.split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== ''),
+    warnings,
   }
 }
 

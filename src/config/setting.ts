@@ -30,7 +30,10 @@ export type UrlSetting = Common & {
 }
 export type StringSetting = Common & {
   readonly kind: 'string'
-  readonly minLength?: number
+  /** The shortest value accepted, in bytes of UTF-8 (what a key made from the text has), not characters. */
+  readonly minBytes?: number
+  /** A secret that must come from a random generator: one that plainly does not (looksPredictable) is refused. */
+  readonly random?: boolean
   /** Added to the error message: how to make a good value. */
   readonly hint?: string
   readonly default?: string
@@ -53,6 +56,29 @@ export type ValuesOf<D> = {
 
 export type Env = Readonly<Record<string, string | undefined>>
 
+/** Fewer different characters than this, and a secret is refused as predictable. */
+export const MIN_DISTINCT_CHARACTERS = 10
+// Longer repeated units are not looked for: they are no placeholder, and the search costs length x unit.
+const MAX_REPEATED_UNIT = 256
+const RANDOM_RULE = `at least ${MIN_DISTINCT_CHARACTERS} distinct characters, not one short text repeated`
+
+/**
+ * Whether a secret plainly did not come from a random generator: fewer than MIN_DISTINCT_CHARACTERS different
+ * characters (`aaaa…`, `abab…`), or one short text repeated (`changeme-changeme-…`, `0123456789012…`). A
+ * cheap guard against placeholders and slips, not a measure of strength: it passes `openssl rand` output of
+ * any length the settings accept (and 32 hex digits but once in 10,000 draws), and refuses what a person
+ * would type to fill the field.
+ */
+export function looksPredictable(text: string): boolean {
+  if (new Set(text).size < MIN_DISTINCT_CHARACTERS) return true
+  const longest = Math.min(Math.floor(text.length / 2), MAX_REPEATED_UNIT)
+  // A period p: every character equals the one p places before it.
+  for (let period = 1; period <= longest; period++) {
+    if (text.slice(period) === text.slice(0, text.length - period)) return true
+  }
+  return false
+}
+
 /**
  * What a setting accepts, as a phrase that follows "must be": "a whole number from 30 to 86400". `code`
  * marks up literal values (backticks in the README).
@@ -69,17 +95,22 @@ export function allowedValues(setting: Setting, code = (text: string) => text): 
       return setting.protocols === undefined
         ? 'an absolute URL'
         : `a ${setting.protocols.map((protocol) => code(`${protocol}//`)).join(' or ')} URL`
-    case 'string':
-      return setting.minLength === undefined ? 'any text' : `at least ${setting.minLength} characters`
+    case 'string': {
+      const rules = [
+        ...(setting.minBytes === undefined ? [] : [`at least ${setting.minBytes} bytes (UTF-8)`]),
+        ...(setting.random ? [RANDOM_RULE] : []),
+      ]
+      return rules.length === 0 ? 'any text' : rules.join(', with ')
+    }
   }
 }
 
 type Parsed = { value: number | boolean | string } | { problem: string }
 
 function parse(name: string, setting: Setting, text: string): Parsed {
+  const hint = setting.kind === 'string' && setting.hint !== undefined ? `; ${setting.hint}` : ''
   const refused = (): Parsed => {
     const got = setting.secret ? '' : `; got "${text}"`
-    const hint = setting.kind === 'string' && setting.hint !== undefined ? `; ${setting.hint}` : ''
     return { problem: `${name} must be ${allowedValues(setting)}${got}${hint}` }
   }
   switch (setting.kind) {
@@ -100,7 +131,12 @@ function parse(name: string, setting: Setting, text: string): Parsed {
       return setting.protocols.includes(url.protocol) && url.host !== '' ? { value: text } : refused()
     }
     case 'string':
-      return text.length >= (setting.minLength ?? 0) ? { value: text } : refused()
+      if (Buffer.byteLength(text) < (setting.minBytes ?? 0)) return refused()
+      if (setting.random && looksPredictable(text)) {
+        // Never echoed, whatever the setting: it was meant to be a secret.
+        return { problem: `${name} looks predictable: it needs ${RANDOM_RULE}${hint}` }
+      }
+      return { value: text }
   }
 }
 

@@ -17,10 +17,14 @@ export const PROBLEMS = {
   not_found: { status: 404, title: 'Not found' },
   user_not_found: { status: 404, title: 'No such user' },
   session_not_found: { status: 404, title: 'No such active session' },
+  request_timeout: { status: 408, title: 'The request did not arrive in time' },
   username_taken: { status: 409, title: 'That username is already taken' },
+  last_admin: { status: 409, title: 'The change would leave no enabled admin' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
+  uri_too_long: { status: 414, title: 'A part of the request path is too long' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  headers_too_large: { status: 431, title: 'The request headers are too large' },
   internal_error: { status: 500, title: 'Something went wrong on our side' },
   not_ready: { status: 503, title: 'The service is not ready' },
   database_unavailable: { status: 503, title: 'The database is not reachable right now; try again shortly' },
@@ -29,6 +33,9 @@ export const PROBLEMS = {
 export type ProblemCode = keyof typeof PROBLEMS
 
 export type FieldError = { field: string; message: string }
+
+/** A problem lists at most this many invalid fields, and counts the rest in `errorsOmitted`. */
+export const MAX_FIELD_ERRORS = 20
 
 // Not writable under --frozen-intrinsics, where AppError then keeps its stack.
 const STACK_TRACE_LIMIT_WRITABLE =
@@ -77,27 +84,43 @@ export const Problem = Type.Object(
     status: Type.Integer(),
     code: Type.String({ description: 'Stable machine-readable error code', enum: Object.keys(PROBLEMS) }),
     detail: Type.Optional(Type.String()),
-    instance: Type.Optional(Type.String({ description: 'The request path' })),
+    instance: Type.Optional(
+      Type.String({ description: 'The request path (absent when the request could not be read)' }),
+    ),
     errors: Type.Optional(
       Type.Array(
         Type.Object({
-          field: Type.String({ description: 'JSON pointer to the offending input, such as /body/password' }),
+          field: Type.String({
+            description: 'JSON Pointer (RFC 6901) to the offending input, such as /body/password',
+          }),
           message: Type.String(),
         }),
+        { maxItems: MAX_FIELD_ERRORS, description: `The first ${MAX_FIELD_ERRORS} invalid fields` },
       ),
+    ),
+    errorsOmitted: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'How many more invalid fields there were than errors lists' }),
     ),
   },
   { $id: 'Problem', title: 'Problem' },
 )
 
-export function problemBody(code: ProblemCode, detail: string, instance: string, errors?: FieldError[]) {
+export function problemBody(
+  code: ProblemCode,
+  detail: string,
+  instance: string | undefined,
+  errors?: FieldError[],
+) {
+  // A body with thousands of bad fields gets a short answer: the first few, and how many more there were.
+  const omitted = errors ? errors.length - MAX_FIELD_ERRORS : 0
   return {
     type: `urn:tessera:problem:${code}`,
     title: PROBLEMS[code].title,
     status: PROBLEMS[code].status,
     code,
     detail,
-    instance,
-    ...(errors ? { errors } : {}),
+    ...(instance === undefined ? {} : { instance }),
+    ...(errors ? { errors: omitted > 0 ? errors.slice(0, MAX_FIELD_ERRORS) : errors } : {}),
+    ...(omitted > 0 ? { errorsOmitted: omitted } : {}),
   }
 }

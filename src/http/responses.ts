@@ -1,6 +1,8 @@
 // Shorthands for route schemas: the error statuses a route can answer, each a problem+json body, and the
-// mark of a body that may be left out.
+// mark of a body that may be left out; and the errors every route can answer before its handler runs.
+import type { RouteOptions } from 'fastify'
 import { Type } from 'typebox'
+import { BODY_LIMIT_BYTES, kib, MAX_HEADER_BYTES, MAX_PATH_PARAMETER_LENGTH } from './limits.ts'
 
 export const ProblemRef = Type.Ref('Problem')
 
@@ -13,3 +15,56 @@ export const OPTIONAL_BODY = 'x-optional-body'
 
 /** The body of a 204 answer. */
 export const NoContent = Type.Null({ description: 'No content' })
+
+const PRE_HANDLER_ERRORS = {
+  413: Type.Ref('Problem', {
+    description: `\`payload_too_large\`: the body is over ${kib(BODY_LIMIT_BYTES)}`,
+  }),
+  414: Type.Ref('Problem', {
+    description: `\`uri_too_long\`: a path parameter is over ${MAX_PATH_PARAMETER_LENGTH} characters`,
+  }),
+  415: Type.Ref('Problem', { description: '`unsupported_media_type`: the body is not application/json' }),
+  431: Type.Ref('Problem', {
+    description: `\`headers_too_large\`: the request line and headers are over ${kib(MAX_HEADER_BYTES)}`,
+  }),
+}
+
+/** Methods whose requests Fastify reads no body for; every other method's may be too large or not JSON. */
+const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'TRACE'])
+
+/**
+ * Declares, for the OpenAPI document, the answers that come before any handler: 413 and 415 where a body is
+ * read, 414 where the path has a parameter (the router's length limit), and 431 everywhere (the HTTP
+ * parser's limit on headers). Called for every route by one onRoute hook (app.ts).
+ */
+export function declarePreHandlerErrors(route: RouteOptions): void {
+  const responses = route.schema?.response as Record<string, unknown> | undefined
+  if (!responses) return
+  if ([route.method].flat().some((method) => !BODYLESS_METHODS.has(method))) {
+    responses['413'] ??= PRE_HANDLER_ERRORS[413]
+    responses['415'] ??= PRE_HANDLER_ERRORS[415]
+  }
+  if (/[:*]/.test(route.url)) responses['414'] ??= PRE_HANDLER_ERRORS[414]
+  responses['431'] ??= PRE_HANDLER_ERRORS[431]
+}
+
+const PROBLEM_SCHEMA = '#/components/schemas/Problem'
+
+type Operation = { responses?: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }> }
+
+/**
+ * Problems are sent as application/problem+json; the OpenAPI document says so for every answer whose body is
+ * the Problem schema (the swagger plugin would call them application/json). Applied once, to the document.
+ */
+export function withProblemMediaType<T>(document: T): T {
+  const paths = (document as { paths?: Record<string, Record<string, Operation>> }).paths ?? {}
+  for (const operation of Object.values(paths).flatMap((item) => Object.values(item))) {
+    for (const response of Object.values(operation.responses ?? {})) {
+      const json = response.content?.['application/json']
+      if (json?.schema?.$ref !== PROBLEM_SCHEMA || !response.content) continue
+      delete response.content['application/json']
+      response.content['application/problem+json'] = json
+    }
+  }
+  return document
+}

@@ -8,7 +8,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto'
-import type { JwtAlgorithm } from '../config/config.schema.ts'
+import { HMAC_KEY_BYTES, type JwtAlgorithm } from '../config/config.schema.ts'
 
 // The list of names is a setting's choices (JWT_ALGORITHM), so config declares it; it is re-exported here
 // for the code that makes and uses keys.
@@ -16,15 +16,12 @@ export { JWT_ALGORITHMS, type JwtAlgorithm } from '../config/config.schema.ts'
 
 export const isHmac = (algorithm: JwtAlgorithm): boolean => algorithm.startsWith('HS')
 
-// RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
-const HMAC_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 }
-
 const RSA_MODULUS_BITS = 2048
 
 /** A private JWK for a new key of the algorithm (for HMAC, the secret as an `oct` key). */
 export function generatePrivateJwk(algorithm: JwtAlgorithm): JsonWebKey {
   if (isHmac(algorithm)) {
-    return { kty: 'oct', k: randomBytes(HMAC_BYTES[algorithm] ?? 64).toString('base64url') }
+    return { kty: 'oct', k: randomBytes(HMAC_KEY_BYTES[algorithm] ?? 64).toString('base64url') }
   }
   const { privateKey } =
     algorithm === 'EdDSA'
@@ -39,7 +36,7 @@ export function generatePrivateJwk(algorithm: JwtAlgorithm): JsonWebKey {
 export function keyProblem(algorithm: JwtAlgorithm, jwk: JsonWebKey): string | undefined {
   if (isHmac(algorithm)) {
     const bytes = jwk.kty === 'oct' && typeof jwk.k === 'string' ? Buffer.from(jwk.k, 'base64url').length : 0
-    const needed = HMAC_BYTES[algorithm] ?? 64
+    const needed = HMAC_KEY_BYTES[algorithm] ?? 64
     return bytes >= needed ? undefined : `${algorithm} needs an oct key of at least ${needed} bytes`
   }
   if (!('d' in jwk)) return 'a private key is needed to sign'

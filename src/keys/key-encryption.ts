@@ -1,10 +1,12 @@
 // Private keys at rest: when KEY_ENCRYPTION_SECRET is set, each private JWK is stored as a JWE (RFC 7516,
 // compact, `dir` + A256GCM, made by jose) under a key derived from that secret with HKDF-SHA256. Without it,
-// keys are stored as plain JWK JSON, protected only by the database's own access control. See
-// docs/decisions/0006-signing-keys.md.
+// keys are stored as plain JWK JSON, protected only by the database's own access control. Signing keys and
+// server secrets (server-secret.ts, as `oct` JWKs) are sealed this way. See docs/decisions/0006-signing-keys.md.
 import { hkdfSync, type JsonWebKey } from 'node:crypto'
 
 export type KeyEncryption = {
+  /** Whether KEY_ENCRYPTION_SECRET is set: what seal() returns is then encrypted. */
+  readonly encrypts: boolean
   seal(jwk: JsonWebKey): Promise<string>
   open(stored: string): Promise<JsonWebKey>
 }
@@ -18,6 +20,7 @@ export function createKeyEncryption(secret: string | undefined): KeyEncryption {
       ? undefined
       : new Uint8Array(hkdfSync('sha256', secret, 'tessera', 'signing key encryption v1', 32))
   return {
+    encrypts: key !== undefined,
     async seal(jwk) {
       const json = JSON.stringify(jwk)
       if (!key) return json

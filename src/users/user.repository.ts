@@ -1,6 +1,7 @@
-// Reads and writes users. Returns domain objects (camelCase, booleans, role arrays), never raw rows.
-import type { Selectable } from 'kysely'
-import type { Db, UsersTable } from '../db/database.ts'
+// Reads and writes users. Returns domain objects (camelCase, booleans, role arrays), never raw rows. No write
+// leaves the database without an enabled admin once it has one (issue 11): see `update` and `delete`.
+import { type Expression, type Kysely, PostgresAdapter, type Selectable, type SqlBool, sql } from 'kysely'
+import type { Database, Db, UsersTable } from '../db/database.ts'
 
 export type User = {
   id: string
@@ -18,22 +19,37 @@ export type NewUser = Omit<User, 'tokenVersion' | 'disabled'> & { passwordHash: 
 
 export type UserChanges = Partial<Pick<User, 'firstName' | 'lastName' | 'roles' | 'disabled'>>
 
+/** What a write answers when it would have left no enabled admin, and so was not made. */
+export const LAST_ADMIN = 'last_admin'
+export type LastAdmin = typeof LAST_ADMIN
+
+export const ADMIN_ROLE = 'admin'
+
 export interface UserRepository {
   insert(user: NewUser): Promise<User>
   findById(id: string): Promise<User | undefined>
+  findByUsernameKey(usernameKey: string): Promise<User | undefined>
   findCredentials(usernameKey: string): Promise<{ user: User; passwordHash: string } | undefined>
   findPasswordHash(id: string): Promise<string | undefined>
   /** Users in creation order, after the given id. */
   list(options: { limit: number; after?: string | undefined }): Promise<User[]>
-  update(id: string, changes: UserChanges, now: number): Promise<User | undefined>
+  /**
+   * Undefined for an unknown user; LAST_ADMIN, changing nothing, when the user is the last enabled admin and
+   * the change would take that away (roles without admin, or disabled).
+   */
+  update(id: string, changes: UserChanges, now: number): Promise<User | undefined | LastAdmin>
   /** Replaces the hash without revoking tokens (a rehash on login). */
   setPasswordHash(id: string, passwordHash: string, now: number): Promise<void>
   /** Replaces the hash and bumps the token version, so that every earlier access token is refused. */
   changePassword(id: string, passwordHash: string, now: number): Promise<User | undefined>
-  delete(id: string): Promise<boolean>
+  /** False for an unknown user; LAST_ADMIN, deleting nothing, for the last enabled admin. */
+  delete(id: string): Promise<boolean | LastAdmin>
 }
 
 type Row = Selectable<UsersTable>
+
+/** A condition on the row being written: true unless writing it would leave no enabled admin. */
+type KeepsAnAdmin = Expression<SqlBool>
 
 const USER_COLUMNS = [
   'id',
@@ -61,7 +77,65 @@ function toUser(row: Pick<Row, (typeof USER_COLUMNS)[number]>): User {
   }
 }
 
+// Roles are a JSON array of names matching ^[a-z][a-z0-9_-]*$, so the quoted name matches that role only.
+const ADMIN_ROLE_LIKE = `%"${ADMIN_ROLE}"%`
+
+/** The row of `table` (`users`, or its alias `other`) is an enabled admin. */
+const isEnabledAdmin = (table: 'users' | 'other') =>
+  sql<SqlBool>`(${sql.ref(`${table}.disabled`)} = 0 and ${sql.ref(`${table}.roles`)} like ${ADMIN_ROLE_LIKE})`
+
+/** Whether a change can take away the admin role or enabled state of whoever it is made to. */
+function canRemoveAdmin(changes: UserChanges): boolean {
+  return (changes.roles !== undefined && !changes.roles.includes(ADMIN_ROLE)) || changes.disabled === true
+}
+
 export function createUserRepository(db: Db): UserRepository {
+  // PostgreSQL runs transactions side by side: without locks, two that each demote one of two admins both see
+  // the other's admin still enabled (write skew), and both commit. Each locks the rows of the enabled admins
+  // first, in one order, so the second waits for the first and then counts what it committed. SQLite runs one
+  // writer at a time, and a write statement takes the lock before it reads: the guarded write is enough.
+  const locksRows = db.getExecutor().adapter instanceof PostgresAdapter
+
+  /**
+   * Runs `write` (one UPDATE or DELETE of user `id`, narrowed by `keepsAnAdmin`) in a transaction that makes
+   * the check and the write one step. The write matches no row when the user is an enabled admin and no other
+   * enabled admin exists; then LAST_ADMIN, or undefined when there is no such user at all.
+   */
+  async function guarded<T>(
+    id: string,
+    write: (trx: Kysely<Database>, keepsAnAdmin: KeepsAnAdmin) => Promise<T | undefined>,
+  ): Promise<T | undefined | LastAdmin> {
+    return db.transaction().execute(async (trx) => {
+      if (locksRows) {
+        await trx
+          .selectFrom('users')
+          .select('id')
+          .where(isEnabledAdmin('users'))
+          .orderBy('id')
+          .forNoKeyUpdate()
+          .execute()
+      }
+      const others = trx
+        .selectFrom('users as other')
+        .select('other.id')
+        .where('other.id', '<>', id)
+        .where(isEnabledAdmin('other'))
+      const done = await write(trx, sql<SqlBool>`(not ${isEnabledAdmin('users')} or exists ${others})`)
+      if (done !== undefined) return done
+      const exists = await trx.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst()
+      return exists ? LAST_ADMIN : undefined
+    })
+  }
+
+  const findById = async (executor: Kysely<Database>, id: string) => {
+    const row = await executor
+      .selectFrom('users')
+      .select(USER_COLUMNS)
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return row && toUser(row)
+  }
+
   return {
     async insert(user) {
       const row = {
@@ -81,8 +155,14 @@ export function createUserRepository(db: Db): UserRepository {
       return toUser(row)
     },
 
-    async findById(id) {
-      const row = await db.selectFrom('users').select(USER_COLUMNS).where('id', '=', id).executeTakeFirst()
+    findById: (id) => findById(db, id),
+
+    async findByUsernameKey(usernameKey) {
+      const row = await db
+        .selectFrom('users')
+        .select(USER_COLUMNS)
+        .where('username_key', '=', usernameKey)
+        .executeTakeFirst()
       return row && toUser(row)
     },
 
@@ -112,8 +192,19 @@ export function createUserRepository(db: Db): UserRepository {
       if (changes.lastName !== undefined) values.last_name = changes.lastName
       if (changes.roles !== undefined) values.roles = JSON.stringify(changes.roles)
       if (changes.disabled !== undefined) values.disabled = changes.disabled ? 1 : 0
-      const result = await db.updateTable('users').set(values).where('id', '=', id).executeTakeFirst()
-      return result.numUpdatedRows > 0n ? this.findById(id) : undefined
+      if (!canRemoveAdmin(changes)) {
+        const result = await db.updateTable('users').set(values).where('id', '=', id).executeTakeFirst()
+        return result.numUpdatedRows > 0n ? findById(db, id) : undefined
+      }
+      return guarded(id, async (trx, keepsAnAdmin) => {
+        const result = await trx
+          .updateTable('users')
+          .set(values)
+          .where('id', '=', id)
+          .where(keepsAnAdmin)
+          .executeTakeFirst()
+        return result.numUpdatedRows > 0n ? findById(trx, id) : undefined
+      })
     },
 
     async setPasswordHash(id, passwordHash, now) {
@@ -138,8 +229,15 @@ export function createUserRepository(db: Db): UserRepository {
     },
 
     async delete(id) {
-      const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst()
-      return result.numDeletedRows > 0n
+      const deleted = await guarded(id, async (trx, keepsAnAdmin) => {
+        const result = await trx
+          .deleteFrom('users')
+          .where('id', '=', id)
+          .where(keepsAnAdmin)
+          .executeTakeFirst()
+        return result.numDeletedRows > 0n ? true : undefined
+      })
+      return deleted ?? false
     },
   }
 }

@@ -66,10 +66,11 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: adminOnly,
       schema: {
         tags: ['admin'],
-        summary: "Change a user's roles or disable them; a disabled user's tokens stop working at once",
+        summary:
+          "Change a user's roles or disable them; a disabled user's tokens stop working at once. 409 last_admin when it would leave no enabled admin",
         params: UserIdParams,
         body: AdminUpdateUserBody,
-        response: { 200: User, ...problems(400, 404) },
+        response: { 200: User, ...problems(400, 404, 409) },
       },
     },
     async (request) => userResponse(await users.adminUpdate(request.params.id, request.body)),
@@ -81,9 +82,10 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: adminOnly,
       schema: {
         tags: ['admin'],
-        summary: 'Delete a user; their tokens stop working at once',
+        summary:
+          'Delete a user; their tokens stop working at once. 409 last_admin for the last enabled admin',
         params: UserIdParams,
-        response: { 204: NoContent, ...problems(400, 404) },
+        response: { 204: NoContent, ...problems(400, 404, 409) },
       },
     },
     async (request, reply) => {

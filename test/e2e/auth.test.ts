@@ -180,9 +180,197 @@ describe('registration, login and the current user', () => {
   })
 
   it('logs in after registration with the username as typed at registration, in NFKC form', async () => {
-    await registerUser(t.app, { username: 'Ｍａｒｙ', password: 'mary password' })
-    const token = await login(t.app, 'mary', 'mary password')
+    // Not "mary password": a password may not contain the username (issue 11).
+    await registerUser(t.app, { username: 'Ｍａｒｙ', password: 'her fleece was white' })
+    const token = await login(t.app, 'mary', 'her fleece was white')
     const me = await t.app.inject({ method: 'GET', url: '/auth/me', headers: bearer(token) })
     assert.equal(me.json().username, 'Mary')
+  })
+})
+
+describe('issue 11: passwords that are easy to guess are refused', () => {
+  let t: TestApp
+  before(async () => {
+    t = await buildTestApp()
+  })
+  after(() => t.close())
+
+  const register = (username: string, password: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { username, password, firstName: 'Ada', lastName: 'Lovelace' },
+    })
+  const changePassword = (user: { token: string; password: string }, newPassword: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/users/me/password',
+      headers: bearer(user.token),
+      payload: { currentPassword: user.password, newPassword },
+    })
+  /** The one field error of a 400 validation_failed. */
+  const fieldError = (response: Parameters<typeof assertProblem>[0]) => {
+    const problem = assertProblem(response, 400, 'validation_failed')
+    assert.equal(problem.errors.length, 1, response.body)
+    return problem.errors[0] as { field: string; message: string }
+  }
+
+  it('refuses at registration a password found in the list of common passwords, in any case', async () => {
+    for (const password of ['password', '12345678', 'PASSWORD', 'qwertyuiop', 'iloveyou', 'Password1']) {
+      const error = fieldError(await register(uniqueUsername('weak'), password))
+      assert.equal(error.field, '/body/password')
+      assert.match(error.message, /too common/)
+    }
+  })
+
+  it('refuses at registration a password equal to the username, in any case', async () => {
+    const username = uniqueUsername('Katherine')
+    const error = fieldError(await register(username, username.toUpperCase()))
+    assert.deepEqual(error, { field: '/body/password', message: 'must not be the username' })
+  })
+
+  it('refuses at registration a password that contains the username, in any case', async () => {
+    const username = uniqueUsername('hopper')
+    const error = fieldError(await register(username, `My name is ${username.toUpperCase()}!`))
+    assert.deepEqual(error, { field: '/body/password', message: 'must not contain the username' })
+  })
+
+  it('accepts a password that merely contains a three-letter username, as many words do', async () => {
+    const response = await register('Ann', 'planning an annual trip')
+    assert.equal(response.statusCode, 201, response.body)
+  })
+
+  it('refuses a common new password at password change, naming /body/newPassword; the old one still works', async () => {
+    const user = await registerUser(t.app)
+    const error = fieldError(await changePassword(user, 'letmein123'))
+    assert.equal(error.field, '/body/newPassword')
+    assert.match(error.message, /too common/)
+    await login(t.app, user.username, user.password)
+  })
+
+  it('refuses a new password that contains the username at password change', async () => {
+    const user = await registerUser(t.app)
+    const error = fieldError(await changePassword(user, `${user.username} forever`))
+    assert.deepEqual(error, { field: '/body/newPassword', message: 'must not contain the username' })
+  })
+})
+
+describe('issue 11: names and usernames that look like something else are refused', () => {
+  let t: TestApp
+  before(async () => {
+    t = await buildTestApp()
+  })
+  after(() => t.close())
+
+  const register = (fields: { username?: string; firstName?: string; lastName?: string }) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: {
+        username: uniqueUsername('names'),
+        password: 'correct horse battery',
+        firstName: 'Ada',
+        lastName: 'Lovelace',
+        ...fields,
+      },
+    })
+  const fields = (response: Parameters<typeof assertProblem>[0]) =>
+    assertProblem(response, 400, 'validation_failed').errors.map((e: { field: string }) => e.field)
+
+  // U+202E right-to-left override, U+200B zero-width space, U+2066 left-to-right isolate, U+00AD soft
+  // hyphen, U+FEFF zero-width no-break space, U+3164 Hangul filler (a "letter" that shows as nothing).
+  const INVISIBLE = ['\u202E', '\u200B', '\u2066', '\u00AD', '\uFEFF', '\u3164', '\u0007']
+
+  it('refuses first and last names holding format, control or invisible characters, at registration', async () => {
+    for (const char of INVISIBLE) {
+      assert.deepEqual(fields(await register({ firstName: `Ada${char}` })), ['/body/firstName'], escape(char))
+      assert.deepEqual(
+        fields(await register({ lastName: `${char}Lovelace` })),
+        ['/body/lastName'],
+        escape(char),
+      )
+    }
+  })
+
+  it('refuses them in PATCH /users/me too, and keeps the name as it was', async () => {
+    const user = await registerUser(t.app)
+    for (const char of INVISIBLE) {
+      const response = await t.app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: bearer(user.token),
+        payload: { firstName: `Ad${char}a` },
+      })
+      assert.deepEqual(fields(response), ['/body/firstName'], escape(char))
+    }
+    const me = await t.app.inject({ method: 'GET', url: '/auth/me', headers: bearer(user.token) })
+    assert.equal(me.json().firstName, 'Ada')
+  })
+
+  it('still accepts names in any script, with accents, spaces, apostrophes and hyphens', async () => {
+    for (const [firstName, lastName] of [
+      ['José María', "O'Brien-Núñez"],
+      ['Дмитрий', 'Иванов'],
+      ['太郎', '山田'],
+      ['Ελένη', 'Παπαδοπούλου'],
+      ['محمد', 'الأحمد'],
+    ]) {
+      const response = await register({ firstName, lastName })
+      assert.equal(response.statusCode, 201, response.body)
+    }
+  })
+
+  it('refuses a username mixing scripts, such as Latin "admin" with a Cyrillic "а"', async () => {
+    for (const username of ['\u0430dmin_ops', 'p\u0430ypal', 'g\u03bfogle', 'user\u0661\u0662']) {
+      const problem = assertProblem(await register({ username }), 400, 'validation_failed')
+      assert.equal(problem.errors[0]?.field, '/body/username', username)
+      assert.match(problem.errors[0]?.message, /mixes scripts/, username)
+    }
+  })
+
+  it('refuses a username mixing digits of different number systems, or holding an invisible letter', async () => {
+    for (const username of ['\u0627\u062d\u0645\u062f\u0661\u0031', 'ada\u3164lace']) {
+      assert.deepEqual(fields(await register({ username })), ['/body/username'], escape(username))
+    }
+  })
+
+  it('accepts usernames of one script, and the combinations Unicode TS #39 allows (Latin with Han and kana)', async () => {
+    for (const username of [
+      'Дмитрий',
+      'Ελένη_7',
+      '山田たろう',
+      'タロウ山田',
+      'taro山田',
+      '김민준',
+      'محمد١٢',
+      'ada.lovelace-1815',
+    ]) {
+      const response = await register({ username })
+      assert.equal(response.statusCode, 201, `${username}: ${response.body}`)
+    }
+  })
+
+  it('refuses a reserved username (RESERVED_USERNAMES), in any case or width', async () => {
+    for (const username of ['admin', 'Root', 'SYSTEM', 'ａｄｍｉｎ']) {
+      const problem = assertProblem(await register({ username }), 400, 'validation_failed')
+      assert.deepEqual(problem.errors, [{ field: '/body/username', message: 'is reserved' }])
+    }
+  })
+
+  it('reads the reserved usernames from RESERVED_USERNAMES', async () => {
+    const custom = await buildTestApp({ env: { RESERVED_USERNAMES: 'helpdesk, Billing' } })
+    try {
+      const register = (username: string) =>
+        custom.app.inject({
+          method: 'POST',
+          url: '/auth/register',
+          payload: { username, password: 'correct horse battery', firstName: 'A', lastName: 'B' },
+        })
+      assertProblem(await register('billing'), 400, 'validation_failed')
+      assertProblem(await register('HelpDesk'), 400, 'validation_failed')
+      assert.equal((await register('admin')).statusCode, 201)
+    } finally {
+      await custom.close()
+    }
   })
 })

@@ -200,6 +200,150 @@ describe('the tessera command line', () => {
     })
   })
 
+  describe('issue 11: user create refuses what POST /auth/register refuses', () => {
+    let env: Record<string, string>
+    before(async () => {
+      env = { DATABASE_URL: await databases.url(join(dir, 'create-rules.db')) }
+      // Migrated once first: the runs below start at the same time.
+      assert.equal((await tessera(['migrate'], { env })).code, 0)
+    })
+
+    it('refuses a common password, or one that contains the username, and creates nobody (exit 1)', async () => {
+      const [common, withName] = await Promise.all([
+        tessera(['user', 'create', 'carol', '--password-stdin'], { input: 'password1\n', env }),
+        tessera(['user', 'create', 'dorothy', '--password-stdin'], { input: 'Dorothy rocks', env }),
+      ])
+      assert.equal(common.code, 1, common.stderr)
+      assert.match(common.stderr, /^tessera: The password is too common/)
+      assert.equal(withName.code, 1, withName.stderr)
+      assert.equal(withName.stderr, 'tessera: The password must not contain the username\n')
+      const list = await tessera(['user', 'list'], { env })
+      assert.doesNotMatch(list.stdout, /carol|dorothy/)
+    })
+
+    it('refuses a username mixing scripts, and a name with an invisible character, before asking a password', async () => {
+      const [mixed, name] = await Promise.all([
+        tessera(['user', 'create', '\u0430dmin2']),
+        tessera(['user', 'create', 'eve', '--first-name', 'Eve\u202E']),
+      ])
+      assert.equal(mixed.code, 1, mixed.stderr)
+      assert.match(mixed.stderr, /The username "\u0430dmin2" mixes scripts/)
+      assert.equal(name.code, 1, name.stderr)
+      assert.match(name.stderr, /--first-name is not valid \(.*format.*\)/)
+    })
+
+    it('may create a reserved username, since the operator is trusted', async () => {
+      const run = await tessera(['user', 'create', 'admin', '--admin', '--password-stdin'], {
+        input: 'a long operator passphrase',
+        env,
+      })
+      assert.equal(run.code, 0, run.stderr)
+      assert.match(run.stdout, /Created user "admin"/)
+    })
+  })
+
+  describe('issue 11: user grant-admin, revoke-admin, enable and disable', () => {
+    let env: Record<string, string>
+    const password = 'a long operator passphrase'
+    before(async () => {
+      env = { DATABASE_URL: await databases.url(join(dir, 'admins.db')) }
+      assert.equal((await tessera(['migrate'], { env })).code, 0)
+      const created = await Promise.all(
+        ['root_ada', 'bob_b'].map((name, i) =>
+          tessera(['user', 'create', name, ...(i === 0 ? ['--admin'] : []), '--password-stdin'], {
+            input: password,
+            env,
+          }),
+        ),
+      )
+      for (const run of created) assert.equal(run.code, 0, run.stderr)
+    })
+
+    const roles = async (username: string) => {
+      const list = await tessera(['user', 'list'], { env })
+      const line = list.stdout.split('\n').find((l) => l.includes(` ${username} `)) ?? ''
+      return { roles: /\s(\S+)\s+(yes|no)\s+\d{4}-/.exec(line)?.[1], disabled: /\syes\s+\d{4}-/.test(line) }
+    }
+
+    it('prints usage for --help on each, and exits 2 without a username', async () => {
+      const names = ['grant-admin', 'revoke-admin', 'enable', 'disable']
+      const helps = await Promise.all(names.map((name) => tessera(['user', name, '--help'])))
+      helps.forEach((run, i) => {
+        assert.equal(run.code, 0, run.stderr)
+        assert.ok(run.stdout.startsWith(`Usage: tessera user ${names[i]} <username>`), run.stdout)
+      })
+      const group = await tessera(['user', '--help'])
+      for (const name of names) assert.match(group.stdout, new RegExp(`user ${name} `))
+      const missing = await Promise.all(names.map((name) => tessera(['user', name], { env })))
+      for (const run of missing) {
+        assert.equal(run.code, 2)
+        assert.match(run.stderr, /Missing <username>/)
+      }
+    })
+
+    it('exits 1 for an unknown user', async () => {
+      const run = await tessera(['user', 'disable', 'nobody_here'], { env })
+      assert.equal(run.code, 1)
+      assert.equal(run.stderr, 'tessera: No user "nobody_here"\n')
+    })
+
+    it('refuses to revoke or disable the last enabled admin (exit 1), and does once another admin exists', async () => {
+      const [revoke, disable] = await Promise.all([
+        tessera(['user', 'revoke-admin', 'ROOT_ADA'], { env }),
+        tessera(['user', 'disable', 'root_ada'], { env }),
+      ])
+      for (const run of [revoke, disable]) {
+        assert.equal(run.code, 1, run.stderr)
+        assert.match(run.stderr, /^tessera: .*no enabled admin/)
+      }
+      assert.deepEqual(await roles('root_ada'), { roles: 'admin,user', disabled: false })
+
+      const grant = await tessera(['user', 'grant-admin', 'bob_b'], { env })
+      assert.equal(grant.code, 0, grant.stderr)
+      assert.match(grant.stdout, /"bob_b" is now an admin/)
+      const revoked = await tessera(['user', 'revoke-admin', 'root_ada'], { env })
+      assert.equal(revoked.code, 0, revoked.stderr)
+      assert.deepEqual(await roles('root_ada'), { roles: 'user', disabled: false })
+      assert.deepEqual(await roles('bob_b'), { roles: 'user,admin', disabled: false })
+      // Now bob_b is the one who must stay.
+      assert.equal((await tessera(['user', 'disable', 'bob_b'], { env })).code, 1)
+    })
+
+    it('disables a user, ending their sessions at once, and enables them again', async () => {
+      let t: TestApp | undefined
+      try {
+        t = await buildTestApp({ env: { DATABASE_URL: env.DATABASE_URL ?? '' } })
+        const signedIn = await t.app.inject({
+          method: 'POST',
+          url: '/auth/login',
+          payload: { username: 'root_ada', password },
+        })
+        const { refresh_token } = signedIn.json()
+        const disabled = await tessera(['user', 'disable', 'root_ada'], { env })
+        assert.equal(disabled.code, 0, disabled.stderr)
+        assert.match(disabled.stdout, /Disabled "root_ada"/)
+        const refresh = await t.app.inject({
+          method: 'POST',
+          url: '/auth/refresh',
+          payload: { refresh_token },
+        })
+        assert.equal(refresh.statusCode, 401, refresh.body)
+        const relogin = await t.app.inject({
+          method: 'POST',
+          url: '/auth/login',
+          payload: { username: 'root_ada', password },
+        })
+        assert.equal(relogin.statusCode, 401)
+
+        const enabled = await tessera(['user', 'enable', 'root_ada'], { env })
+        assert.equal(enabled.code, 0, enabled.stderr)
+        await login(t.app, 'root_ada', password)
+      } finally {
+        await t?.close()
+      }
+    })
+  })
+
   it('rotates, lists and prunes signing keys', async () => {
     const env = { DATABASE_URL: await databases.url(join(dir, 'keys.db')), JWT_ALGORITHM: 'ES256' }
     const first = await tessera(['keys', 'rotate'], { env })
@@ -225,7 +369,7 @@ describe('the tessera command line', () => {
     assert.match(after.stdout.split('\n')[1] ?? '', new RegExp(`^${kid(second)}\\s+ES256\\s+active`))
 
     const withSecret = await tessera(['keys', 'rotate'], {
-      env: { ...env, JWT_ALGORITHM: 'HS256', JWT_SECRET: 's'.repeat(40) },
+      env: { ...env, JWT_ALGORITHM: 'HS256', JWT_SECRET: 'cli-test-jwt-secret-of-more-than-32-bytes' },
     })
     assert.equal(withSecret.code, 1)
     assert.match(withSecret.stderr, /JWT_SECRET is set/)

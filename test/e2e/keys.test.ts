@@ -2,7 +2,14 @@
 // and rotation without downtime. Verification here is done by implementations other than the one that
 // signs (fast-jwt): jose, fed only the JWKS, and node:crypto by hand.
 import assert from 'node:assert/strict'
-import { createHash, createPublicKey, generateKeyPairSync, type JsonWebKey, verify } from 'node:crypto'
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  type JsonWebKey,
+  randomBytes,
+  verify,
+} from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +17,8 @@ import { after, before, describe, it } from 'node:test'
 import { createLocalJWKSet, importJWK, jwtVerify, SignJWT } from 'jose'
 import { loadConfig } from '../../src/config/load-config.ts'
 import { createDb } from '../../src/db/create-db.ts'
+import { migrateToLatest } from '../../src/db/migrator.ts'
+import { createKeyEncryption } from '../../src/keys/key-encryption.ts'
 import { createKeyRepositoryFor, retirementGraceSeconds, rotateSigningKey } from '../../src/keys/key-store.ts'
 import { createFixedClock } from '../../src/lib/clock.ts'
 import { buildTestApp, TEST_ENV, type TestApp } from '../helpers/build-test-app.ts'
@@ -195,7 +204,7 @@ describe('signing keys at rest', () => {
     const env = {
       DATABASE_URL: await databases.url(join(dir, 'enc.db')),
       JWT_ALGORITHM: 'EdDSA',
-      KEY_ENCRYPTION_SECRET: 'k'.repeat(40),
+      KEY_ENCRYPTION_SECRET: 'keys-at-rest-encryption-secret-0123456789',
     }
     const first = await buildTestApp({ env })
     const token = (await registerUser(first.app)).token
@@ -220,7 +229,7 @@ describe('signing keys at rest', () => {
       /KEY_ENCRYPTION_SECRET/,
     )
     await assert.rejects(
-      buildTestApp({ env: { ...env, KEY_ENCRYPTION_SECRET: 'x'.repeat(40) } }),
+      buildTestApp({ env: { ...env, KEY_ENCRYPTION_SECRET: 'another-encryption-secret-than-the-first' } }),
       /cannot be decrypted/,
     )
   })
@@ -325,7 +334,7 @@ describe('who may change the signing key', () => {
     await first.close()
     const clock = createFixedClock(Date.now())
     const withSecret = await buildTestApp({
-      env: { ...env, JWT_SECRET: 'z'.repeat(40) },
+      env: { ...env, JWT_SECRET: 'a-jwt-secret-that-replaces-the-stored-key' },
       overrides: { clock },
     })
     try {
@@ -340,6 +349,130 @@ describe('who may change the signing key', () => {
       assert.equal((await me()).statusCode, 401)
     } finally {
       await withSecret.close()
+    }
+  })
+})
+
+describe('issue 11: the refresh-token server secret at rest', () => {
+  const KEY_ENCRYPTION_SECRET = 'server-secret-encryption-secret-0123456789'
+  // HS256 with a configured secret: no signing key is stored, so the server secret is all that is sealed.
+  const JWT_SECRET = 'server-secret-suite-jwt-secret-0123456789'
+  const JWE = /^ey[\w-]+\.\.[\w-]+\.[\w-]+\.[\w-]+$/
+  let dir: string
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'tessera-server-secret-'))
+  })
+  after(() => rmSync(dir, { recursive: true, force: true }))
+
+  type Grant = { access_token: string; refresh_token: string }
+  const logIn = async (t: TestApp, user: { username: string; password: string }): Promise<Grant> => {
+    const payload = { username: user.username, password: user.password }
+    const response = await t.app.inject({ method: 'POST', url: '/auth/login', payload })
+    assert.equal(response.statusCode, 200, response.body)
+    return response.json()
+  }
+  const refresh = (t: TestApp, token: string) =>
+    t.app.inject({ method: 'POST', url: '/auth/refresh', payload: { refresh_token: token } })
+  const storedSecrets = (t: TestApp) =>
+    t.deps.db.selectFrom('server_secrets').select(['name', 'value']).execute()
+
+  it('with KEY_ENCRYPTION_SECRET set, server_secrets holds it sealed (a JWE), not the plain secret; it reads back after a restart, and not without that secret', async () => {
+    const env = {
+      DATABASE_URL: await databases.url(join(dir, 'sealed.db')),
+      JWT_SECRET,
+      KEY_ENCRYPTION_SECRET,
+    }
+    const first = await buildTestApp({ env })
+    const user = await registerUser(first.app)
+    const grant = await logIn(first, user)
+    const rows = await storedSecrets(first)
+    await first.close()
+    assert.deepEqual(
+      rows.map((row) => row.name),
+      ['refresh-token-rotation'],
+    )
+    const stored = rows[0]?.value ?? ''
+    assert.match(stored, JWE)
+    const secret = String((await createKeyEncryption(KEY_ENCRYPTION_SECRET).open(stored)).k)
+    assert.equal(Buffer.from(secret, 'base64url').length, 32)
+    assert.ok(!stored.includes(secret), 'the plain secret is not stored')
+
+    const again = await buildTestApp({ env })
+    try {
+      const response = await refresh(again, grant.refresh_token)
+      assert.equal(response.statusCode, 200, response.body)
+    } finally {
+      await again.close()
+    }
+    const { KEY_ENCRYPTION_SECRET: _, ...without } = env
+    await assert.rejects(
+      buildTestApp({ env: without }),
+      /The server secret "refresh-token-rotation" in the database is encrypted: set KEY_ENCRYPTION_SECRET/,
+    )
+    await assert.rejects(
+      buildTestApp({ env: { ...env, KEY_ENCRYPTION_SECRET: 'another-encryption-secret-than-the-first' } }),
+      /cannot be decrypted with this KEY_ENCRYPTION_SECRET/,
+    )
+  })
+
+  it('on a database made by the previous release (the secret in the clear), seals it at the first start with KEY_ENCRYPTION_SECRET, unchanged: refresh tokens issued before still refresh', async () => {
+    const clock = createFixedClock(Date.now())
+    const url = await databases.url(join(dir, 'previous-release.db'))
+    // The database as the previous release left it: migrated, and the secret as its getOrCreateServerSecret
+    // wrote it (`git show HEAD~1:src/keys/server-secret.ts`): 32 random bytes, base64url.
+    const previous = createDb(loadConfig({ ...TEST_ENV, DATABASE_URL: url }).database)
+    const plain = randomBytes(32).toString('base64url')
+    try {
+      await migrateToLatest(previous)
+      await previous
+        .insertInto('server_secrets')
+        .values({ name: 'refresh-token-rotation', value: plain, created_at: Math.floor(clock.now() / 1000) })
+        .execute()
+    } finally {
+      await previous.destroy()
+    }
+
+    // Tokens issued before the upgrade, on that secret: a session refreshed once (its first token spent).
+    const before = await buildTestApp({ env: { DATABASE_URL: url, JWT_SECRET }, overrides: { clock } })
+    const user = await registerUser(before.app)
+    const first = await logIn(before, user)
+    const rotated = await refresh(before, first.refresh_token)
+    assert.equal(rotated.statusCode, 200, rotated.body)
+    const second: Grant = rotated.json()
+    assert.deepEqual(
+      (await storedSecrets(before)).map((row) => row.value),
+      [plain],
+      'without KEY_ENCRYPTION_SECRET it stays as the previous release reads it',
+    )
+    await before.close()
+
+    const after = await buildTestApp({
+      env: { DATABASE_URL: url, JWT_SECRET, KEY_ENCRYPTION_SECRET },
+      overrides: { clock },
+    })
+    try {
+      const stored = (await storedSecrets(after))[0]?.value ?? ''
+      assert.match(stored, JWE, 'sealed at start')
+      assert.equal(
+        (await createKeyEncryption(KEY_ENCRYPTION_SECRET).open(stored)).k,
+        plain,
+        'the same secret',
+      )
+      // Within the reuse window, a repeat of the token spent before the upgrade gets the same successor: the
+      // server derives it from the secret, so this holds only if the secret is the one it was issued under.
+      const repeat = await refresh(after, first.refresh_token)
+      assert.equal(repeat.statusCode, 200, repeat.body)
+      assert.equal(repeat.json().refresh_token, second.refresh_token)
+      const next = await refresh(after, second.refresh_token)
+      assert.equal(next.statusCode, 200, next.body)
+      const me = await after.app.inject({
+        method: 'GET',
+        url: '/auth/me',
+        headers: bearer(next.json().access_token),
+      })
+      assert.equal(me.statusCode, 200, me.body)
+    } finally {
+      await after.close()
     }
   })
 })

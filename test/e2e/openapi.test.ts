@@ -2,6 +2,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 
+type Operation = { responses: Record<string, { content?: Record<string, unknown> }> }
+
 describe('GET /openapi.json', () => {
   let t: TestApp
   before(async () => {
@@ -61,5 +63,56 @@ describe('GET /openapi.json', () => {
     assert.ok(doc.components.schemas.Problem)
     assert.deepEqual(doc.paths['/auth/me'].get.security, [{ bearerAuth: [] }])
     assert.equal(doc.paths['/auth/login'].post.security, undefined)
+  })
+
+  it('declares every problem answer as application/problem+json, the media type it is sent with', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json()
+    const problemAnswers = Object.values(doc.paths as Record<string, Record<string, Operation>>)
+      .flatMap((item) => Object.values(item))
+      .flatMap((operation) => Object.entries(operation.responses))
+      .filter(([status]) => Number(status) >= 400)
+    assert.ok(problemAnswers.length > 50)
+    for (const [status, answer] of problemAnswers) {
+      assert.deepEqual(Object.keys(answer.content ?? {}), ['application/problem+json'], status)
+    }
+    const problem = await t.app.inject({ method: 'GET', url: '/auth/me' })
+    assert.match(String(problem.headers['content-type']), /^application\/problem\+json/)
+  })
+
+  it('declares limit of GET /users optional, with the default the server fills in (issue 11)', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json()
+    const limit = doc.paths['/users'].get.parameters.find((p: { name: string }) => p.name === 'limit')
+    assert.equal(limit.required, false)
+    assert.equal(limit.schema.default, 20)
+  })
+
+  it('declares the answers given before any handler: 413 and 415 where a body is read, 414 where the path has a parameter, 431 everywhere (issue 11)', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json()
+    const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods as Record<string, { responses: Record<string, unknown> }>).map(
+        ([method, operation]) => ({ what: `${method.toUpperCase()} ${path}`, method, path, operation }),
+      ),
+    )
+    for (const { what, method, path, operation } of operations) {
+      const declared = (status: number) => Object.hasOwn(operation.responses, String(status))
+      const readsBody = !['get', 'head'].includes(method)
+      assert.equal(declared(413), readsBody, `${what}: 413`)
+      assert.equal(declared(415), readsBody, `${what}: 415`)
+      assert.equal(declared(414), path.includes('{'), `${what}: 414`)
+      assert.ok(declared(431), `${what}: 431`)
+      for (const status of [413, 414, 415, 431].filter(declared)) {
+        const content = (operation.responses[status] as { content: Record<string, { schema: unknown }> })
+          .content
+        assert.deepEqual(Object.values(content)[0]?.schema, { $ref: '#/components/schemas/Problem' }, what)
+      }
+    }
+  })
+
+  it('declares every code a problem can carry, the 408, 414 and 431 ones included (issue 11)', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json()
+    const codes = doc.components.schemas.Problem.properties.code.enum
+    for (const code of ['request_timeout', 'uri_too_long', 'headers_too_large'])
+      assert.ok(codes.includes(code), code)
+    assert.ok(doc.components.schemas.Problem.properties.errorsOmitted)
   })
 })

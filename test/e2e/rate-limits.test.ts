@@ -193,6 +193,26 @@ describe('POST /users/me/password is limited like a login (issue 10)', () => {
     assert.equal((await changeFrom('10.0.0.2', alan.token, alan.password)).statusCode, 204)
   })
 
+  it('does not count a refused new password (checked before the current one) as a failed login', async () => {
+    t = await buildTestApp({ env: { RATE_LIMIT_LOGIN_PER_USERNAME: '2' } })
+    const user = await registerUser(t.app)
+    for (let i = 0; i < 3; i++) {
+      const response = await t.app.inject({
+        method: 'POST',
+        url: '/users/me/password',
+        headers: bearer(user.token),
+        payload: { currentPassword: 'not even checked', newPassword: 'password123' },
+      })
+      assertProblem(response, 400, 'validation_failed')
+    }
+    const login = await t.app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { username: user.username, password: user.password },
+    })
+    assert.equal(login.statusCode, 200, login.body)
+  })
+
   it('counts a wrong current password as a failed login of the account, and a right one not', async () => {
     t = await buildTestApp({ env: { RATE_LIMIT_LOGIN_PER_USERNAME: '3' } })
     const user = await registerUser(t.app)

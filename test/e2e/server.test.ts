@@ -71,7 +71,12 @@ describe('the server process', () => {
     const dir = freshDir()
     const child = spawn(process.execPath, [SERVER], {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: '0' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'production',
+        PUBLIC_URL: 'https://auth.example.com',
+        PORT: '0',
+      },
     })
     let stderr = ''
     child.stderr.on('data', (chunk) => {

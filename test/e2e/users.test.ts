@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
+import { sql } from 'kysely'
+import { createDb } from '../../src/db/create-db.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 import {
   assertProblem,
@@ -9,6 +11,7 @@ import {
   registerUser,
   type TestUser,
 } from '../helpers/fixtures.ts'
+import { TEST_POSTGRES_URL } from '../helpers/test-database.ts'
 
 describe('the signed-in user', () => {
   let t: TestApp
@@ -235,5 +238,126 @@ describe('admin user management', () => {
       headers: bearer(admin.token),
     })
     assertProblem(again, 404, 'user_not_found')
+  })
+})
+
+describe('issue 11: there is always an enabled admin', () => {
+  let t: TestApp
+  beforeEach(async () => {
+    t = await buildTestApp()
+  })
+  afterEach(() => t.close())
+
+  const patch = (as: TestUser, id: string, payload: object) =>
+    t.app.inject({ method: 'PATCH', url: `/users/${id}`, headers: bearer(as.token), payload })
+  const remove = (as: TestUser, id: string) =>
+    t.app.inject({ method: 'DELETE', url: `/users/${id}`, headers: bearer(as.token) })
+  const enabledAdmins = async () =>
+    (await t.deps.repositories.users.list({ limit: 1000 })).filter(
+      (u) => u.roles.includes('admin') && !u.disabled,
+    )
+
+  it('refuses to let the only enabled admin demote, disable or delete themselves: 409 last_admin', async () => {
+    const admin = await createAdmin(t.app, t.deps)
+    for (const response of [
+      await patch(admin, admin.id, { roles: ['user'] }),
+      await patch(admin, admin.id, { disabled: true }),
+      await patch(admin, admin.id, { roles: ['admin', 'user'], disabled: true }),
+      await remove(admin, admin.id),
+    ]) {
+      const problem = assertProblem(response, 409, 'last_admin')
+      assert.match(problem.detail, /no enabled admin/)
+    }
+    const me = await t.app.inject({ method: 'GET', url: '/auth/me', headers: bearer(admin.token) })
+    assert.equal(me.statusCode, 200, 'nothing changed: the admin is still signed in')
+    assert.deepEqual(me.json().roles, ['admin', 'user'])
+    assert.equal(me.json().disabled, false)
+  })
+
+  it('counts only enabled admins: a disabled admin cannot be the one who remains', async () => {
+    const admin = await createAdmin(t.app, t.deps)
+    const other = await createAdmin(t.app, t.deps)
+    assert.equal((await patch(admin, other.id, { disabled: true })).statusCode, 200)
+    assertProblem(await patch(admin, admin.id, { roles: ['user'] }), 409, 'last_admin')
+    // Enabling the other admin again makes room for this one to step down.
+    assert.equal((await patch(admin, other.id, { disabled: false })).statusCode, 200)
+    assert.equal((await patch(admin, admin.id, { roles: ['user'] })).statusCode, 200)
+  })
+
+  it('lets an admin step down, be disabled or be deleted while another enabled admin remains', async () => {
+    const admin = await createAdmin(t.app, t.deps)
+    const user = await registerUser(t.app)
+    assert.equal((await patch(admin, user.id, { roles: ['user', 'admin'] })).statusCode, 200)
+    const other = await createAdmin(t.app, t.deps)
+    assert.equal((await patch(admin, admin.id, { roles: ['user'] })).statusCode, 200)
+    assert.equal((await patch(other, user.id, { disabled: true })).statusCode, 200)
+    assert.equal((await remove(other, user.id)).statusCode, 204)
+    assert.deepEqual(
+      (await enabledAdmins()).map((u) => u.id),
+      [other.id],
+    )
+    // Changes that leave an admin an admin are never refused, even for the last one.
+    assert.equal((await patch(other, other.id, { roles: ['admin'] })).statusCode, 200)
+    assert.equal((await patch(other, other.id, { disabled: false })).statusCode, 200)
+  })
+
+  it('when two admins demote each other at once, one is refused and an enabled admin remains', async () => {
+    for (let round = 0; round < 5; round++) {
+      // The previous round's survivor makes way for this round's pair.
+      const survivors = await enabledAdmins()
+      const a = await createAdmin(t.app, t.deps)
+      const b = await createAdmin(t.app, t.deps)
+      for (const survivor of survivors) {
+        assert.equal((await patch(a, survivor.id, { roles: ['user'] })).statusCode, 200)
+      }
+      const answers = await Promise.all([
+        patch(a, b.id, { roles: ['user'] }),
+        patch(b, a.id, { roles: ['user'] }),
+        remove(a, a.id),
+        patch(b, b.id, { disabled: true }),
+      ])
+      const statuses = answers.map((r) => r.statusCode)
+      assert.ok(statuses.filter((s) => s === 409).length >= 1, `round ${round}: ${statuses.join(', ')}`)
+      assert.equal((await enabledAdmins()).length, 1, `round ${round}: ${statuses.join(', ')}`)
+    }
+  })
+
+  it('on PostgreSQL, waits for an admin change another instance has in flight before counting admins', {
+    skip: TEST_POSTGRES_URL ? false : 'PostgreSQL only',
+  }, async () => {
+    const a = await createAdmin(t.app, t.deps)
+    const b = await createAdmin(t.app, t.deps)
+    // Another instance demoting a, as this one would (lock the enabled admins, then write), held open.
+    const elsewhere = createDb(t.deps.config.database)
+    try {
+      const trx = await elsewhere.startTransaction().execute()
+      const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)
+      await sql`select id from users where disabled = 0 and roles like ${'%"admin"%'} order by id for no key update`.execute(
+        trx,
+      )
+      await trx.updateTable('users').set({ roles: '["user"]' }).where('id', '=', a.id).execute()
+
+      let answered = false
+      const response = patch(b, b.id, { roles: ['user'] }).finally(() => {
+        answered = true
+      })
+      // Until b's demotion waits on that transaction (or was answered without waiting for it).
+      for (let i = 0; i < 500 && !answered; i++) {
+        const waiting = await sql<{ n: number }>`
+            select count(*)::int as n from pg_stat_activity where ${rows[0]?.pid} = any(pg_blocking_pids(pid))`.execute(
+          elsewhere,
+        )
+        if ((waiting.rows[0]?.n ?? 0) > 0) break
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      await trx.commit().execute()
+      assertProblem(await response, 409, 'last_admin')
+      assert.deepEqual(
+        (await enabledAdmins()).map((u) => u.id),
+        [b.id],
+      )
+    } finally {
+      await elsewhere.destroy()
+    }
   })
 })

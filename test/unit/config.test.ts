@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { SETTINGS } from '../../src/config/config.schema.ts'
@@ -7,9 +8,9 @@ import type { Setting } from '../../src/config/setting.ts'
 
 const DECLARED = Object.entries<Setting>(SETTINGS)
 
-function problemsOf(env: Record<string, string>): string[] {
+function problemsOf(env: Record<string, string>, options: { serving?: boolean } = {}): string[] {
   try {
-    loadConfig(env)
+    loadConfig(env, options)
   } catch (error) {
     if (error instanceof ConfigError) return error.problems
     throw error
@@ -45,7 +46,7 @@ describe('configuration', () => {
   })
 
   it('refuses a JWT_SECRET for an asymmetric algorithm, and a private key for an HMAC one', () => {
-    const secret = 'a'.repeat(40)
+    const secret = 'a-jwt-secret-for-the-wrong-algorithm-1234'
     assert.match(
       problemsOf({ JWT_ALGORITHM: 'EdDSA', JWT_SECRET: secret })[0] ?? '',
       /JWT_SECRET is for HS256/,
@@ -62,7 +63,7 @@ describe('configuration', () => {
 
   it('refuses a short secret, and never echoes it', () => {
     const [problem] = problemsOf({ JWT_SECRET: 'hunter2' })
-    assert.match(problem ?? '', /at least 32 characters/)
+    assert.match(problem ?? '', /at least 32 bytes/)
     assert.ok(!problem?.includes('hunter2'))
   })
 
@@ -131,7 +132,7 @@ describe('configuration', () => {
       assert.doesNotMatch(problem, /short-jwt-secret|short-encryption-secret|redis-password|pg-password/)
     }
     assert.ok(problems.some((p) => p.startsWith('REDIS_URL must be a redis:// or rediss:// URL')))
-    assert.ok(problems.some((p) => p.startsWith('KEY_ENCRYPTION_SECRET must be at least 32 characters')))
+    assert.ok(problems.some((p) => p.startsWith('KEY_ENCRYPTION_SECRET must be at least 32 bytes')))
   })
 
   it('marks every variable that holds a password or key as secret', () => {
@@ -222,5 +223,105 @@ describe('configuration', () => {
       importsOf('lib').filter((line) => line.includes('/config/')),
       [],
     )
+  })
+
+  describe('issue 11: hardening from an outside security review', () => {
+    /** A secret as a generator makes it: `bytes` random characters of base64url, one byte each. */
+    const generated = (bytes: number) => randomBytes(bytes).toString('base64url').slice(0, bytes)
+
+    it('a server with NODE_ENV=production refuses to start without PUBLIC_URL, and says why; other commands run without it', () => {
+      const env = { NODE_ENV: 'production', HOST: '0.0.0.0', JWT_SECRET: generated(64) }
+      const problems = problemsOf(env, { serving: true })
+      assert.equal(problems.length, 1, problems.join('\n'))
+      assert.match(problems[0] ?? '', /^PUBLIC_URL must be set with NODE_ENV=production/)
+      assert.match(problems[0] ?? '', /issuer/)
+      assert.match(problems[0] ?? '', /refresh cookie is Secure/)
+      assert.ok(!problems[0]?.includes(env.JWT_SECRET))
+      const served = loadConfig({ ...env, PUBLIC_URL: 'https://auth.example.com' }, { serving: true })
+      assert.equal(served.jwt.issuer, 'https://auth.example.com')
+      assert.equal(served.cookieSecure, true)
+      // `tessera migrate` or `user create` in the same environment issue no token: they need no PUBLIC_URL.
+      assert.equal(loadConfig(env).env, 'production')
+      // Outside production, the default stays, for a developer's first start.
+      assert.equal(loadConfig({}, { serving: true }).jwt.issuer, 'http://127.0.0.1:8000')
+    })
+
+    it('warns (a property of the loaded config, logged at start) when the issuer is the default and the database is PostgreSQL', () => {
+      const postgres = 'postgres://tessera:pg-password@db.internal:5432/tessera'
+      const { warnings } = loadConfig({ DATABASE_URL: postgres, PORT: '8001' })
+      assert.equal(warnings.length, 1)
+      assert.match(warnings[0] ?? '', /Neither PUBLIC_URL nor JWT_ISSUER is set/)
+      assert.match(warnings[0] ?? '', /http:\/\/127\.0\.0\.1:8001/)
+      assert.match(warnings[0] ?? '', /401/)
+      assert.ok(!warnings[0]?.includes('pg-password'))
+      for (const env of [
+        { DATABASE_URL: postgres, PUBLIC_URL: 'https://auth.example.com' },
+        { DATABASE_URL: postgres, JWT_ISSUER: 'https://auth.example.com' },
+        {},
+        { DATABASE_URL: ':memory:' },
+      ]) {
+        assert.deepEqual(loadConfig(env).warnings, [], JSON.stringify(env))
+      }
+    })
+
+    it('requires a JWT_SECRET at least the size of the hash: 32 bytes for HS256, 48 for HS384, 64 for HS512 (RFC 7518, section 3.2)', () => {
+      for (const [algorithm, bytes] of [
+        ['HS256', 32],
+        ['HS384', 48],
+        ['HS512', 64],
+      ] as const) {
+        const enough = generated(bytes)
+        assert.equal(loadConfig({ JWT_ALGORITHM: algorithm, JWT_SECRET: enough }).jwt.secret, enough)
+        const short = generated(bytes - 1)
+        const problems = problemsOf({ JWT_ALGORITHM: algorithm, JWT_SECRET: short })
+        assert.equal(problems.length, 1, `${algorithm}: ${problems.join('\n')}`)
+        assert.match(problems[0] ?? '', new RegExp(`^JWT_SECRET must be at least ${bytes} bytes`))
+        assert.ok(!problems[0]?.includes(short), 'the secret is never echoed')
+      }
+      assert.match(problemsOf({ JWT_ALGORITHM: 'HS512', JWT_SECRET: generated(50) })[0] ?? '', /RFC 7518/)
+    })
+
+    it('counts secrets in bytes of UTF-8, not characters', () => {
+      // 16 and 24 two-byte characters: 32 and 48 bytes.
+      const latin = 'ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØ'
+      assert.equal(loadConfig({ JWT_SECRET: latin.slice(0, 16) }).jwt.secret, latin.slice(0, 16))
+      assert.equal(loadConfig({ JWT_ALGORITHM: 'HS384', JWT_SECRET: latin }).jwt.secret, latin)
+      assert.equal(
+        loadConfig({ KEY_ENCRYPTION_SECRET: latin.slice(0, 16) }).keyEncryptionSecret,
+        latin.slice(0, 16),
+      )
+      assert.equal(problemsOf({ JWT_ALGORITHM: 'HS512', JWT_SECRET: latin }).length, 1)
+    })
+
+    it('refuses a JWT_SECRET or KEY_ENCRYPTION_SECRET of one repeated character, too few distinct ones, or one short text repeated; says the rule, in the README too, and never echoes it', () => {
+      const predictable = [
+        'a'.repeat(64),
+        'ab'.repeat(32),
+        'changeme-'.repeat(5),
+        `${'0123456789'.repeat(4)}01`,
+        'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(2),
+      ]
+      for (const name of ['JWT_SECRET', 'KEY_ENCRYPTION_SECRET']) {
+        for (const secret of predictable) {
+          const problems = problemsOf({ [name]: secret })
+          assert.equal(problems.length, 1, `${name}=${secret}`)
+          assert.equal(
+            problems[0]?.split(';')[0],
+            `${name} looks predictable: it needs at least 10 distinct characters, not one short text repeated`,
+          )
+          assert.ok(!problems[0]?.includes(secret.slice(0, 12)), 'the secret is never echoed')
+        }
+        // What `openssl rand` makes passes.
+        for (const secret of [randomBytes(48).toString('base64'), randomBytes(32).toString('hex')]) {
+          assert.deepEqual(problemsOf({ [name]: secret }), [], `${name}=${secret}`)
+        }
+        const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+        const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`))
+        assert.match(
+          row ?? '',
+          /at least 32 bytes \(UTF-8\), with at least 10 distinct characters, not one short text repeated/,
+        )
+      }
+    })
   })
 })

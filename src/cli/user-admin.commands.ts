@@ -1,0 +1,91 @@
+// `tessera user grant-admin | revoke-admin | enable | disable <username>`: what PATCH /users/{id} does, for an
+// operator with no admin left to ask (or none yet). Each goes through the same users service, so revoking
+// admin or disabling obeys the same rule (never leave no enabled admin), and disabling ends the user's
+// sessions as the API does.
+import { ADMIN_ROLE, type User } from '../users/user.repository.ts'
+import type { UsersService } from '../users/users.service.ts'
+import { type Command, parseCommandArgs, withDeps, writeLine } from './command.ts'
+
+type Change = {
+  name: string
+  summary: string
+  help: string
+  /** The outcome to print: the change made, or why none was needed. */
+  apply(users: UsersService, user: User): Promise<string>
+}
+
+function userCommand({ name, summary, help, apply }: Change): Command {
+  return {
+    name,
+    summary,
+    help: `Usage: tessera ${name} <username>\n\n${help}`,
+    async run(args, io) {
+      const { positionals } = parseCommandArgs(name, args, {}, ['username'])
+      return withDeps(io.env, async ({ services }) => {
+        const user = await services.users.getByUsername(positionals[0] ?? '')
+        writeLine(io.stdout, await apply(services.users, user))
+        return 0
+      })
+    },
+  }
+}
+
+const rolesOf = (user: User) => `(roles: ${user.roles.join(', ')})`
+const isAdmin = (user: User) => user.roles.includes(ADMIN_ROLE)
+
+const RUNNING_SERVERS = `Running servers see the change within AUTH_STATE_CACHE_TTL_MS (at once with REDIS_URL).`
+
+export const userGrantAdminCommand = userCommand({
+  name: 'user grant-admin',
+  summary: 'Give a user the admin role',
+  help: `Adds the admin role to the user's roles. The user's next request has it: no new login is needed.
+${RUNNING_SERVERS}
+`,
+  async apply(users, user) {
+    if (isAdmin(user)) return `"${user.username}" is already an admin ${rolesOf(user)}`
+    const updated = await users.adminUpdate(user.id, { roles: [...user.roles, ADMIN_ROLE] })
+    const note = updated.disabled ? `; the user is disabled: \`tessera user enable ${user.username}\`` : ''
+    return `"${updated.username}" is now an admin ${rolesOf(updated)}${note}`
+  },
+})
+
+export const userRevokeAdminCommand = userCommand({
+  name: 'user revoke-admin',
+  summary: 'Take the admin role from a user (never the last enabled admin)',
+  help: `Removes the admin role from the user's roles. Refused (exit 1) when the user is the last enabled admin:
+grant the role to someone else first. ${RUNNING_SERVERS}
+`,
+  async apply(users, user) {
+    if (!isAdmin(user)) return `"${user.username}" is not an admin ${rolesOf(user)}`
+    const updated = await users.adminUpdate(user.id, {
+      roles: user.roles.filter((role) => role !== ADMIN_ROLE),
+    })
+    return `"${updated.username}" is no longer an admin ${rolesOf(updated)}`
+  },
+})
+
+export const userEnableCommand = userCommand({
+  name: 'user enable',
+  summary: 'Let a disabled user log in again',
+  help: `Enables a disabled user: they can log in again (their old sessions stay ended).
+`,
+  async apply(users, user) {
+    if (!user.disabled) return `"${user.username}" is already enabled`
+    await users.adminUpdate(user.id, { disabled: false })
+    return `Enabled "${user.username}"; they can log in again.`
+  },
+})
+
+export const userDisableCommand = userCommand({
+  name: 'user disable',
+  summary: "Stop a user logging in, and end their sessions (never the last enabled admin's)",
+  help: `Disables the user and ends every session they have: their refresh tokens stop working at once, and so do
+their access tokens (on running servers, within AUTH_STATE_CACHE_TTL_MS; at once with REDIS_URL). Refused
+(exit 1) when the user is the last enabled admin: grant the role to someone else first.
+`,
+  async apply(users, user) {
+    if (user.disabled) return `"${user.username}" is already disabled`
+    await users.adminUpdate(user.id, { disabled: true })
+    return `Disabled "${user.username}"; their sessions have ended.`
+  },
+})
