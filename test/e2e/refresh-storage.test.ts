@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { createFixedClock } from '../../src/lib/clock.ts'
 import { newId } from '../../src/lib/ids.ts'
+import { refreshTokenFor } from '../../src/sessions/refresh-token.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 import { assertProblem, bearer, registerUser, type TestUser } from '../helpers/fixtures.ts'
 
@@ -140,6 +141,28 @@ describe('refresh tokens in constant storage (issue 12)', () => {
     const third = await refreshed(t, second.refresh_token)
     assert.equal((await refreshed(t, second.refresh_token)).refresh_token, third.refresh_token)
     assertProblem(await refresh(t, first.refresh_token), 401, 'refresh_token_reused')
+  })
+})
+
+describe('what a read-only copy of the database gives (issue 12)', () => {
+  it('with KEY_ENCRYPTION_SECRET set, nothing stored in it mints a working refresh token', async () => {
+    const t = await buildTestApp({ env: { KEY_ENCRYPTION_SECRET: randomBytes(32).toString('base64url') } })
+    try {
+      const grant = await signIn(t, await registerUser(t.app))
+      const sessionId = sessionIdOf(grant.access_token)
+      // Every stored text an attacker might try as the tag key, read as bytes every plausible way.
+      const secrets = await t.deps.db.selectFrom('server_secrets').select('value').execute()
+      const keys = await t.deps.db.selectFrom('signing_keys').select('private_jwk').execute()
+      const texts = [...secrets.map((row) => row.value), ...keys.map((row) => row.private_jwk)]
+      const candidates = texts.flatMap((text) => [Buffer.from(text, 'base64url'), Buffer.from(text)])
+      for (const key of candidates) {
+        const minted = refreshTokenFor(key, { sessionId, generation: 0 })
+        assertProblem(await refresh(t, minted), 401, 'invalid_refresh_token')
+      }
+      assert.equal((await refresh(t, grant.refresh_token)).statusCode, 200, 'the real token still works')
+    } finally {
+      await t.close()
+    }
   })
 })
 
