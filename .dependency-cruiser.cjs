@@ -7,6 +7,8 @@ const LAYERS = [
   ['config'], //               every setting, declared once
   ['db', 'redis'], //          storage and the shared Redis connections
   ['http'], //                 problem+json, the error handler, health routes
+  ['webhooks'], //             the durable outbox of signed webhook deliveries, and its dispatcher
+  ['events'], //               the security event log: recorded with the change it records, read by admins
   ['keys', 'rate-limits'], //  signing keys; the counters behind rate limits
   ['access'], //               the lower access layer: tokens, auth states, the auth and rate-limit hooks
   ['sessions'], //             sessions and refresh tokens

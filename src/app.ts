@@ -38,7 +38,7 @@ function createAjv(options: AjvOptions): Ajv {
   )
 }
 
-/** Refuses bytes that are not UTF-8 rather than replacing them; a BOM is kept, and JSON.parse refuses it. */
+/** Refuses bytes that are not UTF-8 rather than replacing them. A BOM is kept in the text; the JSON parser skips it. */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /** Whether every string (and key) in a parsed JSON value is well-formed Unicode. */
@@ -70,6 +70,9 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     bodyLimit: BODY_LIMIT_BYTES,
     // Bounds how long a slow client can hold a connection while sending its request.
     requestTimeout: 30_000,
+    // During a graceful shutdown, a request that arrives on an open keep-alive connection is served, with the
+    // database still open, rather than answered Fastify's own 503 body that no renderer of ours sees.
+    return503OnClosing: false,
     trustProxy: config.trustProxy,
     routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
     // A path the router cannot decode or whose parameter is too long, answered before any hook runs; and a

@@ -13,7 +13,19 @@ import type { Config } from './config/load-config.ts'
 import { createDb } from './db/create-db.ts'
 import type { Db } from './db/database.ts'
 import { migrateDatabase } from './db/migrator.ts'
-import { createKeyStore, type KeyStore, provisionSigningKey } from './keys/key-store.ts'
+import { createTransact } from './db/transact.ts'
+import { createEventRepository, type EventRepository } from './events/event.repository.ts'
+import { SYSTEM_CONTEXT } from './events/event.ts'
+import {
+  bindRecorder,
+  createEventRecorder,
+  createNameHasher,
+  type EventRecorder,
+  type EventWriter,
+} from './events/event-recorder.ts'
+import { EVENT_TYPES } from './events/event-types.ts'
+import { createEventsService, type EventsService } from './events/events.service.ts'
+import { createKeyStore, type KeyActivated, type KeyStore, provisionSigningKey } from './keys/key-store.ts'
 import { getOrCreateServerSecret } from './keys/server-secret.ts'
 import { type Clock, systemClock } from './lib/clock.ts'
 import { createLogger, type Logger } from './lib/logger.ts'
@@ -23,8 +35,15 @@ import { createSessionRepository, type SessionRepository } from './sessions/sess
 import { createSessionService, type SessionService } from './sessions/session.service.ts'
 import { createUserRepository, type UserRepository } from './users/user.repository.ts'
 import { createUsersService, type UsersService } from './users/users.service.ts'
+import { createWebhooks, type Webhooks } from './webhooks/webhooks.ts'
 
-export type Repositories = { users: UserRepository; sessions: SessionRepository }
+export type Repositories = { users: UserRepository; sessions: SessionRepository; events: EventRepository }
+
+/**
+ * The repositories of a unit of work, bound to its transaction: a change and the security events recording it
+ * are written through one store, and commit or roll back together (decision 0012).
+ */
+export type Store = { users: UserRepository; sessions: SessionRepository; events: EventWriter }
 
 /** The lower layer every route relies on: what checks a request before any feature sees it. */
 export type Access = {
@@ -35,7 +54,12 @@ export type Access = {
   rateLimits: RateLimiters
 }
 
-export type Services = { auth: AuthService; sessions: SessionService; users: UsersService }
+export type Services = {
+  auth: AuthService
+  sessions: SessionService
+  users: UsersService
+  events: EventsService
+}
 
 export type Deps = {
   config: Config
@@ -44,6 +68,8 @@ export type Deps = {
   repositories: Repositories
   access: Access
   services: Services
+  /** The webhook outbox (features enqueue in their transactions), its deliveries, and its dispatcher. */
+  webhooks: Webhooks
   close(): Promise<void>
 }
 
@@ -57,6 +83,9 @@ export type DepsOverrides = {
   repositories?: Partial<Repositories>
   access?: Partial<Access>
   services?: Partial<Services>
+  webhooks?: Partial<Webhooks>
+  /** Wraps the store of every unit of work (a test making one write fail inside its transaction, say). */
+  store?: (store: Store) => Store
 }
 
 /**
@@ -74,7 +103,10 @@ export async function createDeps(
     createDb(config.database, (error) => log.warn({ err: error }, 'a pooled database connection failed'))
   const redis =
     config.redis && createRedis(config.redis, (error) => log.warn({ err: error }, 'Redis is not reachable'))
+  let webhooks: Webhooks | undefined
   const close = async () => {
+    // Attempts under way finish, or are given back pending, while the pool they record with is still open.
+    await webhooks?.dispatcher.stop()
     await Promise.all([db.destroy(), redis?.close()])
   }
   try {
@@ -84,11 +116,28 @@ export async function createDeps(
       log.warn('Redis is not reachable yet: rate limits count per process until it is')
     }
     const clock = overrides.clock ?? systemClock
-    if (provisionKeys) await provisionSigningKey(db, clock, config)
+    webhooks = createWebhooks(
+      { db, config: config.webhooks, clock, log, eventTypes: Object.keys(EVENT_TYPES) },
+      overrides.webhooks,
+    )
+    const recorder: EventRecorder = createEventRecorder({ outbox: webhooks.outbox, clock })
+    const keyMadeAtStart: KeyActivated = (trx, key) =>
+      recorder.record(trx, { type: 'key.rotated', context: SYSTEM_CONTEXT, detail: key })
+    if (provisionKeys) await provisionSigningKey(db, clock, config, keyMadeAtStart)
     const repositories: Repositories = {
       users: overrides.repositories?.users ?? createUserRepository(db),
       sessions: overrides.repositories?.sessions ?? createSessionRepository(db),
+      events: overrides.repositories?.events ?? createEventRepository(db),
     }
+    const bindStore = (executor: Db): Store => {
+      const store = {
+        users: createUserRepository(executor),
+        sessions: createSessionRepository(executor),
+        events: bindRecorder(recorder, executor),
+      }
+      return overrides.store ? overrides.store(store) : store
+    }
+    const transact = createTransact(db, bindStore)
 
     const loadAccessState = createAccessStateLoader(db)
     const keyStore = overrides.access?.keyStore ?? (await createKeyStore(db, clock, config))
@@ -115,6 +164,7 @@ export async function createDeps(
       overrides.services?.sessions ??
       createSessionService({
         sessions: repositories.sessions,
+        transact,
         loadAccessState,
         tokens,
         authStates,
@@ -131,10 +181,31 @@ export async function createDeps(
       sessions,
       auth:
         overrides.services?.auth ??
-        createAuthService({ users, hasher, sessions, clock, reservedUsernames: config.reservedUsernames }),
-      users: overrides.services?.users ?? createUsersService({ users, sessions, authStates, clock }),
+        createAuthService({
+          users,
+          transact,
+          events: bindRecorder(recorder, db),
+          hasher,
+          sessions,
+          authStates,
+          clock,
+          reservedUsernames: config.reservedUsernames,
+          // Login names that no account has are recorded as an HMAC under this key, never as typed.
+          hashAttemptedName: createNameHasher(
+            await getOrCreateServerSecret(db, clock, config, 'event-name-key'),
+          ),
+          throttleWindowSeconds: config.rateLimits.windowSeconds,
+        }),
+      users: overrides.services?.users ?? createUsersService({ users, transact, authStates, clock }),
+      events:
+        overrides.services?.events ??
+        createEventsService({
+          events: repositories.events,
+          clock,
+          retentionDays: config.events.retentionDays,
+        }),
     }
-    return { config, clock, db, repositories, access, services, close }
+    return { config, clock, db, repositories, access, services, webhooks, close }
   } catch (error) {
     // A failed start (a migration, a key that cannot be read) must not leave connections holding it open.
     await close()

@@ -1,10 +1,12 @@
 // The route modules the server serves: the one place to add yours (see docs/adding-a-route.md).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authRoutes } from './auth/auth.routes.ts'
+import { eventsRoutes } from './events/events.routes.ts'
 import { healthRoutes } from './http/health.routes.ts'
 import { jwksRoutes } from './keys/jwks.routes.ts'
 import { sessionsRoutes } from './sessions/sessions.routes.ts'
 import { usersRoutes } from './users/users.routes.ts'
+import { webhooksRoutes } from './webhooks/webhooks.routes.ts'
 
 export const routeModules: FastifyPluginAsyncTypebox[] = [
   healthRoutes,
@@ -12,4 +14,6 @@ export const routeModules: FastifyPluginAsyncTypebox[] = [
   authRoutes,
   sessionsRoutes,
   usersRoutes,
+  eventsRoutes,
+  webhooksRoutes,
 ]

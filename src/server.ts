@@ -8,13 +8,18 @@ import { createLogger } from './lib/logger.ts'
 import { isOperatorError } from './start-errors.ts'
 
 /**
- * Deletes expired and revoked sessions every SESSION_PURGE_INTERVAL_SECONDS. A DELETE by expiry time is
- * idempotent, so instances sharing a database need no coordination. Returns the function that stops it.
+ * Deletes expired and revoked sessions, and security events past their retention, every
+ * SESSION_PURGE_INTERVAL_SECONDS. A DELETE by time is idempotent, so instances sharing a database need no
+ * coordination. Returns the function that stops it.
  */
 function startSessionPurge(deps: Deps, onError: (error: unknown) => void): () => void {
   const seconds = deps.config.sessions.purgeIntervalSeconds
   if (seconds === 0) return () => {}
-  const timer = setInterval(() => deps.services.sessions.purge().catch(onError), seconds * 1000)
+  const purge = () => {
+    deps.services.sessions.purge().catch(onError)
+    deps.services.events.purge().catch(onError)
+  }
+  const timer = setInterval(purge, seconds * 1000)
   timer.unref()
   return () => clearInterval(timer)
 }
@@ -77,6 +82,8 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
     closing = true
     app.log.info({ signal }, 'shutting down: finishing in-flight requests')
     stopJobs()
+    // Webhook attempts under way finish, or are given back pending, while the requests finish.
+    const stopDelivering = deps.webhooks.dispatcher.stop()
     // Closing cuts idle keep-alive connections once; a connection whose request finishes afterwards would
     // otherwise stay open until its keep-alive timeout (72 s). Cut those as they become idle. Past the
     // deadline, whatever still holds the shutdown (a busy request, a database that does not answer) is
@@ -88,6 +95,7 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
     }, SHUTDOWN_TIMEOUT_MS)
     await app.close()
     clearInterval(sweep)
+    await stopDelivering
     await deps.close()
     clearTimeout(deadline)
     process.exit(0)
@@ -103,7 +111,7 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
     throw error
   }
   const stopPurging = startSessionPurge(deps, (error) =>
-    app.log.error({ err: error }, 'session purge failed'),
+    app.log.error({ err: error }, 'the periodic purge (sessions, events) failed'),
   )
   const stopKeyReload = deps.access.keyStore.startAutoReload(
     config.keysReloadIntervalSeconds * 1000,
@@ -113,6 +121,8 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
     stopPurging()
     stopKeyReload()
   }
+  // Sends the webhook outbox (what is pending from before a restart too); stopped by the shutdown above.
+  deps.webhooks.dispatcher.start()
 }
 
 if (import.meta.main) await serve()

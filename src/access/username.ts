@@ -2,9 +2,13 @@
 // full-width "Ａｄａ" are one account. Confusable letters from different scripts are not folded together;
 // instead a new username may not mix scripts (Unicode TS #39, "Highly Restrictive"), so that the Cyrillic
 // "аdmin" cannot pass for "admin" beside it (issue 11).
+import { remove as removeConfusables } from 'confusables'
 
-/** Letters and digits of any script, plus . _ and -, starting with a letter or digit: 3 to 32 characters. */
-export const USERNAME_PATTERN = '^[\\p{L}\\p{N}][\\p{L}\\p{N}._-]{2,31}$'
+/**
+ * Letters (with their combining marks, which Indic and vocalised scripts need) and digits of any script, plus
+ * . _ and -, starting with a letter or digit: 3 to 32 characters.
+ */
+export const USERNAME_PATTERN = '^[\\p{L}\\p{N}][\\p{L}\\p{M}\\p{N}._-]{2,31}$'
 const USERNAME_REGEXP = new RegExp(USERNAME_PATTERN, 'u')
 
 export function normalizeUsername(input: string): string {
@@ -14,6 +18,15 @@ export function normalizeUsername(input: string): string {
 /** The unique key: NFKC with a case fold (upper then lower maps "ß" to "ss", as full case folding does). */
 export function usernameKey(input: string): string {
   return input.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC')
+}
+
+/**
+ * What a username looks like, for comparing it with reserved names: look-alike letters of any script mapped
+ * to the Latin ones they imitate (`ɑdmin`, `ADMİN`, `ʀoot`, `ѕуѕtem`; the confusables package), case folded,
+ * and the separators and digits that make a look-alike of `admin` (`adm_in`, `admin0`) left out.
+ */
+export function lookalikeKey(input: string): string {
+  return usernameKey(removeConfusables(usernameKey(input))).replace(/[\p{N}._-]/gu, '')
 }
 
 /** Checked after normalization too: NFKC can turn valid input into something the pattern refuses. */

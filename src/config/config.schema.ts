@@ -276,7 +276,15 @@ export const SETTINGS = {
     max: 604_800,
     default: 3600,
     description:
-      'How often the server deletes expired and revoked sessions (0: never; `tessera sessions purge` does it on demand).',
+      'How often the server deletes expired and revoked sessions, and security events past EVENTS_RETENTION_DAYS (0: never; `tessera sessions purge` and `tessera events purge` do it on demand).',
+  },
+  EVENTS_RETENTION_DAYS: {
+    kind: 'integer',
+    min: 0,
+    max: 36_500,
+    default: 90,
+    description:
+      'Security events (README, Security events) are deleted this many days after they happened, with the periodic purge (SESSION_PURGE_INTERVAL_SECONDS) or by `tessera events purge` (0: kept for ever).',
   },
   COOKIE_SECURE: {
     kind: 'boolean',
@@ -309,7 +317,73 @@ export const SETTINGS = {
     default:
       'admin,administrator,root,system,superuser,sysadmin,support,security,moderator,staff,official,tessera,postmaster,webmaster,hostmaster,abuse,noreply,anonymous',
     description:
-      'Usernames that `POST /auth/register` refuses, comma-separated, compared as usernames are (any case, full-width or not), so that nobody can pass for staff. `tessera user create` may still create them. A lone `,` reserves none.',
+      'Usernames that `POST /auth/register` refuses, comma-separated, compared by how they look (any case or width, look-alike letters of other scripts, separators and digits left out: `ɑdm_in1` is `admin`), so that nobody can pass for staff. `tessera user create` may still create them. A lone `,` reserves none.',
+  },
+  WEBHOOK_URL: {
+    kind: 'url',
+    protocols: ['http:', 'https:'],
+    secret: true,
+    description:
+      'Where security events are POSTed, signed per the Standard Webhooks specification, at least once, from a durable outbox (README, Webhooks). Unset: no webhooks. It may hold credentials: only its origin is ever logged.',
+  },
+  WEBHOOK_SECRET: {
+    kind: 'string',
+    secret: true,
+    description:
+      'The signing secret, required with WEBHOOK_URL: `whsec_` and the base64 of 24 to 64 random bytes (`echo whsec_$(openssl rand -base64 32)`). Several, separated by spaces, sign each delivery with each: put the new one first to rotate without a gap.',
+  },
+  WEBHOOK_EVENTS: {
+    kind: 'string',
+    default: '*',
+    description:
+      'The event types sent to WEBHOOK_URL, comma-separated (`login.failed,user.disabled`): `*` for all, `user.*` for a family.',
+  },
+  WEBHOOK_MAX_ATTEMPTS: {
+    kind: 'integer',
+    min: 1,
+    max: 100,
+    default: 30,
+    description:
+      'Attempts before a delivery is marked dead (with the default delays, 11 to 21 hours of retrying). `tessera webhooks retry` revives a dead one.',
+  },
+  WEBHOOK_RETRY_BASE_SECONDS: {
+    kind: 'integer',
+    min: 1,
+    max: 3600,
+    default: 10,
+    description:
+      'Delay before the second attempt; each further delay doubles, up to WEBHOOK_RETRY_MAX_SECONDS, and is drawn between half and all of that (jitter).',
+  },
+  WEBHOOK_RETRY_MAX_SECONDS: {
+    kind: 'integer',
+    min: 1,
+    max: 86_400,
+    default: 3600,
+    description: 'The longest delay between two attempts of a delivery.',
+  },
+  WEBHOOK_TIMEOUT_MS: {
+    kind: 'integer',
+    min: 100,
+    max: 60_000,
+    default: 10_000,
+    description:
+      'How long the receiver has to answer an attempt (a 2xx status) before it counts as failed. Redirects are not followed.',
+  },
+  WEBHOOK_POLL_INTERVAL_MS: {
+    kind: 'integer',
+    min: 100,
+    max: 600_000,
+    default: 5000,
+    description:
+      'How often a server looks for deliveries it did not enqueue itself (enqueued by another instance, or revived by `tessera webhooks retry`); what it enqueues it sends at once, and its retries when they fall due.',
+  },
+  WEBHOOK_RETENTION_DAYS: {
+    kind: 'integer',
+    min: 0,
+    max: 3650,
+    default: 30,
+    description:
+      'Delivered and dead deliveries are deleted this many days after they were enqueued (0: kept for ever). Pending ones are never deleted.',
   },
 } as const satisfies Readonly<Record<string, Setting>>
 

@@ -42,12 +42,15 @@ export type Config = {
     reuseWindowSeconds: number
     purgeIntervalSeconds: number
   }
+  /** The security event log: EVENTS_RETENTION_DAYS (0: kept for ever). */
+  events: { retentionDays: number }
   cookieSecure: boolean
   /** Fastify's trustProxy: false, true (every hop), a number of hops, or addresses/CIDRs of the proxies. */
   trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   argon2: { memoryKib: number; iterations: number; parallelism: number }
   /** RESERVED_USERNAMES: names only the CLI may register. */
   reservedUsernames: string[]
+  webhooks: WebhooksConfig
   /** What is allowed but likely a mistake: the server logs each at start (loadConfig decides them). */
   warnings: string[]
 }
@@ -63,6 +66,27 @@ export type RateLimits = {
   refreshPerSession: number
   passwordChangePerUser: number
   passwordChangePerIp: number
+}
+
+/** Where webhook deliveries go, looked up by name when a delivery is sent; empty without WEBHOOK_URL. */
+export type WebhookEndpointConfig = {
+  /** The outbox's name for it: `events` (WEBHOOK_URL). */
+  name: string
+  url: string
+  /** `whsec_` secrets; each signs every delivery (several while rotating). */
+  secrets: string[]
+  /** The event types fanned out to it: names, `family.*` or `*`; none for an endpoint written to by name only. */
+  events: string[]
+}
+
+export type WebhooksConfig = {
+  endpoints: WebhookEndpointConfig[]
+  maxAttempts: number
+  retryBaseSeconds: number
+  retryMaxSeconds: number
+  timeoutMs: number
+  pollIntervalMs: number
+  retentionDays: number
 }
 
 /** Whether DATABASE_URL names a PostgreSQL database (anything else is an SQLite file, or `:memory:`). */
@@ -127,6 +151,11 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
     // Not echoed: the URL may hold a password.
     problems.push('DATABASE_URL looks like a PostgreSQL URL but cannot be parsed')
   }
+  const webhookEvents = readWebhookEvents(v.WEBHOOK_EVENTS, problems)
+  const webhookSecrets = readWebhookSecrets(v.WEBHOOK_SECRET, problems)
+  if (v.WEBHOOK_URL !== undefined && v.WEBHOOK_SECRET === undefined) {
+    problems.push('WEBHOOK_URL needs WEBHOOK_SECRET: deliveries are always signed')
+  }
   if (problems.length > 0) throw new ConfigError(problems)
 
   const warnings: string[] = []
@@ -187,6 +216,7 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
       reuseWindowSeconds: v.REFRESH_REUSE_WINDOW_SECONDS,
       purgeIntervalSeconds: v.SESSION_PURGE_INTERVAL_SECONDS,
     },
+    events: { retentionDays: v.EVENTS_RETENTION_DAYS },
     // Browsers refuse Secure cookies over plain HTTP, so a localhost development server needs them off.
     cookieSecure: v.COOKIE_SECURE ?? !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(publicUrl),
     trustProxy: trustProxy(v.TRUST_PROXY),
@@ -198,11 +228,63 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
     reservedUsernames: v.RESERVED_USERNAMES.split(',')
       .map((name) => name.trim())
       .filter((name) => name !== ''),
+    webhooks: {
+      endpoints:
+        v.WEBHOOK_URL === undefined
+          ? []
+          : [{ name: 'events', url: v.WEBHOOK_URL, secrets: webhookSecrets, events: webhookEvents }],
+      maxAttempts: v.WEBHOOK_MAX_ATTEMPTS,
+      retryBaseSeconds: v.WEBHOOK_RETRY_BASE_SECONDS,
+      retryMaxSeconds: v.WEBHOOK_RETRY_MAX_SECONDS,
+      timeoutMs: v.WEBHOOK_TIMEOUT_MS,
+      pollIntervalMs: v.WEBHOOK_POLL_INTERVAL_MS,
+      retentionDays: v.WEBHOOK_RETENTION_DAYS,
+    },
     warnings,
   }
 }
 
 const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '')
+
+// A dotted event type (`login.failed`), a family (`login.*`), or every type (`*`).
+const EVENT_FILTER = /^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$/
+
+function readWebhookEvents(value: string, problems: string[]): string[] {
+  const filters = value
+    .split(',')
+    .map((filter) => filter.trim())
+    .filter((filter) => filter !== '')
+  const bad = filters.filter((filter) => !EVENT_FILTER.test(filter))
+  if (bad.length > 0 || filters.length === 0) {
+    problems.push(
+      `WEBHOOK_EVENTS must be \`*\` or event types separated by commas (\`login.failed,user.*\`); got "${value}"`,
+    )
+  }
+  return filters
+}
+
+/**
+ * The Standard Webhooks form of a symmetric secret: `whsec_` and the base64 of 24 to 64 bytes. The key is the
+ * decoded bytes, so a secret typed as text would be decoded into some other key without a word: refused.
+ * Never echoed.
+ */
+function readWebhookSecrets(value: string | undefined, problems: string[]): string[] {
+  if (value === undefined) return []
+  const secrets = value.split(/\s+/).filter((secret) => secret !== '')
+  const valid = (secret: string) => {
+    const base64 = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret)?.[1]
+    if (base64 === undefined || base64.length % 4 !== 0) return false
+    const bytes = Buffer.from(base64, 'base64').length
+    return bytes >= 24 && bytes <= 64
+  }
+  if (secrets.length === 0 || !secrets.every(valid)) {
+    problems.push(
+      'WEBHOOK_SECRET must be `whsec_` followed by the base64 of 24 to 64 random bytes (several separated ' +
+        'by spaces); generate one with `echo whsec_$(openssl rand -base64 32)`',
+    )
+  }
+  return secrets
+}
 
 function trustProxy(value: string): Config['trustProxy'] {
   if (value === 'false') return false

@@ -69,12 +69,54 @@ export interface ServerSecretsTable {
   created_at: number
 }
 
+/** The security event log (issue 13, decision 0012): append-only; no foreign keys, it outlives what it names. */
+export interface EventsTable {
+  /** A time-ordered UUID (v7): newest first is id descending. */
+  id: string
+  /** A dotted type from the closed list in src/events/event-types.ts (`login.failed`). */
+  type: string
+  at: number
+  actor_kind: 'user' | 'admin' | 'cli' | 'system' | 'anonymous'
+  actor_id: string | null
+  /** The user the event is about (its subject), if any. */
+  user_id: string | null
+  session_id: string | null
+  ip: string | null
+  user_agent: string | null
+  /** A small JSON object, typed per event type; never a password, token, secret or hash of one. */
+  detail: string
+}
+
+/** The webhook outbox (decision 0013): one row per message and endpoint. */
+export interface WebhookDeliveriesTable {
+  /** The Standard Webhooks `webhook-id`, the same on every attempt. */
+  id: string
+  /** The configured endpoint it goes to, by name (`events`); its URL and secret are read at send time. */
+  endpoint: string
+  type: string
+  /** The JSON body `{type, timestamp, data}`; '' once done when the message expires (it held a secret). */
+  payload: string
+  status: 'pending' | 'delivered' | 'dead'
+  attempts: number
+  next_attempt_at: number
+  /** While a sender holds the delivery: the end of its lease. */
+  locked_until: number | null
+  last_attempt_at: number | null
+  /** Why the last attempt failed ("HTTP 503", "no answer within 10000 ms"): never a URL or secret. */
+  last_error: string | null
+  created_at: number
+  delivered_at: number | null
+  expires_at: number | null
+}
+
 export interface Database {
   users: UsersTable
   signing_keys: SigningKeysTable
   sessions: SessionsTable
   refresh_tokens: RefreshTokensTable
   server_secrets: ServerSecretsTable
+  events: EventsTable
+  webhook_deliveries: WebhookDeliveriesTable
 }
 
 export type Db = Kysely<Database>

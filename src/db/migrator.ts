@@ -9,12 +9,16 @@ import * as m0001 from './migrations/0001-users-and-signing-keys.ts'
 import * as m0002 from './migrations/0002-sessions.ts'
 import * as m0003 from './migrations/0003-session-token-version-and-one-active-key.ts'
 import * as m0004 from './migrations/0004-session-refresh-generation.ts'
+import * as m0005 from './migrations/0005-events.ts'
+import * as m0006 from './migrations/0006-webhook-deliveries.ts'
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-users-and-signing-keys': m0001,
   '0002-sessions': m0002,
   '0003-session-token-version-and-one-active-key': m0003,
   '0004-session-refresh-generation': m0004,
+  '0005-events': m0005,
+  '0006-webhook-deliveries': m0006,
 }
 
 /**

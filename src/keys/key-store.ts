@@ -77,13 +77,19 @@ export function retirementGraceSeconds(config: KeyStoreConfig): number {
   return config.jwt.accessTokenTtlSeconds + config.jwt.clockLeewaySeconds + lastSignature
 }
 
+/**
+ * Called in the transaction that makes a key active, to record it (a security event): this layer knows no
+ * events, its caller does.
+ */
+export type KeyActivated = (trx: Db, key: { kid: string; algorithm: JwtAlgorithm }) => Promise<unknown>
+
 /** Makes a new key of the algorithm (or the given one) the active signing key; returns its kid. */
 export async function rotateSigningKey(
   keys: KeyRepository,
   clock: Clock,
   algorithm: JwtAlgorithm,
   privateJwk: JsonWebKey = generatePrivateJwk(algorithm),
-  { replace = true }: { replace?: boolean } = {},
+  { replace = true, onActivated }: { replace?: boolean; onActivated?: KeyActivated | undefined } = {},
 ): Promise<string> {
   const problem = keyProblem(algorithm, privateJwk)
   if (problem) throw new KeyStoreError(`This key cannot sign ${algorithm}: ${problem}`)
@@ -92,7 +98,7 @@ export async function rotateSigningKey(
   await keys.activate(
     { kid, algorithm, privateJwk, publicJwk: publicJwkOf(algorithm, privateJwk), createdAt: now },
     now,
-    { replace },
+    { replace, ...(onActivated ? { also: (trx: Db) => onActivated(trx, { kid, algorithm }) } : {}) },
   )
   return kid
 }
@@ -111,7 +117,12 @@ export function createKeyRepositoryFor(
  * refusing to start in production, where replacing the key that other services verify with must be a
  * deliberate `tessera keys rotate`.
  */
-export async function provisionSigningKey(db: Db, clock: Clock, config: KeyStoreConfig): Promise<void> {
+export async function provisionSigningKey(
+  db: Db,
+  clock: Clock,
+  config: KeyStoreConfig,
+  onActivated?: KeyActivated,
+): Promise<void> {
   const keys = createKeyRepositoryFor(db, config)
   const { algorithm } = config.jwt
   try {
@@ -121,7 +132,9 @@ export async function provisionSigningKey(db: Db, clock: Clock, config: KeyStore
     }
     if (config.jwt.privateKey !== undefined) {
       const jwk = parsePrivateKey(config.jwt.privateKey)
-      if (!(await keys.has(await kidOf(algorithm, jwk)))) await rotateSigningKey(keys, clock, algorithm, jwk)
+      if (!(await keys.has(await kidOf(algorithm, jwk)))) {
+        await rotateSigningKey(keys, clock, algorithm, jwk, { onActivated })
+      }
       return
     }
     const active = await keys.findActive()
@@ -129,7 +142,7 @@ export async function provisionSigningKey(db: Db, clock: Clock, config: KeyStore
     // The first key: if another instance starting at the same moment makes one first, the database refuses
     // a second active key (below) rather than this one retiring that one.
     if (!active && config.env !== 'production') {
-      await rotateSigningKey(keys, clock, algorithm, undefined, { replace: false })
+      await rotateSigningKey(keys, clock, algorithm, undefined, { replace: false, onActivated })
       return
     }
     if (config.env === 'production') {
@@ -141,7 +154,7 @@ export async function provisionSigningKey(db: Db, clock: Clock, config: KeyStore
               '(HS256/384/512), set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE, or create one with `npx tessera keys rotate`.',
       )
     }
-    await rotateSigningKey(keys, clock, algorithm)
+    await rotateSigningKey(keys, clock, algorithm, undefined, { onActivated })
   } catch (error) {
     // Another instance starting at the same moment activated a key first: use that one.
     if (!isUniqueViolation(error)) throw error

@@ -28,15 +28,19 @@ export interface KeyRepository {
   retireActive(now: number): Promise<void>
   /**
    * Makes the key the active one, retiring whichever was active, in one transaction. With `replace: false`
-   * it retires nothing: when a key is already active, the insert fails as a unique violation.
+   * it retires nothing: when a key is already active, the insert fails as a unique violation. `also` runs in
+   * the same transaction, after the insert (the caller records the rotation there).
    */
   activate(
     key: Omit<StoredKey, 'state' | 'retiredAt'>,
     now: number,
-    options?: { replace: boolean },
+    options?: { replace?: boolean; also?: (trx: Db) => Promise<unknown> },
   ): Promise<void>
-  /** Deletes keys retired at or before `retiredBefore`: no unexpired token can need them. */
-  prune(retiredBefore: number): Promise<string[]>
+  /**
+   * Deletes keys retired at or before `retiredBefore`: no unexpired token can need them. `also` runs in the same
+   * transaction with the kids deleted.
+   */
+  prune(retiredBefore: number, also?: (trx: Db, kids: string[]) => Promise<unknown>): Promise<string[]>
 }
 
 export function createKeyRepository(db: Db, encryption: KeyEncryption): KeyRepository {
@@ -106,7 +110,7 @@ export function createKeyRepository(db: Db, encryption: KeyEncryption): KeyRepos
         .execute()
     },
 
-    async activate(key, now, { replace } = { replace: true }) {
+    async activate(key, now, { replace = true, also } = {}) {
       const privateJwk = await encryption.seal(key.privateJwk)
       await db.transaction().execute(async (trx) => {
         if (replace) {
@@ -128,17 +132,22 @@ export function createKeyRepository(db: Db, encryption: KeyEncryption): KeyRepos
             retired_at: null,
           })
           .execute()
+        await also?.(trx)
       })
     },
 
-    async prune(retiredBefore) {
-      const rows = await db
-        .deleteFrom('signing_keys')
-        .where('state', '=', 'retired')
-        .where('retired_at', '<=', retiredBefore)
-        .returning('kid')
-        .execute()
-      return rows.map((row) => row.kid)
+    async prune(retiredBefore, also) {
+      return db.transaction().execute(async (trx) => {
+        const rows = await trx
+          .deleteFrom('signing_keys')
+          .where('state', '=', 'retired')
+          .where('retired_at', '<=', retiredBefore)
+          .returning('kid')
+          .execute()
+        const kids = rows.map((row) => row.kid)
+        if (kids.length > 0) await also?.(trx, kids)
+        return kids
+      })
     },
   }
 }

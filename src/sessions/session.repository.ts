@@ -50,7 +50,8 @@ export interface SessionRepository {
    */
   convertLegacy(sessionId: string, tokenHash: string, now: number): Promise<boolean>
   listActive(userId: string, now: number, idleSince: number): Promise<Session[]>
-  revoke(id: string, reason: string, now: number): Promise<boolean>
+  /** Revokes the session if it is not already; returns whose it was, or undefined when nothing changed. */
+  revoke(id: string, reason: string, now: number): Promise<{ userId: string } | undefined>
   /** Revokes every active session of the user; returns how many. */
   revokeAllForUser(userId: string, reason: string, now: number): Promise<number>
   /** Deletes sessions that expired or were revoked before `before`; returns how many. */
@@ -193,13 +194,14 @@ export function createSessionRepository(db: Db): SessionRepository {
     },
 
     async revoke(id, reason, now) {
-      const result = await db
+      const row = await db
         .updateTable('sessions')
         .set({ revoked_at: now, revoked_reason: reason })
         .where('id', '=', id)
         .where('revoked_at', 'is', null)
+        .returning('user_id')
         .executeTakeFirst()
-      return result.numUpdatedRows > 0n
+      return row && { userId: row.user_id }
     },
 
     async revokeAllForUser(userId, reason, now) {

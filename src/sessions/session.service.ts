@@ -4,11 +4,16 @@
 // after a token was spent, a repeat (several tabs, a retry after a lost response) gets the session's current
 // token instead: the very same one the first caller got, so the session keeps a single live refresh token.
 // A token names its session and generation under an HMAC tag; the session row holds the live generation.
-// See docs/decisions/0010-refresh-generations.md (and 0005 for tokens issued before it).
+// See docs/decisions/0010-refresh-generations.md (and 0005 for tokens issued before it). A login, the end of a
+// session and a detected reuse are recorded as security events in the transaction that makes the change; a
+// refresh is not (the log would grow with every refresh).
 import { isIP } from 'node:net'
 import type { Static } from 'typebox'
 import type { AuthStateCache, LoadAccessState } from '../access/auth-state.ts'
 import type { TokenService, TokenSubject } from '../access/token.service.ts'
+import type { Transact } from '../db/transact.ts'
+import type { Client } from '../events/event.ts'
+import type { EventWriter } from '../events/event-recorder.ts'
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
 import { newId } from '../lib/ids.ts'
@@ -43,19 +48,27 @@ export type RevocationReason =
 export type CountRotation = (sessionId: string) => Promise<() => Promise<void>>
 
 export interface SessionService {
-  /** Starts a session for a user whose password was just checked, at the token version that check saw. */
+  /**
+   * Starts a session for a user whose password was just checked, at the token version that check saw, and
+   * records `login.succeeded`.
+   */
   start(user: TokenSubject, client: ClientInfo): Promise<SessionGrant>
-  refresh(refreshToken: string, countRotation: CountRotation): Promise<SessionGrant>
+  /** `client`: who presented the token, recorded if it turns out to be a reuse. */
+  refresh(refreshToken: string, countRotation: CountRotation, client: Client): Promise<SessionGrant>
   /** The session a refresh token belongs to, for logout by refresh token; undefined when unknown. */
   sessionOfToken(refreshToken: string): Promise<Session | undefined>
   list(userId: string): Promise<Session[]>
-  /** Revokes one of the user's own sessions; 404 when it is not theirs or not active. */
-  revoke(userId: string, sessionId: string, reason: RevocationReason): Promise<void>
-  revokeAll(userId: string, reason: RevocationReason): Promise<void>
-  /** Ends a session if it is still active; nothing happens when it is not (logout is idempotent). */
-  end(sessionId: string, reason: RevocationReason): Promise<void>
+  /** Revokes one of the user's own sessions (`revoked_by_user`); 404 when it is not theirs or not active. */
+  revoke(userId: string, sessionId: string, client: Client): Promise<void>
+  /** Revokes every session of the user (`logout_all`): signing out everywhere. */
+  revokeAll(userId: string, client: Client): Promise<void>
+  /** Logs a session out if it is still active; nothing happens when it is not (logout is idempotent). */
+  end(sessionId: string, client: Client): Promise<void>
   purge(): Promise<number>
 }
+
+/** What a session change and its events are written with, in one transaction. */
+export type SessionStore = { sessions: SessionRepository; events: EventWriter }
 
 const invalidRefreshToken = (detail = 'The refresh token is not valid') =>
   new AppError('invalid_refresh_token', detail)
@@ -69,7 +82,10 @@ type Located =
   | { session: Session; legacy: { token: string; tokenHash: string; spentAt: number | null } }
 
 export type SessionServiceDeps = {
+  /** Reads, and the writes that record no event (a rotation). */
   sessions: SessionRepository
+  /** Writes that record events, each with its events in one transaction. */
+  transact: Transact<SessionStore>
   /** Reads a session's user as it is now (not from the cache): a refresh issues tokens from it. */
   loadAccessState: LoadAccessState
   tokens: TokenService
@@ -81,7 +97,7 @@ export type SessionServiceDeps = {
 }
 
 export function createSessionService(deps: SessionServiceDeps): SessionService {
-  const { sessions, loadAccessState, tokens, authStates, clock, rotationSecret, config } = deps
+  const { sessions, transact, loadAccessState, tokens, authStates, clock, rotationSecret, config } = deps
 
   const isLive = (session: Session, now: number) =>
     session.revokedAt === null && session.expiresAt > now && session.lastUsedAt + config.idleTtlSeconds > now
@@ -95,11 +111,6 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       refresh_token: refreshToken,
       refresh_token_expires_in: Math.max(0, session.expiresAt - now),
     }
-  }
-
-  const revokeSession = async (session: Session, reason: RevocationReason, now: number) => {
-    await sessions.revoke(session.id, reason, now)
-    authStates.forgetSession(session.id)
   }
 
   const revokedError = () => invalidRefreshToken('The session has been revoked. Sign in again.')
@@ -137,8 +148,19 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
   const spentByConversion = (located: Extract<Located, { legacy: unknown }>, session: Session) =>
     located.legacy.spentAt !== null && located.legacy.spentAt === session.refreshedAt
 
-  const reuse = async (session: Session, now: number): Promise<never> => {
-    await revokeSession(session, 'refresh_token_reused', now)
+  const reuse = async (session: Session, now: number, client: Client): Promise<never> => {
+    await transact(async (store) => {
+      // Recorded once: of several presentations of a spent token at once, one revokes the session.
+      if (await store.sessions.revoke(session.id, 'refresh_token_reused', now)) {
+        await store.events.record({
+          type: 'session.reuse_detected',
+          context: { actor: { kind: 'anonymous' }, ...client },
+          userId: session.userId,
+          sessionId: session.id,
+        })
+      }
+    })
+    authStates.forgetSession(session.id)
     throw new AppError(
       'refresh_token_reused',
       'This refresh token was already used; the session has been revoked. Sign in again.',
@@ -150,7 +172,12 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
    * so with a window of 0 every repeat is reuse), the session's live token; otherwise reuse, and the session
    * is revoked. Only the token spent last is answered so: an older one is reuse however recent.
    */
-  const repeatOrReuse = async (located: Located, session: Session, now: number): Promise<string> => {
+  const repeatOrReuse = async (
+    located: Located,
+    session: Session,
+    now: number,
+    client: Client,
+  ): Promise<string> => {
     const inWindow = (spentAt: number | null) => spentAt !== null && now - spentAt < config.reuseWindowSeconds
     const live = session.refreshGeneration
     if (live !== null) {
@@ -162,7 +189,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       if (presented === live - 1 && inWindow(session.refreshedAt)) {
         return refreshTokenFor(rotationSecret, { sessionId: session.id, generation: live })
       }
-      return reuse(session, now)
+      return reuse(session, now, client)
     }
     // Still on legacy tokens: a token spent just before the upgrade, whose successor is the live one.
     if ('legacy' in located && inWindow(located.legacy.spentAt)) {
@@ -170,20 +197,54 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       const successor = await sessions.findLegacyToken(hashLegacyRefreshToken(next))
       if (successor?.spentAt === null && successor.session.id === session.id) return next
     }
-    return reuse(session, now)
+    return reuse(session, now, client)
+  }
+
+  /** Revokes a live session as its user asked, and records it; false when it had already ended. */
+  const revokeAsAsked = async (
+    sessionId: string,
+    reason: Extract<RevocationReason, 'logout' | 'revoked_by_user'>,
+    client: Client,
+  ): Promise<boolean> => {
+    const revoked = await transact(async (store) => {
+      const done = await store.sessions.revoke(sessionId, reason, epochSeconds(clock))
+      if (done) {
+        await store.events.record({
+          type: 'session.revoked',
+          context: { actor: { kind: 'user', id: done.userId }, ...client },
+          userId: done.userId,
+          sessionId,
+          detail: { reason },
+        })
+      }
+      return done !== undefined
+    })
+    authStates.forgetSession(sessionId)
+    return revoked
   }
 
   return {
     async start(user, client) {
       const now = epochSeconds(clock)
-      const session = await sessions.create({
-        id: newId(),
-        userId: user.id,
-        createdAt: now,
-        expiresAt: now + config.absoluteTtlSeconds,
-        userAgent: client.userAgent?.slice(0, 512) ?? null,
-        ip: client.ip && isIP(client.ip) ? client.ip : null,
-        tokenVersion: user.tokenVersion,
+      const session = await transact(async (store) => {
+        const created = await store.sessions.create({
+          id: newId(),
+          userId: user.id,
+          createdAt: now,
+          expiresAt: now + config.absoluteTtlSeconds,
+          userAgent: client.userAgent?.slice(0, 512) ?? null,
+          ip: client.ip && isIP(client.ip) ? client.ip : null,
+          tokenVersion: user.tokenVersion,
+        })
+        if (created) {
+          await store.events.record({
+            type: 'login.succeeded',
+            context: { actor: { kind: 'user', id: user.id }, ...client },
+            userId: user.id,
+            sessionId: created.id,
+          })
+        }
+        return created
       })
       // The password was changed, or the user disabled or deleted, while the password was being checked.
       if (!session) throw new AppError('invalid_credentials')
@@ -195,7 +256,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       )
     },
 
-    async refresh(refreshToken, countRotation) {
+    async refresh(refreshToken, countRotation, client) {
       let located = await locate(refreshToken)
       if (!located) throw invalidRefreshToken()
       const { session } = located
@@ -231,7 +292,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
         if (!again || !isLive(again.session, now)) throw revokedError()
         located = again
       }
-      return grant(user, located.session, await repeatOrReuse(located, located.session, now), now)
+      return grant(user, located.session, await repeatOrReuse(located, located.session, now, client), now)
     },
 
     async sessionOfToken(refreshToken) {
@@ -243,24 +304,30 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
       return sessions.listActive(userId, now, now - config.idleTtlSeconds)
     },
 
-    async revoke(userId, sessionId, reason) {
+    async revoke(userId, sessionId, client) {
       const session = await sessions.findById(sessionId)
-      const now = epochSeconds(clock)
-      if (!session || session.userId !== userId || !isLive(session, now)) {
+      if (!session || session.userId !== userId || !isLive(session, epochSeconds(clock))) {
         throw new AppError('session_not_found')
       }
-      await revokeSession(session, reason, now)
+      await revokeAsAsked(sessionId, 'revoked_by_user', client)
     },
 
-    async revokeAll(userId, reason) {
-      await sessions.revokeAllForUser(userId, reason, epochSeconds(clock))
+    async revokeAll(userId, client) {
+      await transact(async (store) => {
+        const revoked = await store.sessions.revokeAllForUser(userId, 'logout_all', epochSeconds(clock))
+        await store.events.record({
+          type: 'sessions.revoked_all',
+          context: { actor: { kind: 'user', id: userId }, ...client },
+          userId,
+          detail: { sessionsRevoked: revoked },
+        })
+      })
       // One message for all of them (with Redis, one broadcast rather than one per session).
       authStates.forgetUser(userId)
     },
 
-    async end(sessionId, reason) {
-      await sessions.revoke(sessionId, reason, epochSeconds(clock))
-      authStates.forgetSession(sessionId)
+    async end(sessionId, client) {
+      await revokeAsAsked(sessionId, 'logout', client)
     },
 
     async purge() {

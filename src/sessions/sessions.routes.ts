@@ -1,5 +1,6 @@
 // POST /auth/refresh, POST /auth/logout, POST /auth/logout-all, GET /auth/sessions, DELETE /auth/sessions/{id}.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { clientOf } from '../events/event.ts'
 import { AppError } from '../http/problem.ts'
 import { NoContent, problems } from '../http/responses.ts'
 import { isoTime } from '../lib/clock.ts'
@@ -30,12 +31,14 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const presented = readRefreshToken(request, request.body?.refresh_token, config.cookieSecure)
       if (!presented) throw new AppError('invalid_refresh_token', 'No refresh token was sent')
       const countRotation = (sessionId: string) => request.countLimit('refreshPerSession', sessionId)
-      const grant = await sessions.refresh(presented.token, countRotation).catch((error: unknown) => {
-        // Only a token that can never work again is cleared: after a 429 or a fault, the cookie still holds
-        // the session's live token.
-        if (presented.fromCookie && isDeadTokenError(error)) clearRefreshCookie(reply, config.cookieSecure)
-        throw error
-      })
+      const grant = await sessions
+        .refresh(presented.token, countRotation, clientOf(request))
+        .catch((error: unknown) => {
+          // Only a token that can never work again is cleared: after a 429 or a fault, the cookie still holds
+          // the session's live token.
+          if (presented.fromCookie && isDeadTokenError(error)) clearRefreshCookie(reply, config.cookieSecure)
+          throw error
+        })
       reply.header('cache-control', 'no-store')
       if (!presented.fromCookie) return grant
       return deliverInCookie(reply, grant, config.cookieSecure)
@@ -66,7 +69,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         sessionId = (await sessions.sessionOfToken(presented.token))?.id
       }
       // Ending a session that has already ended is not an error: the result is the same.
-      if (sessionId !== undefined) await sessions.end(sessionId, 'logout')
+      if (sessionId !== undefined) await sessions.end(sessionId, clientOf(request))
       clearRefreshCookie(reply, config.cookieSecure)
       return reply.code(204).send(null)
     },
@@ -82,7 +85,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      await sessions.revokeAll(request.auth.userId, 'logout_all')
+      await sessions.revokeAll(request.auth.userId, clientOf(request))
       clearRefreshCookie(reply, config.cookieSecure)
       return reply.code(204).send(null)
     },
@@ -124,7 +127,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      await sessions.revoke(request.auth.userId, request.params.id, 'revoked_by_user')
+      await sessions.revoke(request.auth.userId, request.params.id, clientOf(request))
       return reply.code(204).send(null)
     },
   )

@@ -2,6 +2,7 @@
 // leaves the database without an enabled admin once it has one (issue 11): see `update` and `delete`.
 import { type Expression, type Kysely, PostgresAdapter, type Selectable, type SqlBool, sql } from 'kysely'
 import type { Database, Db, UsersTable } from '../db/database.ts'
+import { inTransaction } from '../db/transact.ts'
 
 export type User = {
   id: string
@@ -19,6 +20,9 @@ export type NewUser = Omit<User, 'tokenVersion' | 'disabled'> & { passwordHash: 
 
 export type UserChanges = Partial<Pick<User, 'firstName' | 'lastName' | 'roles' | 'disabled'>>
 
+/** A user as the write found it and as it left it, read in its transaction: what exactly it changed. */
+export type UserUpdate = { before: User; after: User }
+
 /** What a write answers when it would have left no enabled admin, and so was not made. */
 export const LAST_ADMIN = 'last_admin'
 export type LastAdmin = typeof LAST_ADMIN
@@ -34,16 +38,16 @@ export interface UserRepository {
   /** Users in creation order, after the given id. */
   list(options: { limit: number; after?: string | undefined }): Promise<User[]>
   /**
-   * Undefined for an unknown user; LAST_ADMIN, changing nothing, when the user is the last enabled admin and
-   * the change would take that away (roles without admin, or disabled).
+   * The user before and after; undefined for an unknown user; LAST_ADMIN, changing nothing, when the user is
+   * the last enabled admin and the change would take that away (roles without admin, or disabled).
    */
-  update(id: string, changes: UserChanges, now: number): Promise<User | undefined | LastAdmin>
+  update(id: string, changes: UserChanges, now: number): Promise<UserUpdate | undefined | LastAdmin>
   /** Replaces the hash without revoking tokens (a rehash on login). */
   setPasswordHash(id: string, passwordHash: string, now: number): Promise<void>
   /** Replaces the hash and bumps the token version, so that every earlier access token is refused. */
   changePassword(id: string, passwordHash: string, now: number): Promise<User | undefined>
-  /** False for an unknown user; LAST_ADMIN, deleting nothing, for the last enabled admin. */
-  delete(id: string): Promise<boolean | LastAdmin>
+  /** The user deleted; undefined for an unknown user; LAST_ADMIN, deleting nothing, for the last enabled admin. */
+  delete(id: string): Promise<User | undefined | LastAdmin>
 }
 
 type Row = Selectable<UsersTable>
@@ -89,32 +93,30 @@ function canRemoveAdmin(changes: UserChanges): boolean {
   return (changes.roles !== undefined && !changes.roles.includes(ADMIN_ROLE)) || changes.disabled === true
 }
 
+/** The key of the advisory lock that serializes changes guarded by the last-admin rule (any constant). */
+export const ADMIN_GUARD_LOCK = 0x7e55e7a
+
 export function createUserRepository(db: Db): UserRepository {
   // PostgreSQL runs transactions side by side: without locks, two that each demote one of two admins both see
-  // the other's admin still enabled (write skew), and both commit. Each locks the rows of the enabled admins
-  // first, in one order, so the second waits for the first and then counts what it committed. SQLite runs one
-  // writer at a time, and a write statement takes the lock before it reads: the guarded write is enough.
+  // the other's admin still enabled (write skew), and both commit. Each takes one advisory lock first, so the
+  // second waits for the first and then counts what it committed. SQLite runs one writer at a time, and a
+  // write statement takes the lock before it reads: the guarded write is enough.
   const locksRows = db.getExecutor().adapter instanceof PostgresAdapter
 
   /**
    * Runs `write` (one UPDATE or DELETE of user `id`, narrowed by `keepsAnAdmin`) in a transaction that makes
    * the check and the write one step. The write matches no row when the user is an enabled admin and no other
-   * enabled admin exists; then LAST_ADMIN, or undefined when there is no such user at all.
+   * enabled admin exists; then LAST_ADMIN, or undefined when there is no such user at all. Within the
+   * caller's transaction, when it runs in one (a unit of work that records events with the change).
    */
   async function guarded<T>(
     id: string,
     write: (trx: Kysely<Database>, keepsAnAdmin: KeepsAnAdmin) => Promise<T | undefined>,
   ): Promise<T | undefined | LastAdmin> {
-    return db.transaction().execute(async (trx) => {
-      if (locksRows) {
-        await trx
-          .selectFrom('users')
-          .select('id')
-          .where(isEnabledAdmin('users'))
-          .orderBy('id')
-          .forNoKeyUpdate()
-          .execute()
-      }
+    return inTransaction(db, async (trx) => {
+      // One transaction-scoped advisory lock for every guarded change: locking the admins' rows instead
+      // deadlocked when a target stopped being an admin between the lock and the write (found in review).
+      if (locksRows) await sql`select pg_advisory_xact_lock(${ADMIN_GUARD_LOCK})`.execute(trx)
       const others = trx
         .selectFrom('users as other')
         .select('other.id')
@@ -127,12 +129,11 @@ export function createUserRepository(db: Db): UserRepository {
     })
   }
 
-  const findById = async (executor: Kysely<Database>, id: string) => {
-    const row = await executor
-      .selectFrom('users')
-      .select(USER_COLUMNS)
-      .where('id', '=', id)
-      .executeTakeFirst()
+  /** `lock`: on PostgreSQL, hold the row until the transaction ends, so that nobody changes it meanwhile. */
+  const findById = async (executor: Kysely<Database>, id: string, { lock = false } = {}) => {
+    let query = executor.selectFrom('users').select(USER_COLUMNS).where('id', '=', id)
+    if (lock && locksRows) query = query.forNoKeyUpdate()
+    const row = await query.executeTakeFirst()
     return row && toUser(row)
   }
 
@@ -192,19 +193,18 @@ export function createUserRepository(db: Db): UserRepository {
       if (changes.lastName !== undefined) values.last_name = changes.lastName
       if (changes.roles !== undefined) values.roles = JSON.stringify(changes.roles)
       if (changes.disabled !== undefined) values.disabled = changes.disabled ? 1 : 0
-      if (!canRemoveAdmin(changes)) {
-        const result = await db.updateTable('users').set(values).where('id', '=', id).executeTakeFirst()
-        return result.numUpdatedRows > 0n ? findById(db, id) : undefined
+      // Read before the write, in its transaction (after the admin locks, when guarded), and locked.
+      const write = async (trx: Kysely<Database>, keepsAnAdmin?: KeepsAnAdmin) => {
+        const before = await findById(trx, id, { lock: true })
+        if (!before) return undefined
+        let query = trx.updateTable('users').set(values).where('id', '=', id)
+        if (keepsAnAdmin) query = query.where(keepsAnAdmin)
+        const result = await query.executeTakeFirst()
+        const after = result.numUpdatedRows > 0n ? await findById(trx, id) : undefined
+        return after && { before, after }
       }
-      return guarded(id, async (trx, keepsAnAdmin) => {
-        const result = await trx
-          .updateTable('users')
-          .set(values)
-          .where('id', '=', id)
-          .where(keepsAnAdmin)
-          .executeTakeFirst()
-        return result.numUpdatedRows > 0n ? findById(trx, id) : undefined
-      })
+      if (!canRemoveAdmin(changes)) return inTransaction(db, (trx) => write(trx))
+      return guarded(id, write)
     },
 
     async setPasswordHash(id, passwordHash, now) {
@@ -229,15 +229,15 @@ export function createUserRepository(db: Db): UserRepository {
     },
 
     async delete(id) {
-      const deleted = await guarded(id, async (trx, keepsAnAdmin) => {
-        const result = await trx
+      return guarded(id, async (trx, keepsAnAdmin) => {
+        const row = await trx
           .deleteFrom('users')
           .where('id', '=', id)
           .where(keepsAnAdmin)
+          .returning(USER_COLUMNS)
           .executeTakeFirst()
-        return result.numDeletedRows > 0n ? true : undefined
+        return row && toUser(row)
       })
-      return deleted ?? false
     },
   }
 }

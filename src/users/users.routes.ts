@@ -1,5 +1,6 @@
 // The signed-in user's own profile, and the admin-only user management endpoints.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { contextOf } from '../events/event.ts'
 import { NoContent, problems } from '../http/responses.ts'
 import {
   AdminUpdateUserBody,
@@ -26,7 +27,8 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: User, ...problems(400) },
       },
     },
-    async (request) => userResponse(await users.updateProfile(request.auth.userId, request.body)),
+    async (request) =>
+      userResponse(await users.updateProfile(request.auth.userId, request.body, contextOf(request, 'user'))),
   )
 
   app.get(
@@ -73,7 +75,8 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: User, ...problems(400, 404, 409) },
       },
     },
-    async (request) => userResponse(await users.adminUpdate(request.params.id, request.body)),
+    async (request) =>
+      userResponse(await users.adminUpdate(request.params.id, request.body, contextOf(request, 'admin'))),
   )
 
   app.delete(
@@ -89,7 +92,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      await users.delete(request.params.id)
+      await users.delete(request.params.id, contextOf(request, 'admin'))
       return reply.code(204).send(null)
     },
   )

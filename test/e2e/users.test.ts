@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { createDb } from '../../src/db/create-db.ts'
+import { ADMIN_GUARD_LOCK } from '../../src/users/user.repository.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 import {
   assertProblem,
@@ -322,19 +323,38 @@ describe('issue 11: there is always an enabled admin', () => {
     }
   })
 
+  it('on PostgreSQL, double clicks on both sides of a race never answer 500 (a deadlock), and an enabled admin remains', {
+    skip: TEST_POSTGRES_URL ? false : 'PostgreSQL only',
+  }, async () => {
+    for (let round = 0; round < 20; round++) {
+      const survivors = await enabledAdmins()
+      const a = await createAdmin(t.app, t.deps)
+      const b = await createAdmin(t.app, t.deps)
+      for (const survivor of survivors) await patch(a, survivor.id, { roles: ['user'] })
+      const answers = await Promise.all([
+        ...Array.from({ length: 4 }, () => patch(a, b.id, { roles: ['user'] })),
+        ...Array.from({ length: 4 }, () => remove(b, a.id)),
+      ])
+      const statuses = answers.map((r) => r.statusCode)
+      assert.ok(
+        statuses.every((s) => [200, 204, 401, 403, 404, 409].includes(s)),
+        `round ${round}: ${statuses.join(', ')}`,
+      )
+      assert.equal((await enabledAdmins()).length, 1, `round ${round}: ${statuses.join(', ')}`)
+    }
+  })
+
   it('on PostgreSQL, waits for an admin change another instance has in flight before counting admins', {
     skip: TEST_POSTGRES_URL ? false : 'PostgreSQL only',
   }, async () => {
     const a = await createAdmin(t.app, t.deps)
     const b = await createAdmin(t.app, t.deps)
-    // Another instance demoting a, as this one would (lock the enabled admins, then write), held open.
+    // Another instance demoting a, as this one would (take the guard's lock, then write), held open.
     const elsewhere = createDb(t.deps.config.database)
     try {
       const trx = await elsewhere.startTransaction().execute()
       const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx)
-      await sql`select id from users where disabled = 0 and roles like ${'%"admin"%'} order by id for no key update`.execute(
-        trx,
-      )
+      await sql`select pg_advisory_xact_lock(${ADMIN_GUARD_LOCK})`.execute(trx)
       await trx.updateTable('users').set({ roles: '["user"]' }).where('id', '=', a.id).execute()
 
       let answered = false

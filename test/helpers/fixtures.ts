@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import type { Deps } from '../../src/deps.ts'
+import { CLI_CONTEXT } from '../../src/events/event.ts'
 
 let counter = 0
 
@@ -44,11 +45,11 @@ export async function registerUser(
 }
 
 export async function createAdmin(app: FastifyInstance, deps: Deps): Promise<TestUser> {
-  const username = uniqueUsername('admin')
+  const username = uniqueUsername('chief')
   const password = 'admin password 1'
   const user = await deps.services.auth.register(
     { username, password, firstName: 'Grace', lastName: 'Hopper' },
-    { roles: ['admin', 'user'] },
+    { roles: ['admin', 'user'], context: CLI_CONTEXT },
   )
   return { id: user.id, username, password, token: await login(app, username, password) }
 }

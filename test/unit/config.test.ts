@@ -143,6 +143,8 @@ describe('configuration', () => {
       'JWT_SECRET',
       'KEY_ENCRYPTION_SECRET',
       'REDIS_URL',
+      'WEBHOOK_SECRET',
+      'WEBHOOK_URL',
     ])
   })
 
