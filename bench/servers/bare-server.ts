@@ -1,5 +1,6 @@
 // The baseline: plain Fastify with its defaults and one GET route answering the same small JSON as the verify-only
-// route, with a response schema as well, so that both serialize the same way. Reports its port over IPC.
+// route, with a response schema as well, so that both serialize the same way. Reports its port and Node's version
+// over IPC. The bench runs it on the same node binary as Tessera, pinned to the same cores.
 import Fastify from 'fastify'
 import { BENCH_RESPONSE, BenchResponse } from './bench-response.ts'
 
@@ -13,4 +14,4 @@ process.once('disconnect', () => process.exit(0))
 process.on('message', (message: { type?: string }) => {
   if (message.type === 'stop') void app.close().then(() => process.exit(0))
 })
-process.send?.({ type: 'listening', port: address.port })
+process.send?.({ type: 'listening', port: address.port, node: process.version })

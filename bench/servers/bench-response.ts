@@ -5,5 +5,5 @@ import { Type } from 'typebox'
 export const BENCH_RESPONSE = { ok: true }
 export const BenchResponse = Type.Object({ ok: Type.Boolean() })
 
-/** The most tokens one POST /bench/mint issues. */
+/** The most tokens or sessions one POST /bench/mint or /bench/sessions issues. */
 export const MINT_BATCH = 2_000

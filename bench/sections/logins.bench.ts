@@ -1,0 +1,218 @@
+// Logins: the hash ceiling (server cores / seconds per argon2id hash, timed in a process pinned to the server
+// cores), a sweep of POST /auth/login at 1, 2 and 4 connections per server core, and GET /auth/me at a fixed
+// rate, alternately on an idle server and during a login storm, on one Tessera process.
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { type Context, defineSection, setting } from '../lib/context.ts'
+import { peakRssMb, spawnPinned } from '../lib/processes.ts'
+import { waitForQuiet } from '../lib/quiet.ts'
+import { mb, ms, num, pct, range, ratio, runNotes, type TargetRow, table } from '../lib/report.ts'
+import { median, p99Of, roundRatios } from '../lib/rounds.ts'
+import { type Credentials, signUp, tesseraConfig } from '../lib/tessera.ts'
+import { type LoadOptions, type LoadResult, runLoad } from '../lib/wrk.ts'
+
+const loginStepSeconds = setting('BENCH_LOGIN_DURATION', 5)
+const probeRate = setting('BENCH_PROBE_RATE', 200)
+const probeConnections = setting('BENCH_PROBE_CONNECTIONS', 10)
+
+type Hashing = { samples: number; secondsPerHash: number; parallelHashesPerSecond: number }
+type Step = { connections: number; result: LoadResult }
+type ProbeRound = { idle: LoadResult; storm: LoadResult; logins: LoadResult }
+type Result = {
+  argon2: string
+  hashing: Hashing
+  steps: Step[]
+  best: Step
+  probe: ProbeRound[]
+  peakMb: number
+}
+
+/** argon2id timed in a process of its own on the server cores, while the servers are idle. */
+async function timeHashing(ctx: Context, params: unknown): Promise<Hashing> {
+  const file = join(import.meta.dirname, '..', 'servers', 'hash-timer.ts')
+  const child = spawnPinned(
+    ctx.settings.serverCpus,
+    file,
+    [JSON.stringify(params), String(ctx.settings.serverCores)],
+    [],
+    false,
+  )
+  let stdout = ''
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk
+  })
+  const code = await new Promise((resolve, reject) => child.once('error', reject).once('exit', resolve))
+  if (code !== 0) throw new Error(`the hash timer exited with ${code}`)
+  return JSON.parse(stdout) as Hashing
+}
+
+export default defineSection<Result>({
+  name: 'logins',
+  description:
+    'logins/s beside the hash ceiling, and the p99 of GET /auth/me at a fixed rate in a login storm',
+
+  async run(ctx) {
+    const { settings } = ctx
+    const { argon2 } = tesseraConfig(ctx.tempDir)
+    await waitForQuiet()
+    const hashing = await timeHashing(ctx, argon2)
+    const tessera = await ctx.startTessera('Tessera, logins')
+    const { credentials, headers } = await signUp(tessera)
+    const login = (connections: number, seconds: number, user: Credentials = credentials): LoadOptions => ({
+      server: tessera,
+      path: '/auth/login',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(user),
+      connections,
+      durationSeconds: seconds,
+      countStatuses: true,
+    })
+    const cores = settings.serverCores
+    await runLoad(ctx.wrk, login(2 * cores, Math.min(settings.warmupSeconds, 2)))
+    const steps: Step[] = []
+    for (const n of [...new Set([cores, 2 * cores, 4 * cores])]) {
+      await waitForQuiet()
+      steps.push({ connections: n, result: await runLoad(ctx.wrk, login(n, loginStepSeconds)) })
+    }
+    const best = steps.reduce((a, b) => (b.result.requestsPerSecond > a.result.requestsPerSecond ? b : a))
+
+    // The storm starts a second before the probe and ends a second after it, so the probe sees only the storm.
+    const probe: LoadOptions = {
+      server: tessera,
+      path: '/auth/me',
+      headers,
+      connections: probeConnections,
+      ratePerSecond: probeRate,
+      durationSeconds: settings.durationSeconds,
+    }
+    const rounds: ProbeRound[] = []
+    for (let round = 0; round < settings.rounds; round++) {
+      await waitForQuiet()
+      const idle = await runLoad(ctx.wrk, probe)
+      const logins = runLoad(ctx.wrk, login(best.connections, settings.durationSeconds + 2))
+      await sleep(1_000)
+      const storm = await runLoad(ctx.wrk, probe)
+      rounds.push({ idle, storm, logins: await logins })
+    }
+    const peakMb = peakRssMb(tessera.pid)
+    await tessera.stop()
+    const argon2Text = `argon2id m=${argon2.memoryKib} KiB t=${argon2.iterations} p=${argon2.parallelism}`
+    return { argon2: argon2Text, hashing, steps, best, probe: rounds, peakMb }
+  },
+
+  print(r, ctx) {
+    const cores = ctx.settings.serverCores
+    const ceiling = cores / r.hashing.secondsPerHash
+    const lines = [
+      `Password hashing (${r.argon2}, in a process of its own on the server cores, servers idle)`,
+      `  one at a time: ${ms(r.hashing.secondsPerHash * 1000)} ms per hash (median of ${r.hashing.samples}) -> ` +
+        `ceiling = ${cores} server core(s) / ${num(r.hashing.secondsPerHash, 4)} s = ${num(ceiling, 1)} logins/s`,
+      `  ${cores} at a time: ${num(r.hashing.parallelHashesPerSecond, 1)} hashes/s = ` +
+        `${ratio(r.hashing.parallelHashesPerSecond / ceiling)} the ceiling`,
+      '',
+      `Logins (POST /auth/login, correct password, ${loginStepSeconds} s per step)`,
+      ...table(
+        [
+          'connections',
+          'logins/s',
+          'vs ceiling',
+          'p50 ms',
+          'p99 ms',
+          'server CPU',
+          'event loop',
+          'wrk CPU',
+          'others CPU',
+        ],
+        r.steps.map(({ connections, result }) => [
+          String(connections),
+          num(result.requestsPerSecond, 1),
+          ratio(result.requestsPerSecond / ceiling),
+          ms(result.p50),
+          ms(result.p99),
+          pct(result.serverCpu),
+          pct(result.serverMainThreadCpu),
+          pct(result.loadCpu),
+          pct(result.otherCpu),
+        ]),
+      ),
+      '',
+    ]
+
+    const med = (pick: (round: ProbeRound) => number) => median(r.probe.map(pick))
+    const stormP99 = roundRatios(
+      r.probe.map((round) => round.storm),
+      r.probe.map((round) => round.idle),
+      p99Of,
+    )
+    const row = (label: string, pick: (round: ProbeRound) => LoadResult) => [
+      label,
+      num(med((round) => pick(round).requestsPerSecond)),
+      ms(med((round) => pick(round).p50)),
+      ms(med((round) => pick(round).p99)),
+      r.probe.map((round) => ms(pick(round).p99)).join(' '),
+      pct(med((round) => pick(round).serverCpu)),
+    ]
+    lines.push(
+      `GET /auth/me at ${probeRate} req/s on ${probeConnections} connections (each waits 0.5-1.5x its share of a ` +
+        `second between requests), ${r.probe.length} rounds: idle, then in a login storm (${r.best.connections} connections)`,
+      ...table(
+        ['load', 'req/s', 'p50 ms', 'p99 ms', 'p99 per round', 'server CPU'],
+        [row('idle server', (round) => round.idle), row('login storm', (round) => round.storm)],
+      ),
+      `  the storm meanwhile: ${num(
+        med((round) => round.logins.requestsPerSecond),
+        1,
+      )} logins/s; ` + `storm/idle p99 ${ratio(stormP99.median)} (range ${range(stormP99)}, per round)`,
+      `  peak RSS of this Tessera process over the section: ${mb(r.peakMb)}`,
+      '',
+    )
+
+    const targets: TargetRow[] = [
+      {
+        name: `logins/s (best of ${r.steps.length}) vs hash ceiling`,
+        measured: `${num(r.best.result.requestsPerSecond, 1)}/s`,
+        baseline: `${num(ceiling, 1)}/s`,
+        value: r.best.result.requestsPerSecond / ceiling,
+        target: { op: '>=', limit: 0.95, unit: 'x' },
+      },
+      {
+        name: 'GET /auth/me p99 in login storm vs idle',
+        measured: `${ms(med((round) => round.storm.p99))} ms`,
+        baseline: `${ms(med((round) => round.idle.p99))} ms`,
+        value: stormP99.median,
+        range: stormP99,
+        target: { op: '<=', limit: 2, unit: 'x' },
+      },
+      {
+        name: 'Tessera peak RSS, logins and storm',
+        measured: mb(r.peakMb),
+        baseline: '-',
+        value: r.peakMb,
+        target: { op: '<=', limit: 100, unit: 'MB' },
+      },
+    ]
+    const loadCores = ctx.wrk.threads
+    const notes = [
+      ...r.steps.flatMap(({ connections, result }) =>
+        runNotes(`logins, ${connections} connections`, [result], loadCores),
+      ),
+      ...runNotes(
+        'the /auth/me probe, idle',
+        r.probe.map((round) => round.idle),
+        loadCores,
+      ),
+      ...runNotes(
+        'the /auth/me probe, storm',
+        r.probe.map((round) => round.storm),
+        loadCores,
+      ),
+      ...runNotes(
+        'the login storm',
+        r.probe.map((round) => round.logins),
+        loadCores,
+      ),
+    ]
+    return { lines, targets, notes }
+  },
+})

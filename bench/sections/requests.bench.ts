@@ -1,0 +1,142 @@
+// Requests: bare Fastify (with and without the bench user's Authorization header), then Tessera's signature-only,
+// verify-only and GET /auth/me, in rounds, on one Tessera process. Gives the two throughput targets, the cost of
+// the revocation check (verify-only / signature-only), and the serving peak RSS.
+import { defineSection } from '../lib/context.ts'
+import { peakRssMb, type ServerProcess } from '../lib/processes.ts'
+import {
+  LOAD_TABLE_LEGEND,
+  loadTable,
+  mb,
+  num,
+  range,
+  ratio,
+  runNotes,
+  type TargetRow,
+  table,
+} from '../lib/report.ts'
+import { combine, p99Of, type Route, type Runs, roundRatios, rps, runRounds } from '../lib/rounds.ts'
+import { signUp } from '../lib/tessera.ts'
+
+type Result = { runs: Runs; tesseraPeakMb: number; barePeakMb: number }
+
+const ROUTES = [
+  ['bare Fastify', 'bare'],
+  ['bare Fastify, no token sent', 'bare, no token'],
+  ['GET /bench/signature-only', 'signature-only'],
+  ['GET /bench/verify-only', 'verify-only'],
+  ['GET /auth/me', 'GET /auth/me'],
+] as const
+
+export default defineSection<Result>({
+  name: 'requests',
+  description:
+    'bare Fastify, signature-only, verify-only and GET /auth/me in the same rounds, on one Tessera process',
+
+  async run(ctx) {
+    const { bare, settings } = ctx
+    const tessera = await ctx.startTessera('Tessera')
+    const { headers } = await signUp(tessera)
+    const get = (name: string, server: ServerProcess, path: string, sent = headers): Route => ({
+      name,
+      load: (seconds) => ({
+        server,
+        path,
+        headers: sent,
+        connections: settings.connections,
+        durationSeconds: seconds,
+      }),
+    })
+    // Bare Fastify is sent the same requests, the Authorization header included, so that a ratio counts what the
+    // server does with a request, not how many bytes it reads: the token is most of them (~480 of ~560). Once
+    // more without the header: what reading a token costs a server that does nothing with it.
+    const routes = [
+      get('bare', bare, '/bench/bare'),
+      get('bare, no token', bare, '/bench/bare', {}),
+      get('signature-only', tessera, '/bench/signature-only'),
+      get('verify-only', tessera, '/bench/verify-only'),
+      get('GET /auth/me', tessera, '/auth/me'),
+    ]
+    const runs = await runRounds(ctx, routes, {
+      rounds: settings.rounds,
+      seconds: settings.durationSeconds,
+      warmupSeconds: settings.warmupSeconds,
+    })
+    const result = { runs, tesseraPeakMb: peakRssMb(tessera.pid), barePeakMb: peakRssMb(bare.pid) }
+    await tessera.stop()
+    return result
+  },
+
+  print({ runs, tesseraPeakMb, barePeakMb }, ctx) {
+    const { settings } = ctx
+    const of = (name: string) => runs.get(name) ?? []
+    const bareRuns = of('bare')
+    const lines = [
+      `Requests: ${settings.connections} connections, ${settings.rounds} rounds of ${settings.durationSeconds} s ` +
+        `after a ${settings.warmupSeconds} s warm-up of each route`,
+      ...loadTable(
+        ROUTES.map(([label, name]) => ({
+          label,
+          runs: of(name),
+          ...(name === 'bare' ? {} : { bare: bareRuns }),
+        })),
+      ),
+      ...LOAD_TABLE_LEGEND,
+      '  bare Fastify is sent the same requests as Tessera, Authorization header included; "no token sent" is the',
+      '  same server without it: what reading a token costs a server that does nothing with it.',
+      `  peak RSS over the section: Tessera ${mb(tesseraPeakMb)}, bare Fastify ${mb(barePeakMb)}.`,
+      '',
+    ]
+
+    const signature = of('signature-only')
+    const verify = of('verify-only')
+    const cost = roundRatios(verify, signature, rps)
+    const p99Cost = roundRatios(verify, signature, p99Of)
+    lines.push(
+      'Cost of the revocation check: verify-only (signature, then the session and user state) / signature-only',
+      ...table(
+        ['signature req/s', 'verify req/s', 'req/s', 'range', 'p99', 'range'],
+        [
+          [
+            num(combine(signature).requestsPerSecond),
+            num(combine(verify).requestsPerSecond),
+            ratio(cost.median),
+            range(cost),
+            ratio(p99Cost.median),
+            range(p99Cost),
+          ],
+        ],
+      ),
+      '  0.95x req/s: the check (and the auth hook that runs it) makes a request 5% slower; p99 above 1x: it adds latency.',
+      '',
+    )
+
+    const bare = combine(bareRuns)
+    const target = (name: string, label: string, limit: number): TargetRow => ({
+      name: `${label} req/s vs bare Fastify`,
+      measured: `${num(combine(of(name)).requestsPerSecond)}/s`,
+      baseline: `${num(bare.requestsPerSecond)}/s`,
+      value: roundRatios(of(name), bareRuns, rps).median,
+      range: roundRatios(of(name), bareRuns, rps),
+      target: { op: '>=', limit, unit: 'x' },
+    })
+    const targets: TargetRow[] = [
+      target('verify-only', 'verify-only', 0.8),
+      target('GET /auth/me', 'GET /auth/me', 0.6),
+      {
+        name: 'Tessera peak RSS, serving requests',
+        measured: mb(tesseraPeakMb),
+        baseline: `bare ${mb(barePeakMb)}`,
+        value: tesseraPeakMb,
+        target: { op: '<=', limit: 100, unit: 'MB' },
+      },
+    ]
+    const notes = ROUTES.flatMap(([, name]) => runNotes(name, of(name), ctx.wrk.threads))
+    if (bare.serverMainThreadCpu < 90) {
+      notes.push(
+        `bare Fastify's event loop was busy only ${Math.round(bare.serverMainThreadCpu)}% of the time: the load ` +
+          'generator, not the server, set its rate, so the ratios against it flatter Tessera.',
+      )
+    }
+    return { lines, targets, notes }
+  },
+})
