@@ -1,8 +1,9 @@
 // What a security event is: who did what (the actor), to whom (the subject user), from where (address and user
 // agent), with a small typed detail. The context of an action flows from the route to the service as a plain
 // parameter, built here from the request.
-import { isIP } from 'node:net'
+
 import type { FastifyRequest } from 'fastify'
+import { storableAddress } from '../lib/ids.ts'
 import type { EventDetail, EventType } from './event-types.ts'
 
 export const ACTOR_KINDS = ['user', 'admin', 'cli', 'system', 'anonymous'] as const
@@ -52,7 +53,7 @@ const MAX_USER_AGENT = 512
 export function storedClient(client: Client): { ip: string | null; userAgent: string | null } {
   const { ip, userAgent } = client
   return {
-    ip: ip && isIP(ip) ? ip : null,
+    ip: storableAddress(ip ?? undefined),
     userAgent: userAgent ? userAgent.slice(0, MAX_USER_AGENT) : null,
   }
 }

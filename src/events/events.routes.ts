@@ -1,6 +1,7 @@
 // GET /admin/events: the security event log, filtered and paged, for admins. GET /auth/activity: the signed-in
 // user's own recent security events, in the same shape.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { AppError } from '../http/problem.ts'
 import { problems } from '../http/responses.ts'
 import {
   ActivityQuery,
@@ -10,11 +11,30 @@ import {
 } from './events.schemas.ts'
 import type { EventPage } from './events.service.ts'
 
-/** An ISO date-time as epoch seconds: the second it falls in (`since`, inclusive), or the next (`until`). */
+/**
+ * An ISO date-time as epoch milliseconds. A leap second (`23:59:60`), which the date-time format allows and
+ * Date.parse does not, counts as the last second of its minute.
+ */
+function parseTime(field: 'since' | 'until', time: string): number {
+  const parsed = Date.parse(time.replace(/(T\d\d:\d\d:)60/i, '$159.999'))
+  if (!Number.isFinite(parsed)) {
+    throw new AppError('validation_failed', 'One or more fields are not valid; see errors.', {
+      errors: [{ field: `/querystring/${field}`, message: 'is not a date-time this server can read' }],
+    })
+  }
+  return parsed
+}
+/** The second a time falls in (`since`, inclusive), or the next (`until`). */
 const floorSeconds = (time: string | undefined) =>
-  time === undefined ? undefined : Math.floor(Date.parse(time) / 1000)
+  time === undefined ? undefined : Math.floor(parseTime('since', time) / 1000)
 const ceilSeconds = (time: string | undefined) =>
-  time === undefined ? undefined : Math.ceil(Date.parse(time) / 1000)
+  time === undefined ? undefined : Math.ceil(parseTime('until', time) / 1000)
+
+/** In a user's own activity, an admin who acted on them is named as an admin, without their id or client. */
+const asSeenByTheUser = (event: ReturnType<typeof eventResponse>) =>
+  event.actor.kind === 'admin'
+    ? { ...event, actor: { kind: 'admin' as const }, ip: null, userAgent: null }
+    : event
 
 const pageResponse = (page: EventPage) => ({
   events: page.events.map(eventResponse),
@@ -37,7 +57,9 @@ export const eventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { user, type, since, until, limit, cursor } = request.query
-      const filter = { userId: user, type, since: floorSeconds(since), until: ceilSeconds(until) }
+      // Ids are stored in lower case; the uuid format lets either through.
+      const userId = user?.toLowerCase()
+      const filter = { userId, type, since: floorSeconds(since), until: ceilSeconds(until) }
       return pageResponse(await events.list(filter, { limit, cursor }))
     },
   )
@@ -54,7 +76,8 @@ export const eventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { limit, cursor } = request.query
-      return pageResponse(await events.list({ userId: request.auth.userId }, { limit, cursor }))
+      const page = pageResponse(await events.list({ userId: request.auth.userId }, { limit, cursor }))
+      return { ...page, events: page.events.map(asSeenByTheUser) }
     },
   )
 }

@@ -7,7 +7,6 @@
 // See docs/decisions/0010-refresh-generations.md (and 0005 for tokens issued before it). A login, the end of a
 // session and a detected reuse are recorded as security events in the transaction that makes the change; a
 // refresh is not (the log would grow with every refresh).
-import { isIP } from 'node:net'
 import type { Static } from 'typebox'
 import type { AuthStateCache, LoadAccessState } from '../access/auth-state.ts'
 import type { TokenService, TokenSubject } from '../access/token.service.ts'
@@ -16,7 +15,7 @@ import type { Client } from '../events/event.ts'
 import type { EventWriter } from '../events/event-recorder.ts'
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
-import { newId } from '../lib/ids.ts'
+import { newId, storableAddress } from '../lib/ids.ts'
 import {
   hashLegacyRefreshToken,
   isLegacyRefreshToken,
@@ -233,7 +232,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
           createdAt: now,
           expiresAt: now + config.absoluteTtlSeconds,
           userAgent: client.userAgent?.slice(0, 512) ?? null,
-          ip: client.ip && isIP(client.ip) ? client.ip : null,
+          ip: storableAddress(client.ip),
           tokenVersion: user.tokenVersion,
         })
         if (created) {

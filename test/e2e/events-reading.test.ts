@@ -78,6 +78,37 @@ describe('issue 13: GET /admin/events and GET /auth/activity', () => {
     assert.ok(bobs.some((event: ApiEvent) => event.detail.reason === 'wrong_password'))
   })
 
+  it("a user's activity names an admin who acted on them as an admin, without the admin's id, address or browser", async () => {
+    const ada = await registerUser(t.app)
+    const adminToken = await tokenOf(admin)
+    const patched = await t.app.inject({
+      method: 'PATCH',
+      url: `/users/${ada.id}`,
+      headers: { ...bearer(adminToken), 'user-agent': 'AdminBrowser/7 secret-laptop' },
+      payload: { roles: ['user', 'editor'] },
+    })
+    assert.equal(patched.statusCode, 200, patched.body)
+    const { events } = (await get('/auth/activity', await tokenOf(ada))).json()
+    const granted = events.find((event: ApiEvent) => event.type === 'role.granted')
+    assert.deepEqual(granted.actor, { kind: 'admin' })
+    assert.equal(granted.ip, null)
+    assert.equal(granted.userAgent, null)
+    const forAdmins = (await asAdmin({ user: ada.id.toUpperCase(), type: 'role.granted' })).json().events
+    assert.equal(forAdmins.length, 1, 'an upper-case user id finds the same events')
+    assert.equal(forAdmins[0].actor.id, admin.id, 'admins see who did it')
+  })
+
+  it('reads a leap second in since or until as the last second of its minute, never a 500', async () => {
+    const queries: Record<string, string>[] = [
+      { since: '2016-12-31T23:59:60Z' },
+      { until: '2016-12-31T22:59:60-01:00' },
+    ]
+    for (const query of queries) {
+      const response = await asAdmin(query)
+      assert.equal(response.statusCode, 200, response.body)
+    }
+  })
+
   it('GET /admin/events is for admins only: 401 without a token, 403 for a user', async () => {
     const user = await registerUser(t.app)
     assertProblem(await t.app.inject({ method: 'GET', url: '/admin/events' }), 401, 'invalid_token')
