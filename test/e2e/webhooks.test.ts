@@ -304,6 +304,8 @@ describe('issue 13: webhooks from a durable outbox', () => {
     hook.respond = () => 204
     dispatcher.start()
     await hook.waitFor(() => hook.acceptedIds().includes(id), 5000, 'the delivery after the restart')
+    // The receiver has answered; the dispatcher marks the delivery a moment later.
+    await dispatcher.stop()
     assert.equal((await storedRow(t, id)).status, 'delivered')
   })
 
