@@ -23,9 +23,10 @@ import databases from './sections/databases.bench.ts'
 import keys from './sections/keys.bench.ts'
 import logins from './sections/logins.bench.ts'
 import requests from './sections/requests.bench.ts'
+import upgrade from './sections/upgrade.bench.ts'
 
 /** The sections, in the order they run. A new section: a file in ./sections, and a line here. */
-const SECTIONS: RunnableSection[] = [requests, logins, databases, keys]
+const SECTIONS: RunnableSection[] = [requests, logins, databases, keys, upgrade]
 
 const names = SECTIONS.map((section) => section.name)
 const selected = list('BENCH_SECTIONS', names, names)
