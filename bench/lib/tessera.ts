@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { type Config, loadConfig } from '../../src/config/load-config.ts'
 import { MINT_BATCH } from '../servers/bench-response.ts'
 import type { ServerProcess } from './processes.ts'
+import type { LoadOptions } from './wrk.ts'
 
 /**
  * Every rate limit off, in every Tessera process the bench starts: the bench measures the server, not the
@@ -99,4 +100,33 @@ export async function issue(
 export function writeTokens(file: string, tokens: string[]): string {
   writeFileSync(file, `${tokens.join('\n')}\n`)
   return file
+}
+
+/**
+ * The load of `POST /auth/refresh` on `server`, for a run of `seconds`: every run on sessions of its own, started
+ * just before it (`sessions` of them, as the signed-in user of `headers`), since a run that stops spends tokens
+ * unseen. The refresh.lua script chains each session's tokens (./lua/refresh.lua).
+ */
+export async function refreshLoad(
+  server: ServerProcess,
+  headers: Record<string, string>,
+  options: {
+    file: string
+    sessions: number
+    connections: number
+    seconds: number
+    databaseProcesses: string[]
+  },
+): Promise<LoadOptions> {
+  const { tokens } = await issue(server, '/bench/sessions', headers, options.sessions)
+  writeTokens(options.file, tokens)
+  return {
+    server,
+    path: '/auth/refresh',
+    method: 'POST',
+    connections: options.connections,
+    durationSeconds: options.seconds,
+    databaseProcesses: options.databaseProcesses,
+    script: { kind: 'refresh', file: options.file },
+  }
 }

@@ -10,7 +10,7 @@ import { defineSection, list, setting } from '../lib/context.ts'
 import { peakRssMb, type ServerProcess } from '../lib/processes.ts'
 import { LOAD_TABLE_LEGEND, type LoadRow, loadTable, range, ratio, runNotes, table } from '../lib/report.ts'
 import { p99Of, type Route, type Runs, roundRatios, rps, runRounds } from '../lib/rounds.ts'
-import { issue, signUp, tesseraConfig, writeTokens } from '../lib/tessera.ts'
+import { refreshLoad, signUp, tesseraConfig } from '../lib/tessera.ts'
 
 const BACKENDS = ['sqlite', 'postgres'] as const
 type Backend = (typeof BACKENDS)[number]
@@ -70,26 +70,11 @@ export default defineSection<Result>({
       if (measurement !== 'POST /auth/refresh') {
         return { name, load: (seconds) => ({ ...base, path: '/auth/me', headers, durationSeconds: seconds }) }
       }
-      // Every run on sessions of its own, started just before it: a run that stops spends tokens unseen.
       const file = join(ctx.tempDir, `refresh-${backend}.txt`)
+      const sessions = settings.connections + spareSessions
       return {
         name,
-        load: async (seconds) => {
-          const { tokens } = await issue(
-            server,
-            '/bench/sessions',
-            headers,
-            settings.connections + spareSessions,
-          )
-          writeTokens(file, tokens)
-          return {
-            ...base,
-            path: '/auth/refresh',
-            method: 'POST',
-            durationSeconds: seconds,
-            script: { kind: 'refresh', file },
-          }
-        },
+        load: (seconds) => refreshLoad(server, headers, { ...base, file, sessions, seconds }),
       }
     }
     const routes: Route[] = []

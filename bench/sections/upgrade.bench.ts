@@ -26,7 +26,7 @@ import {
   table,
 } from '../lib/report.ts'
 import { combine, type Route, type Runs, roundRatios, rps, runRounds } from '../lib/rounds.ts'
-import { issue, postJson, signUp, tesseraEnv, writeTokens } from '../lib/tessera.ts'
+import { issue, postJson, refreshLoad, signUp, tesseraEnv } from '../lib/tessera.ts'
 
 const previous = process.env.BENCH_PREVIOUS || 'a5414f3'
 const postgresUrl = process.env.BENCH_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test'
@@ -195,28 +195,13 @@ export default defineSection<Result>({
           const { headers } = await signUp(server)
           servers.set(name, { server, schema, headers })
           const file = join(ctx.tempDir, `upgrade-refresh-${backend}-${version}.txt`)
-          routes.push({
-            name,
-            // Every run on sessions of its own, started just before it: a run that stops spends tokens unseen.
-            load: async (seconds) => {
-              const { tokens } = await issue(
-                server,
-                '/bench/sessions',
-                headers,
-                settings.connections + spareSessions,
-              )
-              writeTokens(file, tokens)
-              return {
-                server,
-                path: '/auth/refresh',
-                method: 'POST',
-                connections: settings.connections,
-                durationSeconds: seconds,
-                databaseProcesses: backend === 'postgres' ? ['postgres'] : [],
-                script: { kind: 'refresh', file },
-              }
-            },
-          })
+          const options = {
+            file,
+            sessions: settings.connections + spareSessions,
+            connections: settings.connections,
+            databaseProcesses: backend === 'postgres' ? ['postgres'] : [],
+          }
+          routes.push({ name, load: (seconds) => refreshLoad(server, headers, { ...options, seconds }) })
         }
       }
       const runs = await runRounds(ctx, routes, {
