@@ -100,10 +100,15 @@ async function main() {
   const dir = mkdtempSync(join(os.tmpdir(), 'tessera-bench-'))
   tempDir = dir
   const tesseraFile = join(import.meta.dirname, 'servers', 'tessera-server.ts')
-  const bare = await startServer('bare Fastify', join(import.meta.dirname, 'servers', 'bare-server.ts'), {
-    cpus: serverCpus,
-  })
-  stops.push(bare.stop)
+  // A fresh bare Fastify for each section, so that no section's baseline depends on what ran before it.
+  const startBare = async () => {
+    const server = await startServer('bare Fastify', join(import.meta.dirname, 'servers', 'bare-server.ts'), {
+      cpus: serverCpus,
+    })
+    stops.push(server.stop)
+    return server
+  }
+  const bare = await startBare()
   const tesseraVersions = new Set<string>()
   let sectionServers: ServerProcess[] = []
   let started = 0
@@ -155,10 +160,14 @@ async function main() {
 
   const targets: TargetRow[] = []
   const notes: string[] = []
-  for (const section of SECTIONS.filter(({ name }) => selected.includes(name))) {
+  for (const [index, section] of SECTIONS.filter(({ name }) => selected.includes(name)).entries()) {
     const sectionStart = performance.now()
     console.error(`bench: ${section.name}: ${section.description}`)
     sectionServers = []
+    if (index > 0) {
+      await ctx.bare.stop()
+      ctx.bare = await startBare()
+    }
     let report: SectionReport
     try {
       report = await section.execute(ctx)

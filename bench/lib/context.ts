@@ -31,7 +31,7 @@ export type Context = {
   wrk: Wrk
   /** Removed when the bench ends. */
   tempDir: string
-  /** Bare Fastify, pinned to the server cores: it runs for the whole bench. */
+  /** Bare Fastify, pinned to the server cores: a fresh process for each section. */
   bare: ServerProcess
   /**
    * A Tessera process (bench/servers/tessera-server.ts) with the bench's environment and `env` on top, pinned to
