@@ -4,7 +4,16 @@ import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely'
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  type SqliteDialectConfig,
+  SqliteDriver,
+} from 'kysely'
 import type pgModule from 'pg'
 import { type Config, isPostgresUrl } from '../config/load-config.ts'
 import type { Database, Db } from './database.ts'
@@ -35,7 +44,31 @@ function createSqliteDb(config: DatabaseConfig): Db {
   const sqlite = new DatabaseSync(path, { timeout: config.busyTimeoutMs, enableForeignKeyConstraints: true })
   // WAL lets readers proceed while a write is in progress; NORMAL is durable in WAL mode except on power loss.
   sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;')
-  return new Kysely<Database>({ dialect: new SqliteDialect({ database: adaptNodeSqlite(sqlite) }) })
+  return new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: adaptNodeSqlite(sqlite) }) })
+}
+
+/**
+ * Kysely's SQLite dialect, but its transactions begin IMMEDIATE. Every transaction of ours writes, and most
+ * read first (the row before the change). A deferred one that has read cannot wait for another process's
+ * write lock: SQLite answers SQLITE_BUSY at once, without the busy timeout (found when two `tessera user`
+ * commands ran side by side). IMMEDIATE takes the write lock at BEGIN, waiting up to DATABASE_BUSY_TIMEOUT_MS.
+ * Within one process Kysely already runs one transaction at a time on the one connection.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig
+  constructor(config: SqliteDialectConfig) {
+    super(config)
+    this.#config = config
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config)
+  }
+}
+
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'))
+  }
 }
 
 // pg is loaded only when a PostgreSQL URL is configured: the SQLite default does not pay its memory.

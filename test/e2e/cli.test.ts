@@ -344,6 +344,46 @@ describe('the tessera command line', () => {
     })
   })
 
+  it('on SQLite, waits for a write another process has in flight instead of failing (database is locked)', async () => {
+    // A change reads the row before writing it. Another process (a running server, a second command) holds
+    // the write lock meanwhile: the command must wait its turn, up to DATABASE_BUSY_TIMEOUT_MS.
+    const env = { DATABASE_URL: join(dir, 'busy.db') }
+    assert.equal((await tessera(['migrate'], { env })).code, 0)
+    const created = await tessera(['user', 'create', 'busy_bee', '--password-stdin'], {
+      input: 'a long operator passphrase',
+      env,
+    })
+    assert.equal(created.code, 0, created.stderr)
+
+    const holder = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { DatabaseSync } from 'node:sqlite'
+         const db = new DatabaseSync(${JSON.stringify(env.DATABASE_URL)})
+         db.exec('begin immediate; update users set updated_at = updated_at')
+         process.stdout.write('locked\\n')
+         setTimeout(() => { db.exec('commit'); process.stdout.write('committed\\n') }, 700)`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    const output: string[] = []
+    const locked = new Promise<void>((resolve) =>
+      holder.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        output.push(chunk)
+        if (output.join('').includes('locked')) resolve()
+      }),
+    )
+    const exited = new Promise((resolve) => holder.on('close', resolve))
+    await locked
+    const grant = await tessera(['user', 'grant-admin', 'busy_bee'], { env })
+    await exited
+    assert.equal(grant.code, 0, grant.stderr)
+    assert.match(grant.stdout, /"busy_bee" is now an admin/)
+    assert.match(output.join(''), /committed/, 'the lock was held until the command had waited')
+  })
+
   it('rotates, lists and prunes signing keys', async () => {
     const env = { DATABASE_URL: await databases.url(join(dir, 'keys.db')), JWT_ALGORITHM: 'ES256' }
     const first = await tessera(['keys', 'rotate'], { env })
