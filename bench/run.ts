@@ -20,13 +20,14 @@ import { num, type TargetRow, targetTable } from './lib/report.ts'
 import { tesseraConfig, tesseraEnv } from './lib/tessera.ts'
 import { wrkVersion } from './lib/wrk.ts'
 import databases from './sections/databases.bench.ts'
+import events from './sections/events.bench.ts'
 import keys from './sections/keys.bench.ts'
 import logins from './sections/logins.bench.ts'
 import requests from './sections/requests.bench.ts'
 import upgrade from './sections/upgrade.bench.ts'
 
 /** The sections, in the order they run. A new section: a file in ./sections, and a line here. */
-const SECTIONS: RunnableSection[] = [requests, logins, databases, keys, upgrade]
+const SECTIONS: RunnableSection[] = [requests, logins, databases, keys, upgrade, events]
 
 const names = SECTIONS.map((section) => section.name)
 const selected = list('BENCH_SECTIONS', names, names)

@@ -2,21 +2,21 @@
 // (AUTH_STATE_CACHE_TTL_MS=0: the database on every request), each on SQLite and on PostgreSQL, each in a Tessera
 // process of its own (refreshes leave garbage behind; the cache-off one needs its own setting), in the same
 // rounds as bare Fastify. PostgreSQL: a fresh schema per process, the default DATABASE_POOL_SIZE.
-import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import pg from 'pg'
-import { withSearchPath } from '../../src/db/create-db.ts'
 import { defineSection, list, setting } from '../lib/context.ts'
+import {
+  BACKENDS,
+  type Backend,
+  freshDatabases,
+  BACKEND_LABELS as LABELS,
+  postgresShown,
+} from '../lib/databases.ts'
 import { peakRssMb, type ServerProcess } from '../lib/processes.ts'
 import { LOAD_TABLE_LEGEND, type LoadRow, loadTable, range, ratio, runNotes, table } from '../lib/report.ts'
 import { p99Of, type Route, type Runs, roundRatios, rps, runRounds } from '../lib/rounds.ts'
 import { refreshLoad, signUp, tesseraConfig } from '../lib/tessera.ts'
 
-const BACKENDS = ['sqlite', 'postgres'] as const
-type Backend = (typeof BACKENDS)[number]
 const backends = list('BENCH_BACKENDS', BACKENDS, BACKENDS)
-const postgresUrl = process.env.BENCH_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test'
-const LABELS: Record<Backend, string> = { sqlite: 'SQLite', postgres: 'PostgreSQL' }
 const MEASUREMENTS = ['GET /auth/me', 'POST /auth/refresh', 'GET /auth/me, cache off'] as const
 type Measurement = (typeof MEASUREMENTS)[number]
 const runName = (backend: Backend, measurement: Measurement) => `${LABELS[backend]}: ${measurement}`
@@ -25,17 +25,6 @@ const spareSessions = setting('BENCH_SPARE_SESSIONS', 10)
 
 type Result = { runs: Runs; peakMb: Map<string, number>; poolSize: number }
 
-/** Runs one statement on a connection of its own: the section needs a handful, far apart. */
-async function query(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: postgresUrl })
-  await client.connect()
-  try {
-    await client.query(text)
-  } finally {
-    await client.end()
-  }
-}
-
 export default defineSection<Result>({
   name: 'databases',
   description:
@@ -43,23 +32,13 @@ export default defineSection<Result>({
 
   async run(ctx) {
     const { settings } = ctx
-    const schemas: string[] = []
-    ctx.onCleanup(async () => {
-      for (const schema of schemas.splice(0)) await query(`drop schema if exists ${schema} cascade`)
-    })
-    const databaseUrl = async (backend: Backend, file: string) => {
-      if (backend === 'sqlite') return join(ctx.tempDir, `${file}.db`)
-      const schema = `tessera_bench_${randomBytes(6).toString('hex')}`
-      await query(`create schema ${schema}`)
-      schemas.push(schema)
-      return withSearchPath(postgresUrl, schema)
-    }
+    const database = freshDatabases(ctx)
     const servers = new Map<string, ServerProcess>()
     let bareHeaders: Record<string, string> = {}
     const route = async (backend: Backend, measurement: Measurement): Promise<Route> => {
       const name = runName(backend, measurement)
       const server = await ctx.startTessera(`Tessera, ${name}`, {
-        DATABASE_URL: await databaseUrl(backend, `databases-${MEASUREMENTS.indexOf(measurement)}`),
+        DATABASE_URL: (await database(backend, `databases-${MEASUREMENTS.indexOf(measurement)}`)).url,
         ...(measurement === 'GET /auth/me, cache off' ? { AUTH_STATE_CACHE_TTL_MS: '0' } : {}),
       })
       servers.set(name, server)
@@ -118,7 +97,7 @@ export default defineSection<Result>({
     const lines = [
       `Databases: one Tessera process per backend and measurement, ${settings.sectionRounds} rounds of ` +
         `${settings.sectionDurationSeconds} s beside bare Fastify`,
-      `  SQLite: a fresh file per process; PostgreSQL (${postgresUrl.replace(/\/\/[^@]*@/, '//')}): a fresh schema ` +
+      `  SQLite: a fresh file per process; PostgreSQL (${postgresShown}): a fresh schema ` +
         `per process, DATABASE_POOL_SIZE ${poolSize}; neither pinned by the bench`,
       ...loadTable([{ label: 'bare Fastify', runs: bare }, ...rows], 'postgres CPU'),
       ...LOAD_TABLE_LEGEND,

@@ -1,20 +1,21 @@
 // Upgrade: this code beside the previous release (BENCH_PREVIOUS, the commit before issue 12's change), measured
-// in the same run. The previous release is checked out in a git worktree in a temp dir (node_modules a symlink to
-// this repo's), and served by this bench's own server script, copied into the worktree's bench/servers/ so that it
-// runs against the old src/. Each server pinned like the others, on a fresh SQLite file or PostgreSQL schema:
+// in the same run (the previous release from a git worktree: ../lib/previous.ts). Each server pinned like the
+// others, on a fresh SQLite file or PostgreSQL schema:
 // - POST /auth/refresh req/s on SQLite and on PostgreSQL, this / previous in the same rounds (../lib/lua/refresh.lua);
 // - PostgreSQL WAL bytes per refresh: pg_current_wal_lsn() before and after N sequential refreshes of one session,
 //   each with the token the previous answer gave, and the rows that session holds (sessions + refresh_tokens).
-// The worktree is removed when the section ends, also when it fails.
-import { spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
-import os from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
-import { withSearchPath } from '../../src/db/create-db.ts'
 import { defineSection, setting } from '../lib/context.ts'
-import { peakRssMb, type ServerProcess, startServer } from '../lib/processes.ts'
+import {
+  BACKENDS,
+  type Backend,
+  freshDatabases,
+  BACKEND_LABELS as LABELS,
+  postgresShown,
+  withPostgres,
+} from '../lib/databases.ts'
+import { checkOutPrevious } from '../lib/previous.ts'
+import { peakRssMb, type ServerProcess } from '../lib/processes.ts'
 import {
   LOAD_TABLE_LEGEND,
   type LoadRow,
@@ -26,22 +27,15 @@ import {
   table,
 } from '../lib/report.ts'
 import { combine, type Route, type Runs, roundRatios, rps, runRounds } from '../lib/rounds.ts'
-import { issue, postJson, refreshLoad, signUp, tesseraEnv } from '../lib/tessera.ts'
+import { issue, postJson, refreshLoad, signUp } from '../lib/tessera.ts'
 
 const previous = process.env.BENCH_PREVIOUS || 'a5414f3'
-const postgresUrl = process.env.BENCH_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test'
 /** Sequential refreshes of one session between the two readings of the WAL position. */
 const walRefreshes = setting('BENCH_WAL_REFRESHES', 2000)
 const spareSessions = setting('BENCH_SPARE_SESSIONS', 10)
-const repo = join(import.meta.dirname, '..', '..')
-/** What the bench's server script needs of bench/servers/ (tessera-server.ts and what it imports there). */
-const SERVER_FILES = ['tessera-server.ts', 'bench-response.ts']
 
-const BACKENDS = ['sqlite', 'postgres'] as const
-type Backend = (typeof BACKENDS)[number]
 const VERSIONS = ['this', 'previous'] as const
 type Version = (typeof VERSIONS)[number]
-const LABELS: Record<Backend, string> = { sqlite: 'SQLite', postgres: 'PostgreSQL' }
 const runName = (backend: Backend, version: Version) =>
   `${LABELS[backend]}: POST /auth/refresh, ${version === 'this' ? 'this code' : previous}`
 
@@ -51,23 +45,6 @@ type Result = {
   peakMb: Map<string, number>
   chains: Map<Version, Chain>
   previousCommit: string
-}
-
-const git = (...args: string[]) => {
-  const result = spawnSync('git', args, { cwd: repo, encoding: 'utf8' })
-  if (result.error || result.status !== 0)
-    throw new Error(`git ${args.join(' ')}: ${result.error?.message ?? result.stderr.trim()}`)
-  return result.stdout.trim()
-}
-
-async function withClient<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: postgresUrl })
-  await client.connect()
-  try {
-    return await use(client)
-  } finally {
-    await client.end()
-  }
 }
 
 /** The session id (`sid`) of an access token, read without verifying it. */
@@ -89,7 +66,7 @@ async function refreshChain(server: ServerProcess, headers: Record<string, strin
   }
   const start = await refresh(first ?? '')
   const sid = sessionOf(start.access)
-  return withClient(async (client) => {
+  return withPostgres(async (client) => {
     const rows = async () => {
       const { rows } = await client.query<{ n: string }>(
         `select (select count(*) from ${schema}.sessions where id = $1) + ` +
@@ -123,63 +100,17 @@ export default defineSection<Result>({
 
   async run(ctx) {
     const { settings } = ctx
-    const previousCommit = git('rev-parse', '--short', `${previous}^{commit}`)
-    const schemas: string[] = []
-    ctx.onCleanup(async () => {
-      const dropping = schemas.splice(0)
-      if (dropping.length === 0) return
-      await withClient(async (client) => {
-        for (const schema of dropping) await client.query(`drop schema if exists ${schema} cascade`)
-      })
-    })
-    const treeParent = mkdtempSync(join(os.tmpdir(), 'tessera-previous-'))
-    const tree = join(treeParent, 'tree')
-    let removed = false
-    const removeTree = () => {
-      if (removed) return
-      removed = true
-      if (existsSync(tree)) {
-        const result = spawnSync('git', ['worktree', 'remove', '--force', tree], {
-          cwd: repo,
-          encoding: 'utf8',
-        })
-        if (result.status !== 0) console.error(`bench: git worktree remove ${tree}: ${result.stderr.trim()}`)
-      }
-      rmSync(treeParent, { recursive: true, force: true })
-    }
-    ctx.onCleanup(async () => removeTree())
-    const previousServers: ServerProcess[] = []
+    const database = freshDatabases(ctx)
+    const tree = checkOutPrevious(ctx, previous)
     try {
-      git('worktree', 'add', '--detach', tree, previousCommit)
-      symlinkSync(join(repo, 'node_modules'), join(tree, 'node_modules'), 'dir')
-      mkdirSync(join(tree, 'bench', 'servers'), { recursive: true })
-      for (const file of SERVER_FILES) {
-        cpSync(join(repo, 'bench', 'servers', file), join(tree, 'bench', 'servers', file))
-      }
-
       let started = 0
       const start = async (backend: Backend, version: Version) => {
         const name = `Tessera, ${runName(backend, version)}`
-        let databaseUrl = join(ctx.tempDir, `upgrade-${++started}.db`)
-        let schema = ''
-        if (backend === 'postgres') {
-          schema = `tessera_bench_${randomBytes(6).toString('hex')}`
-          await withClient((client) => client.query(`create schema ${schema}`))
-          schemas.push(schema)
-          databaseUrl = withSearchPath(postgresUrl, schema)
-        }
-        if (version === 'this')
-          return { server: await ctx.startTessera(name, { DATABASE_URL: databaseUrl }), schema }
-        const env = {
-          ...tesseraEnv(ctx.tempDir, `upgrade-${started}`, settings.logLevel),
-          DATABASE_URL: databaseUrl,
-        }
-        const server = await startServer(name, join(tree, 'bench', 'servers', 'tessera-server.ts'), {
-          cpus: settings.serverCpus,
-          start: { type: 'start', env },
-          execArgv: settings.serverExecArgv,
-        })
-        previousServers.push(server)
+        const { url, schema = '' } = await database(backend, `upgrade-${++started}`)
+        const server =
+          version === 'this'
+            ? await ctx.startTessera(name, { DATABASE_URL: url })
+            : await tree.start(name, `upgrade-${started}`, { DATABASE_URL: url })
         return { server, schema }
       }
 
@@ -220,10 +151,9 @@ export default defineSection<Result>({
         peakMb.set(name, peakRssMb(server.pid))
         await server.stop()
       }
-      return { runs, peakMb, chains, previousCommit }
+      return { runs, peakMb, chains, previousCommit: tree.commit }
     } finally {
-      await Promise.allSettled(previousServers.map((server) => server.stop()))
-      removeTree()
+      await tree.remove()
     }
   },
 
@@ -244,7 +174,7 @@ export default defineSection<Result>({
       `Upgrade: this code beside the previous release (BENCH_PREVIOUS=${previous}, commit ${previousCommit}, from a ` +
         `git worktree, served by this bench's server script), ${settings.sectionRounds} rounds of ` +
         `${settings.sectionDurationSeconds} s`,
-      `  SQLite: a fresh file per process; PostgreSQL (${postgresUrl.replace(/\/\/[^@]*@/, '//')}): a fresh schema ` +
+      `  SQLite: a fresh file per process; PostgreSQL (${postgresShown}): a fresh schema ` +
         'per process, the default pool',
       ...loadTable(rows, 'postgres CPU'),
       ...LOAD_TABLE_LEGEND,

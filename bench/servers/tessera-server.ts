@@ -9,7 +9,8 @@
 // - POST /bench/sessions: `count` new sessions of the caller's user, as a login would start them but without the
 //   password hash; answers their refresh tokens, so that every refresh run starts on sessions of its own.
 // The parent sends the environment over IPC; we answer with the port and Node's version. server.ts's periodic
-// jobs (key reload every minute, session purge every hour) are left out: no request waits on them.
+// jobs (key reload every minute, session purge every hour) are left out: no request waits on them. The webhook
+// dispatcher runs when the bench sets WEBHOOK_URL.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { bearerToken } from '../../src/access/auth.plugin.ts'
@@ -79,6 +80,9 @@ async function start({ env }: StartMessage) {
   // Logs only when the bench sets a LOG_LEVEL other than silent (BENCH_LOG_LEVEL).
   const app = await buildApp({ deps, modules: [...routeModules, benchRoutes], logger: true })
   await app.listen({ host: config.host, port: config.port })
+  // The one periodic job a request's cost depends on: with webhooks, sending what each request enqueued (the
+  // events section). Never on an earlier commit's tree, which the bench gives no WEBHOOK_URL.
+  if (env.WEBHOOK_URL) deps.webhooks.dispatcher.start()
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('not listening on a TCP port')
 

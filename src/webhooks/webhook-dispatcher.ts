@@ -27,7 +27,6 @@ export type WebhookDispatcherDeps = {
   config: WebhooksConfig
   clock: Clock
   log: Logger
-  fetch?: typeof fetch
   /** In [0, 1): the jitter. */
   random?: () => number
   /** Every event type there is: a filter that takes none of them (a typo) is warned of at start. */
@@ -42,8 +41,10 @@ export const STOP_GRACE_MS = 3000
 const EXPIRE_EVERY_MS = 60_000
 const PURGE_EVERY_MS = 3_600_000
 // A delivery this process enqueued is in a transaction that has not committed yet when the dispatcher hears of
-// it: looked for again after each of these delays until it is claimed, then left to the poll (rolled back).
-const COMMIT_RECHECKS_MS = [0, 5, 10, 20, 40, 80, 160, 320, 640, 1280]
+// it: first looked for after the first of these delays (by then its transaction has usually committed, and the
+// deliveries of requests close together go in one pass), again after each of the next until it is claimed,
+// then left to the poll (rolled back).
+const COMMIT_RECHECKS_MS = [5, 10, 20, 40, 80, 160, 320, 640, 1280]
 // Never sooner than this after a pass, however soon the next delivery is due: rounding, clock steps.
 const MIN_WAIT_MS = 20
 
@@ -58,7 +59,6 @@ export function retryDelayMs(attempts: number, config: WebhooksConfig, random: (
 
 export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDispatcher {
   const { deliveries, outbox, config, clock, log } = deps
-  const fetchImpl = deps.fetch ?? fetch
   const random = deps.random ?? Math.random
   const endpoints = new Map(
     config.endpoints.map((endpoint) => [endpoint.name, createWebhookEndpoint(endpoint)]),
@@ -76,6 +76,10 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
   let stopped: Promise<void> = Promise.resolve()
   let expireAt = 0
   let purgeAt = 0
+  /** When the table is next asked what falls due (nextDueAt): once a poll interval, not after every pass. */
+  let lookAt = 0
+  /** The earliest known time (epoch ms) a delivery falls due: a retry this process set, or the last look. */
+  let dueAt = Number.POSITIVE_INFINITY
   /** Ids this process enqueued and has not claimed yet, with how many times each was looked for. */
   const awaited = new Map<string, number>()
   const inFlight = new Set<AbortController>()
@@ -103,6 +107,7 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     } else {
       const retryAt = Math.ceil((clock.now() + retryDelayMs(delivery.attempts, config, random)) / 1000)
       kept = await deliveries.markFailed(claim, failure, retryAt)
+      if (kept) dueAt = Math.min(dueAt, retryAt * 1000)
       if (kept) log.warn({ ...about, error: failure, retryAt }, 'webhook delivery failed; it will be retried')
     }
     if (!kept) log.warn(about, 'webhook attempt outlived its lease; another sender may repeat it')
@@ -116,7 +121,7 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     let failure: string | undefined
     try {
       const attempt = { id: claim.delivery.id, payload: claim.payload, timestamp: epochSeconds(clock) }
-      failure = await attemptDelivery(endpoint, attempt, controller.signal, config.timeoutMs, fetchImpl)
+      failure = await attemptDelivery(endpoint, attempt, controller.signal, config.timeoutMs)
     } finally {
       inFlight.delete(controller)
     }
@@ -159,11 +164,19 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     }
   }
 
-  /** How long to sleep after a pass: until the next retry falls due, a fresh enqueue commits, or the poll. */
+  /**
+   * How long to sleep after a pass: until the next retry falls due, a fresh enqueue commits, or the poll. What
+   * this process did not schedule itself (another instance's deliveries and retries, one revived from the CLI,
+   * a lease that ran out) it learns from the table, once a poll interval: asking after every pass cost each
+   * login a query (the events bench).
+   */
   async function nextWait(): Promise<number> {
-    let wait = config.pollIntervalMs
-    const due = await deliveries.nextDueAt(names, epochSeconds(clock))
-    if (due !== undefined) wait = Math.min(wait, due * 1000 - clock.now())
+    if (clock.now() >= lookAt) {
+      lookAt = clock.now() + config.pollIntervalMs
+      const due = await deliveries.nextDueAt(names, epochSeconds(clock))
+      dueAt = due === undefined ? Number.POSITIVE_INFINITY : due * 1000
+    }
+    let wait = Math.min(config.pollIntervalMs, dueAt - clock.now())
     for (const [id, looks] of awaited) {
       const delay = COMMIT_RECHECKS_MS[looks]
       if (delay === undefined) awaited.delete(id)
@@ -195,6 +208,8 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     running = (async () => {
       await maintain()
       if (names.length === 0) return
+      // What was due by now this pass claims (or finds leased, and the next look at the table says until when).
+      if (dueAt <= clock.now()) dueAt = Number.POSITIVE_INFINITY
       await deliverDue()
       if (!stopping) wait = await nextWait()
     })()
@@ -223,8 +238,8 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
         }
       }
       stopListening = outbox.onEnqueued((ids) => {
-        for (const id of ids) awaited.set(id, 0)
-        schedule(0)
+        for (const id of ids) awaited.set(id, 1)
+        schedule(COMMIT_RECHECKS_MS[0] ?? 0)
       })
       schedule(0)
     },
@@ -240,7 +255,10 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
       const abandon = setTimeout(() => {
         for (const controller of inFlight) controller.abort()
       }, graceMs)
-      stopped = Promise.resolve(running).finally(() => clearTimeout(abandon))
+      stopped = Promise.resolve(running).finally(() => {
+        clearTimeout(abandon)
+        for (const endpoint of endpoints.values()) endpoint.close()
+      })
       return stopped
     },
 

@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -223,6 +225,49 @@ describe('issue 13: webhooks from a durable outbox', () => {
       const delivery = await t.deps.webhooks.deliveries.findById(id)
       assert.equal(delivery?.status, 'pending')
       assert.equal(delivery?.lastError, expected)
+    }
+  })
+
+  it('keeps its connection to the receiver open, and sends again at once when the receiver closed it as it was reused', async () => {
+    // The receiver answers the first request of each connection and drops the connection at the second, as a
+    // server whose keep-alive timeout ends just as the next delivery comes does.
+    const connections = new Set<unknown>()
+    const requestsOn = new WeakMap<object, number>()
+    const seen: string[] = []
+    const server = createServer((request, response) => {
+      connections.add(request.socket)
+      const n = (requestsOn.get(request.socket) ?? 0) + 1
+      requestsOn.set(request.socket, n)
+      seen.push(String(request.headers['webhook-id']))
+      request.resume().once('end', () => {
+        if (n === 1) response.writeHead(204).end()
+        else request.socket.destroy()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      const clock = realTimeClock()
+      const t = await app({
+        env: { ...webhookEnv({ url: `http://127.0.0.1:${port}/hooks` } as Receiver) },
+        overrides: { clock },
+      })
+      const { outbox, dispatcher, deliveries } = t.deps.webhooks
+      const ids: string[] = []
+      for (const n of [1, 2]) {
+        ids.push(...(await outbox.enqueue(t.deps.db, message(clock, n))))
+        assert.equal(await dispatcher.deliverDue(), 1)
+      }
+      for (const id of ids) {
+        const delivery = await deliveries.findById(id)
+        assert.deepEqual([delivery?.status, delivery?.attempts], ['delivered', 1], `delivery ${id}`)
+      }
+      // The second delivery went on the first connection, was cut, and was sent again on a new one.
+      assert.deepEqual(seen, [ids[0], ids[1], ids[1]])
+      assert.equal(connections.size, 2)
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
     }
   })
 
