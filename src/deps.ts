@@ -8,8 +8,22 @@ import { type AuthStateCache, createAuthStateCache } from './access/auth-state.t
 import { broadcastRevocations } from './access/revocation-broadcast.ts'
 import { createTokenService, type TokenService } from './access/token.service.ts'
 import { type AuthService, createAuthService } from './auth/auth.service.ts'
+import { createBreachedPasswordCheck } from './auth/breached-passwords.ts'
+import { createDeviceTokens } from './auth/device-tokens.ts'
+import { createLockout, type Lockout } from './auth/lockout.ts'
+import { createLoginThrottleRepository } from './auth/login-throttle.repository.ts'
+import { createNewPasswordCheck } from './auth/new-password.ts'
 import { createPasswordHasher, type PasswordHasher } from './auth/password-hasher.ts'
-import type { Config } from './config/load-config.ts'
+import {
+  createPasswordResetRepository,
+  type PasswordResetRepository,
+} from './auth/password-reset.repository.ts'
+import {
+  createPasswordResetService,
+  type PasswordResetService,
+  type SendResetLink,
+} from './auth/password-reset.service.ts'
+import { type Config, PASSWORD_RESET_ENDPOINT } from './config/load-config.ts'
 import { createDb } from './db/create-db.ts'
 import type { Db } from './db/database.ts'
 import { migrateDatabase } from './db/migrator.ts'
@@ -35,6 +49,7 @@ import { createSessionRepository, type SessionRepository } from './sessions/sess
 import { createSessionService, type SessionService } from './sessions/session.service.ts'
 import { createUserRepository, type UserRepository } from './users/user.repository.ts'
 import { createUsersService, type UsersService } from './users/users.service.ts'
+import type { WebhookMessage } from './webhooks/webhook-signature.ts'
 import { createWebhooks, type Webhooks } from './webhooks/webhooks.ts'
 
 export type Repositories = { users: UserRepository; sessions: SessionRepository; events: EventRepository }
@@ -43,7 +58,14 @@ export type Repositories = { users: UserRepository; sessions: SessionRepository;
  * The repositories of a unit of work, bound to its transaction: a change and the security events recording it
  * are written through one store, and commit or roll back together (decision 0012).
  */
-export type Store = { users: UserRepository; sessions: SessionRepository; events: EventWriter }
+export type Store = {
+  users: UserRepository
+  sessions: SessionRepository
+  events: EventWriter
+  passwordResets: PasswordResetRepository
+  /** Enqueues a reset link for PASSWORD_RESET_WEBHOOK_URL in the store's transaction (the outbox). */
+  sendResetLink: SendResetLink
+}
 
 /** The lower layer every route relies on: what checks a request before any feature sees it. */
 export type Access = {
@@ -56,6 +78,8 @@ export type Access = {
 
 export type Services = {
   auth: AuthService
+  passwordResets: PasswordResetService
+  lockout: Lockout
   sessions: SessionService
   users: UsersService
   events: EventsService
@@ -129,11 +153,15 @@ export async function createDeps(
       sessions: overrides.repositories?.sessions ?? createSessionRepository(db),
       events: overrides.repositories?.events ?? createEventRepository(db),
     }
+    const outbox = webhooks.outbox
     const bindStore = (executor: Db): Store => {
       const store = {
         users: createUserRepository(executor),
         sessions: createSessionRepository(executor),
         events: bindRecorder(recorder, executor),
+        passwordResets: createPasswordResetRepository(executor),
+        sendResetLink: (message: WebhookMessage, expiresAt: number) =>
+          outbox.enqueueTo(executor, PASSWORD_RESET_ENDPOINT, message, { expiresAt }),
       }
       return overrides.store ? overrides.store(store) : store
     }
@@ -177,8 +205,27 @@ export async function createDeps(
       overrides.hasher ??
       createPasswordHasher(config.argon2, Math.max(1, Math.floor(availableParallelism() / config.workers)))
     const users = repositories.users
+    const checkNewPassword = createNewPasswordCheck(
+      createBreachedPasswordCheck(config.breachedPasswords, log, clock),
+    )
+    const lockout =
+      overrides.services?.lockout ??
+      createLockout(createLoginThrottleRepository(db), bindRecorder(recorder, db), clock, config.lockout)
     const services: Services = {
       sessions,
+      lockout,
+      passwordResets:
+        overrides.services?.passwordResets ??
+        createPasswordResetService({
+          users,
+          passwordResets: createPasswordResetRepository(db),
+          transact,
+          hasher,
+          checkNewPassword,
+          authStates,
+          clock,
+          config: config.recovery,
+        }),
       auth:
         overrides.services?.auth ??
         createAuthService({
@@ -186,6 +233,14 @@ export async function createDeps(
           transact,
           events: bindRecorder(recorder, db),
           hasher,
+          checkNewPassword,
+          lockout,
+          // Device tokens are bound to the account by an HMAC under this key (README, Lockout).
+          deviceTokens: createDeviceTokens(
+            await getOrCreateServerSecret(db, clock, config, 'device-token-key'),
+            clock,
+            config.lockout.deviceTokenTtlSeconds,
+          ),
           sessions,
           authStates,
           clock,

@@ -8,7 +8,8 @@ import { createLogger } from './lib/logger.ts'
 import { isOperatorError } from './start-errors.ts'
 
 /**
- * Deletes expired and revoked sessions, and security events past their retention, every
+ * Deletes expired and revoked sessions, security events past their retention, expired reset tokens and
+ * forgotten failed-login counters, every
  * SESSION_PURGE_INTERVAL_SECONDS. A DELETE by time is idempotent, so instances sharing a database need no
  * coordination. Returns the function that stops it.
  */
@@ -18,6 +19,8 @@ function startSessionPurge(deps: Deps, onError: (error: unknown) => void): () =>
   const purge = () => {
     deps.services.sessions.purge().catch(onError)
     deps.services.events.purge().catch(onError)
+    deps.services.passwordResets.purge().catch(onError)
+    deps.services.lockout.purge().catch(onError)
   }
   const timer = setInterval(purge, seconds * 1000)
   timer.unref()

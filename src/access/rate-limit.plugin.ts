@@ -37,11 +37,14 @@ const ACCOUNT = 'a username in the body, or a signed-in user'
 /** The account a request is about: the signed-in user's, else the username in the body. */
 const byAccount = (request: FastifyRequest) =>
   usernameKey(request.auth?.username ?? (request.body as { username: string }).username)
+/** The account, and the device whose token the login carries: a device is counted apart from the others. */
+const byAccountAndDevice = (request: FastifyRequest) =>
+  request.loginDevice === undefined ? byAccount(request) : `${byAccount(request)} ${request.loginDevice}`
 
 /** Every limit a route can name: what it counts, and by which key. Its size is a setting (RATE_LIMIT_*). */
 export const LIMIT_RULES: Record<LimitName, LimitRule> = {
   loginPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
-  loginPerUsername: { per: 'account', needs: ACCOUNT, key: byAccount, counts: 'failures' },
+  loginPerUsername: { per: 'account', needs: ACCOUNT, key: byAccountAndDevice, counts: 'failures' },
   registerPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
   registerPerUsername: { per: 'account', needs: ACCOUNT, key: byAccount, counts: 'requests' },
   refreshPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
@@ -53,6 +56,8 @@ export const LIMIT_RULES: Record<LimitName, LimitRule> = {
     counts: 'requests',
   },
   passwordChangePerIp: { per: 'client address', key: byAddress, counts: 'requests' },
+  passwordResetPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
+  passwordResetPerUsername: { per: 'account', needs: ACCOUNT, key: byAccount, counts: 'requests' },
 }
 
 declare module 'fastify' {
@@ -65,6 +70,11 @@ declare module 'fastify' {
      * with the function that gives it back (the work it guarded turned out not to happen).
      */
     countLimit(name: LimitName, key: string): Promise<() => Promise<void>>
+    /**
+     * The device whose token (valid for the username) a login carries, set by the login route before the
+     * limits count: loginPerUsername counts it apart from the clients without one.
+     */
+    loginDevice: string | undefined
     /** The failure-counted limits this request consumed, to give back unless it is refused. */
     consumedFailures: [LimitName, string][] | undefined
   }
@@ -153,6 +163,7 @@ export const rateLimitPlugin = fp(
       throw new Error(`${this.routeOptions.url} does not declare the limit ${name}`)
     })
     app.decorateRequest('consumedFailures', undefined)
+    app.decorateRequest('loginDevice', undefined)
 
     app.addHook('onRoute', (route: RouteOptions) => {
       const declared = route.config?.rateLimit

@@ -1,13 +1,13 @@
 // POST /auth/register, POST /auth/login, GET /auth/me, POST /users/me/password: the routes that check or set
 // a password, and the signed-in user.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { anonymousContext, clientOf, contextOf } from '../events/event.ts'
 import { NoContent, problems } from '../http/responses.ts'
 import { deliverInCookie } from '../sessions/refresh-cookie.ts'
-import { SessionGrant } from '../sessions/sessions.schemas.ts'
 import { User, userResponse } from '../users/users.schemas.ts'
-import { ChangePasswordBody, LoginBody, RegisterBody } from './auth.schemas.ts'
+import { ChangePasswordBody, LoginBody, LoginGrant, RegisterBody } from './auth.schemas.ts'
+import { readDeviceCookie, setDeviceCookie } from './device-cookie.ts'
 
 export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app.deps
@@ -15,11 +15,12 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { authStates } = app.deps.access
 
   /**
-   * A login answered 429, whether by a declared limit or by the password-hash queue, is a failed login to
+   * A login answered 429 rate_limited, whether by a declared limit or by the password-hash queue, is a failed login to
    * record; after the answer is sent, so that it costs the refused client nothing.
    */
-  const recordThrottledLogin = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (reply.statusCode !== 429) return
+  const recordThrottledLogin = async (request: FastifyRequest) => {
+    // login_slowed_down, also a 429, is recorded by the service as what it is (slowed_down).
+    if (request.problemCode !== 'rate_limited') return
     const username = (request.body as { username?: unknown } | undefined)?.username
     if (typeof username !== 'string') return
     await auth.recordThrottledLogin(username, clientOf(request)).catch((error: unknown) => {
@@ -47,26 +48,39 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/auth/login',
     {
-      // loginPerUsername counts failed logins only: a successful one is given back.
+      // loginPerUsername counts failed logins only: a successful one is given back. It counts per account and
+      // device: a client with the account's device token is not refused for the failures of others.
       config: { auth: 'public', rateLimit: ['loginPerIp', 'loginPerUsername'] },
+      preValidation: async (request) => {
+        const body = request.body as { username?: unknown; device_token?: unknown } | undefined
+        if (typeof body?.username !== 'string') return
+        const token = body.device_token ?? readDeviceCookie(request, config.cookieSecure)
+        request.loginDevice = auth.deviceOf(body.username, token)
+      },
       onResponse: recordThrottledLogin,
       schema: {
         tags: ['auth'],
         summary: 'Exchange username and password for an access token and a refresh token (a new session)',
         body: LoginBody,
-        response: { 200: SessionGrant, ...problems(400, 401) },
+        response: { 200: LoginGrant, ...problems(400, 401, 429) },
       },
     },
     async (request, reply) => {
-      const { username, password, refresh_token_delivery } = request.body
-      const grant = await auth.login(username, password, {
-        userAgent: request.headers['user-agent'],
-        ip: request.ip,
-      })
+      const { username, password, refresh_token_delivery, device_token } = request.body
+      const { grant, device } = await auth.login(
+        username,
+        password,
+        { userAgent: request.headers['user-agent'], ip: request.ip },
+        device_token ?? readDeviceCookie(request, config.cookieSecure),
+      )
       // RFC 6749 section 5.1: responses carrying tokens must not be cached.
       reply.header('cache-control', 'no-store')
-      if (refresh_token_delivery !== 'cookie') return grant
-      return deliverInCookie(reply, grant, config.cookieSecure)
+      if (refresh_token_delivery !== 'cookie') {
+        return { ...grant, device_token: device.token, device_token_expires_in: device.expiresIn }
+      }
+      const body = deliverInCookie(reply, grant, config.cookieSecure)
+      setDeviceCookie(reply, device, config.cookieSecure)
+      return { ...body, device_token_expires_in: device.expiresIn }
     },
   )
 

@@ -2,6 +2,7 @@
 // TypeScript types and the OpenAPI document.
 import { Type } from 'typebox'
 import { USERNAME_PATTERN } from '../access/username.ts'
+import { SessionGrant } from '../sessions/sessions.schemas.ts'
 import { PersonName } from '../users/users.schemas.ts'
 
 export const PASSWORD_MIN_LENGTH = 8
@@ -13,6 +14,15 @@ export const Password = Type.String({
   maxLength: PASSWORD_MAX_LENGTH,
   description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
   writeOnly: true,
+})
+
+/** The device token an earlier login of the account handed out (README, Lockout). */
+const DeviceTokenValue = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  writeOnly: true,
+  description:
+    "The device token an earlier login of this account returned: its failed logins are counted apart from everyone else's",
 })
 
 /** A password to check against the stored one: any length the stored one could have. */
@@ -36,13 +46,58 @@ export const LoginBody = Type.Object(
     refresh_token_delivery: Type.Optional(
       Type.Union([Type.Literal('body'), Type.Literal('cookie')], {
         description:
-          '`cookie` for browsers: the refresh token is set as an HttpOnly cookie instead of returned',
+          '`cookie` for browsers: the refresh token (and the device token) is set as an HttpOnly cookie instead of returned',
         default: 'body',
       }),
     ),
+    device_token: Type.Optional(DeviceTokenValue),
   },
   { additionalProperties: false },
 )
+
+/** A login's answer: a session, and (unless delivered as a cookie) the device token. */
+export const LoginGrant = Type.Intersect([
+  SessionGrant,
+  Type.Object({
+    device_token: Type.Optional(
+      Type.String({
+        description:
+          "Send it as `device_token` with this account's later logins: failed logins of others then never slow them down. Absent when delivered as a cookie.",
+      }),
+    ),
+    device_token_expires_in: Type.Integer({ description: 'Seconds until the device token expires' }),
+  }),
+])
+
+export const ResetToken = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  description: 'The token of the reset link (after `#token=`)',
+  writeOnly: true,
+})
+
+export const PasswordResetBody = Type.Object(
+  { token: ResetToken, newPassword: Password },
+  { additionalProperties: false },
+)
+
+export const PasswordResetRequestBody = Type.Object(
+  { username: Type.String({ minLength: 1, maxLength: 128 }) },
+  { additionalProperties: false },
+)
+
+export const PasswordResetAccepted = Type.Object({
+  status: Type.Literal('accepted'),
+  detail: Type.String(),
+})
+
+export const ResetLinkResponse = Type.Object({
+  token: Type.String({ description: 'Single-use; give it to the user only (it sets their password)' }),
+  url: Type.String({
+    description: "The reset page's link: PUBLIC_URL + PASSWORD_RESET_PATH + `#token=` + token",
+  }),
+  expires_in: Type.Integer({ description: 'Seconds it stays valid' }),
+})
 
 export const ChangePasswordBody = Type.Object(
   { currentPassword: PasswordToCheck, newPassword: Password },

@@ -1,8 +1,9 @@
 // Registration, login and password change: the seed's login flow, with argon2id, constant-ish timing for
 // unknown users, transparent upgrade of old hashes, and token revocation on password change. A new username
-// or password must also pass the rules of issue 11 (access/username.ts, password-policy.ts). Each outcome is a
+// or password must also pass the rules of issue 11 (access/username.ts, new-password.ts). Each outcome is a
 // security event (issue 13): an account created, a login that succeeded or failed (and why), a password changed,
-// recorded in the transaction of the change when there is one.
+// recorded in the transaction of the change when there is one. Failed logins slow an account down, except for
+// the devices that hold its device token (lockout.ts, issue 14).
 import type { AuthStateCache } from '../access/auth-state.ts'
 import { lookalikeKey, normalizeUsername, usernameKey, usernameProblem } from '../access/username.ts'
 import { isUniqueViolation } from '../db/database-errors.ts'
@@ -16,6 +17,10 @@ import { addressKey } from '../rate-limits/rate-limiter.ts'
 import type { SessionRepository } from '../sessions/session.repository.ts'
 import type { ClientInfo, SessionGrant, SessionService } from '../sessions/session.service.ts'
 import type { User, UserRepository } from '../users/user.repository.ts'
+import type { DeviceToken, DeviceTokens } from './device-tokens.ts'
+import type { Lockout } from './lockout.ts'
+import { OTHERS } from './login-throttle.repository.ts'
+import type { NewPasswordCheck } from './new-password.ts'
 import type { HashRequester, PasswordHasher } from './password-hasher.ts'
 import { passwordProblem } from './password-policy.ts'
 
@@ -31,8 +36,19 @@ export interface AuthService {
     input: Registration,
     options: { context: EventContext; roles?: string[]; allowReservedUsername?: boolean },
   ): Promise<User>
-  /** Verifies the password and starts a session; a refusal is recorded with its reason. */
-  login(username: string, password: string, client: ClientInfo): Promise<SessionGrant>
+  /**
+   * Verifies the password and starts a session; a refusal is recorded with its reason. `deviceToken`: the one
+   * an earlier login of this account handed the client, if it holds one; the grant comes with a device token
+   * (the same device's, renewed, or a new one).
+   */
+  login(
+    username: string,
+    password: string,
+    client: ClientInfo,
+    deviceToken?: string,
+  ): Promise<{ grant: SessionGrant; device: DeviceToken }>
+  /** The device id a device token proves for this username, if it does. */
+  deviceOf(username: string, deviceToken: unknown): string | undefined
   /**
    * Every session of the user ends: the new password must be used to sign in again. `user.username` is the
    * stored one, which the new password may not contain.
@@ -60,6 +76,9 @@ export type AuthServiceDeps = {
   /** Events that record no change (a refused login), each in a transaction of its own. */
   events: EventWriter
   hasher: PasswordHasher
+  checkNewPassword: NewPasswordCheck
+  lockout: Lockout
+  deviceTokens: DeviceTokens
   sessions: SessionService
   authStates: AuthStateCache
   clock: Clock
@@ -85,6 +104,7 @@ const invalid = (errors: FieldError[]) =>
 
 export function createAuthService(deps: AuthServiceDeps): AuthService {
   const { users, transact, events, hasher, sessions, authStates, clock, hashAttemptedName } = deps
+  const { checkNewPassword, lockout, deviceTokens } = deps
   const reserved = new Set(deps.reservedUsernames.map(lookalikeKey))
   // Verifying against this when the user does not exist makes "no such user" cost the same as "wrong
   // password", so response times do not reveal which usernames exist.
@@ -104,7 +124,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   const recordFailedLogin = (
     username: string,
     user: User | undefined,
-    reason: 'unknown_user' | 'wrong_password' | 'disabled' | 'rate_limited',
+    reason: 'unknown_user' | 'wrong_password' | 'disabled' | 'rate_limited' | 'slowed_down',
     client: Client,
   ) =>
     events.record({
@@ -146,6 +166,8 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       }
       // The account does not exist yet: counted against the address only, so that registering a taken name
       // cannot take the share of that name's owner.
+      // Whether or not the name is taken: a check that ran only for free names would tell taken ones by time.
+      await checkNewPassword(input.password, username, '/body/password')
       const { context } = options
       const address = context.ip ? addressKey(context.ip) : undefined
       const passwordHash = await hasher.hash(input.password, { address })
@@ -178,34 +200,60 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       }
     },
 
-    async login(username, password, client) {
-      const found = await users.findCredentials(usernameKey(username))
+    async login(username, password, client, deviceToken) {
+      const account = usernameKey(username)
+      const device = deviceTokens.verify(account, deviceToken) ?? OTHERS
+      const [slowedUntil, found] = await Promise.all([
+        lockout.slowedUntil(account, device),
+        users.findCredentials(account),
+      ])
       const by = requester(username, client.ip)
-      if (!found) {
-        await hasher.verify(await getDummyHash(), password, by)
-        await recordFailedLogin(username, undefined, 'unknown_user', client)
-        throw new AppError('invalid_credentials')
+      // Checked even when the answer is already known (an unknown name, a slowed-down account), so that the
+      // time taken does not tell those apart from a wrong password.
+      const matches = await hasher.verify(found?.passwordHash ?? (await getDummyHash()), password, by)
+      if (slowedUntil > 0) {
+        // Not counted: a refusal unchecked is no guess. Without a device token, the answer is a wrong
+        // password's, whatever the password: slowing down must not tell that the account exists, nor that the
+        // password was right. A device token proves an earlier login: its holder may know why, and how long.
+        await recordFailedLogin(username, found?.user, 'slowed_down', client)
+        if (device === OTHERS) throw new AppError('invalid_credentials')
+        const wait = Math.max(1, slowedUntil - epochSeconds(clock))
+        throw new AppError('login_slowed_down', undefined, { headers: { 'retry-after': String(wait) } })
       }
-      const { user, passwordHash } = found
-      const refusal = !(await hasher.verify(passwordHash, password, by))
-        ? 'wrong_password'
-        : user.disabled
-          ? 'disabled'
-          : undefined
+      const refusal = !found
+        ? 'unknown_user'
+        : !matches
+          ? 'wrong_password'
+          : found.user.disabled
+            ? 'disabled'
+            : undefined
       if (refusal) {
-        await recordFailedLogin(username, user, refusal, client)
+        await recordFailedLogin(username, found?.user, refusal, client)
+        const { failures, started } = await lockout.recordFailure(account, device)
+        if (found && started !== undefined) {
+          await events.record({
+            type: 'login.locked',
+            context: { actor: { kind: 'anonymous' }, ...client },
+            userId: found.user.id,
+            detail: { device: device === OTHERS ? 'others' : 'own', failures, seconds: started },
+          })
+        }
         throw new AppError('invalid_credentials')
       }
+      const { user, passwordHash } = found as NonNullable<typeof found>
       if (hasher.needsRehash(passwordHash)) {
         await users.setPasswordHash(user.id, await hasher.hash(password, by), epochSeconds(clock))
       }
-      return sessions.start(user, client)
+      await lockout.recordSuccess(account, device)
+      const grant = await sessions.start(user, client)
+      return { grant, device: deviceTokens.issue(account, device === OTHERS ? undefined : device) }
     },
+
+    deviceOf: (username, deviceToken) => deviceTokens.verify(usernameKey(username), deviceToken),
 
     async changePassword(user, { currentPassword, newPassword }, context) {
       // Before the current password is checked: a refusal here costs no hash, and says nothing about it.
-      const passwordIssue = passwordProblem(newPassword, user.username)
-      if (passwordIssue) throw invalid([{ field: '/body/newPassword', message: passwordIssue }])
+      await checkNewPassword(newPassword, user.username, '/body/newPassword')
       const by = requester(user.username, context.ip ?? undefined)
       const currentHash = await users.findPasswordHash(user.id)
       if (currentHash === undefined) throw new AppError('user_not_found')

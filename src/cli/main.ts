@@ -14,7 +14,9 @@ import {
   userDisableCommand,
   userEnableCommand,
   userGrantAdminCommand,
+  userResetLinkCommand,
   userRevokeAdminCommand,
+  userUnlockCommand,
 } from './user-admin.commands.ts'
 import { userCreateCommand } from './user-create.command.ts'
 import { userListCommand } from './user-list.command.ts'
@@ -29,6 +31,8 @@ const COMMANDS: readonly Command[] = [
   userRevokeAdminCommand,
   userEnableCommand,
   userDisableCommand,
+  userResetLinkCommand,
+  userUnlockCommand,
   sessionsPurgeCommand,
   keysRotateCommand,
   keysListCommand,

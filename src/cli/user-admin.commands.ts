@@ -1,10 +1,13 @@
-// `tessera user grant-admin | revoke-admin | enable | disable <username>`: what PATCH /users/{id} does, for an
-// operator with no admin left to ask (or none yet). Each goes through the same users service, so revoking
-// admin or disabling obeys the same rule (never leave no enabled admin), and disabling ends the user's
-// sessions as the API does. Each change is recorded as a security event with the actor `cli`.
+// `tessera user grant-admin | revoke-admin | enable | disable | reset-link | unlock <username>`: what the admin
+// API does to one user, for an operator with no admin left to ask (or none yet). Each goes through the same
+// service as the API, so revoking admin or disabling obeys the same rule (never leave no enabled admin), and
+// disabling ends the user's sessions as the API does. Each change is recorded as a security event with the
+// actor `cli`.
+
+import { usernameKey } from '../access/username.ts'
+import type { Services } from '../deps.ts'
 import { CLI_CONTEXT } from '../events/event.ts'
 import { ADMIN_ROLE, type User } from '../users/user.repository.ts'
-import type { UsersService } from '../users/users.service.ts'
 import { type Command, parseCommandArgs, withDeps, writeLine } from './command.ts'
 
 type Change = {
@@ -12,7 +15,7 @@ type Change = {
   summary: string
   help: string
   /** The outcome to print: the change made, or why none was needed. */
-  apply(users: UsersService, user: User): Promise<string>
+  apply(services: Services, user: User): Promise<string>
 }
 
 function userCommand({ name, summary, help, apply }: Change): Command {
@@ -24,7 +27,7 @@ function userCommand({ name, summary, help, apply }: Change): Command {
       const { positionals } = parseCommandArgs(name, args, {}, ['username'])
       return withDeps(io.env, async ({ services }) => {
         const user = await services.users.getByUsername(positionals[0] ?? '')
-        writeLine(io.stdout, await apply(services.users, user))
+        writeLine(io.stdout, await apply(services, user))
         return 0
       })
     },
@@ -42,7 +45,7 @@ export const userGrantAdminCommand = userCommand({
   help: `Adds the admin role to the user's roles. The user's next request has it: no new login is needed.
 ${RUNNING_SERVERS}
 `,
-  async apply(users, user) {
+  async apply({ users }, user) {
     if (isAdmin(user)) return `"${user.username}" is already an admin ${rolesOf(user)}`
     const updated = await users.adminUpdate(user.id, { roles: [...user.roles, ADMIN_ROLE] }, CLI_CONTEXT)
     const note = updated.disabled ? `; the user is disabled: \`tessera user enable ${user.username}\`` : ''
@@ -56,7 +59,7 @@ export const userRevokeAdminCommand = userCommand({
   help: `Removes the admin role from the user's roles. Refused (exit 1) when the user is the last enabled admin:
 grant the role to someone else first. ${RUNNING_SERVERS}
 `,
-  async apply(users, user) {
+  async apply({ users }, user) {
     if (!isAdmin(user)) return `"${user.username}" is not an admin ${rolesOf(user)}`
     const updated = await users.adminUpdate(
       user.id,
@@ -72,7 +75,7 @@ export const userEnableCommand = userCommand({
   summary: 'Let a disabled user log in again',
   help: `Enables a disabled user: they can log in again (their old sessions stay ended).
 `,
-  async apply(users, user) {
+  async apply({ users }, user) {
     if (!user.disabled) return `"${user.username}" is already enabled`
     await users.adminUpdate(user.id, { disabled: false }, CLI_CONTEXT)
     return `Enabled "${user.username}"; they can log in again.`
@@ -86,9 +89,45 @@ export const userDisableCommand = userCommand({
 their access tokens (on running servers, within AUTH_STATE_CACHE_TTL_MS; at once with REDIS_URL). Refused
 (exit 1) when the user is the last enabled admin: grant the role to someone else first.
 `,
-  async apply(users, user) {
+  async apply({ users }, user) {
     if (user.disabled) return `"${user.username}" is already disabled`
     await users.adminUpdate(user.id, { disabled: true }, CLI_CONTEXT)
     return `Disabled "${user.username}"; their sessions have ended.`
+  },
+})
+
+export const userResetLinkCommand = userCommand({
+  name: 'user reset-link',
+  summary: 'Print a single-use password-reset link for a user, to hand over yourself',
+  help: `Issues a password-reset token for the user and prints its link (PUBLIC_URL + PASSWORD_RESET_PATH +
+#token=...) and the token. It is valid for PASSWORD_RESET_TTL_SECONDS, once; the user's earlier token stops
+working. POST /auth/password-reset {token, newPassword} sets the password and ends every session. Give it to
+the user only: whoever holds it can set their password.
+`,
+  async apply({ passwordResets }, user) {
+    const link = await passwordResets.issue(user.id, 'cli', CLI_CONTEXT)
+    const minutes = Math.round(link.expires_in / 60)
+    return `Reset link for "${user.username}", valid for ${minutes} minutes, once:\n${link.url}\ntoken: ${link.token}`
+  },
+})
+
+export const userUnlockCommand = userCommand({
+  name: 'user unlock',
+  summary: "Forget a user's failed logins, so that their logins are no longer slowed down",
+  help: `Shows the user's counters of failed logins (README, Lockout), then forgets them all: logins of the account
+are no longer slowed down, from any client. Recorded as login.unlocked.
+`,
+  async apply({ lockout }, user) {
+    const counters = await lockout.state(usernameKey(user.username))
+    if (counters.length === 0) return `"${user.username}" has no failed logins counted`
+    const lines = counters.map((counter) => {
+      const whose = counter.device === '' ? 'clients without a device token' : `device ${counter.device}`
+      const until = counter.slowed
+        ? `, slowed down until ${new Date(counter.lockedUntil * 1000).toISOString()}`
+        : ''
+      return `  ${whose}: ${counter.failures} failed logins${until}`
+    })
+    await lockout.unlock(user, CLI_CONTEXT)
+    return [`Forgot the failed logins of "${user.username}":`, ...lines].join('\n')
   },
 })

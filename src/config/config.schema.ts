@@ -167,6 +167,18 @@ export const SETTINGS = {
     default: 10,
     description: 'POST /users/me/password requests per client address per window.',
   },
+  RATE_LIMIT_PASSWORD_RESET_PER_IP: {
+    ...RATE_LIMIT,
+    default: 10,
+    description:
+      'POST /auth/password-reset (setting a password with a reset token) and POST /auth/password-reset/request requests per client address per window.',
+  },
+  RATE_LIMIT_PASSWORD_RESET_PER_USERNAME: {
+    ...RATE_LIMIT,
+    default: 3,
+    description:
+      'POST /auth/password-reset/request requests per username per window, whether or not the account exists.',
+  },
   JWT_ALGORITHM: {
     kind: 'enum',
     choices: JWT_ALGORITHMS,
@@ -277,6 +289,85 @@ export const SETTINGS = {
     default: 3600,
     description:
       'How often the server deletes expired and revoked sessions, and security events past EVENTS_RETENTION_DAYS (0: never; `tessera sessions purge` and `tessera events purge` do it on demand).',
+  },
+  PASSWORD_RESET_TTL_SECONDS: {
+    kind: 'integer',
+    min: 60,
+    max: 86_400,
+    default: 1800,
+    description:
+      'How long a password-reset token (and its link) stays valid. A newer token, a password change or its use ends it sooner.',
+  },
+  PASSWORD_RESET_PATH: {
+    kind: 'string',
+    default: '/reset-password',
+    description:
+      "The path of the reset link, after PUBLIC_URL: the link is `PUBLIC_URL + PASSWORD_RESET_PATH + '#token=' + token`. The token is in the fragment, which browsers never send to a server or in a Referer.",
+  },
+  PASSWORD_RESET_WEBHOOK_URL: {
+    kind: 'url',
+    protocols: ['http:', 'https:'],
+    secret: true,
+    description:
+      "Where self-service reset links are POSTed (`{username, userId, url, expires_in}`, signed like WEBHOOK_URL's deliveries) for the app to send by email, SMS or chat. Unset: POST /auth/password-reset/request is not served (404). Only its origin is ever logged.",
+  },
+  PASSWORD_RESET_WEBHOOK_SECRET: {
+    kind: 'string',
+    secret: true,
+    description:
+      'The signing secret of PASSWORD_RESET_WEBHOOK_URL, required with it, in the form of WEBHOOK_SECRET (`whsec_` and base64).',
+  },
+  LOCKOUT_FREE_FAILURES: {
+    kind: 'integer',
+    min: 1,
+    max: 1000,
+    default: 5,
+    description:
+      'Failed logins of an account (from clients without its device token) before each further one slows it down: the next login is refused, right password or not, for LOCKOUT_BASE_SECONDS, doubling with each failure up to LOCKOUT_MAX_SECONDS. A device token exempts its holder from the failures of others (README, Lockout).',
+  },
+  LOCKOUT_BASE_SECONDS: {
+    kind: 'integer',
+    min: 0,
+    max: 86_400,
+    default: 1,
+    description: 'The first slowdown, after LOCKOUT_FREE_FAILURES failures (0: lockout off).',
+  },
+  LOCKOUT_MAX_SECONDS: {
+    kind: 'integer',
+    min: 1,
+    max: 86_400,
+    default: 900,
+    description: 'The longest slowdown: never a permanent lock.',
+  },
+  LOCKOUT_RESET_HOURS: {
+    kind: 'integer',
+    min: 1,
+    max: 8760,
+    default: 24,
+    description:
+      "An account's failed logins are forgotten this many hours after the last one (a successful login forgets those of its own device at once).",
+  },
+  DEVICE_TOKEN_TTL_DAYS: {
+    kind: 'integer',
+    min: 1,
+    max: 3650,
+    default: 365,
+    description:
+      'How long the device token a successful login hands out exempts its holder from the slowdown that others cause (README, Lockout).',
+  },
+  PWNED_PASSWORDS_URL: {
+    kind: 'url',
+    protocols: ['http:', 'https:'],
+    description:
+      "Unset: off. The range endpoint of a Pwned Passwords service (`https://api.pwnedpasswords.com/range/`): passwords found in breaches are refused at register, change and reset. Only the first 5 hex characters of the password's SHA-1 are sent (k-anonymity), with padding.",
+  },
+  PWNED_PASSWORDS_TIMEOUT_MS: {
+    kind: 'integer',
+    min: 100,
+    max: 10_000,
+    default: 1500,
+    description:
+      'How long to wait for PWNED_PASSWORDS_URL; with no answer in time the check lets the password through and logs it (at most once a minute).',
   },
   EVENTS_RETENTION_DAYS: {
     kind: 'integer',

@@ -51,6 +51,9 @@ export type Config = {
   /** RESERVED_USERNAMES: names only the CLI may register. */
   reservedUsernames: string[]
   webhooks: WebhooksConfig
+  recovery: RecoveryConfig
+  lockout: LockoutConfig
+  breachedPasswords: BreachedPasswordsConfig
   /** What is allowed but likely a mistake: the server logs each at start (loadConfig decides them). */
   warnings: string[]
 }
@@ -66,7 +69,30 @@ export type RateLimits = {
   refreshPerSession: number
   passwordChangePerUser: number
   passwordChangePerIp: number
+  passwordResetPerIp: number
+  passwordResetPerUsername: number
 }
+
+/** Account recovery and lockout (issue 14). */
+export type RecoveryConfig = {
+  resetTtlSeconds: number
+  /** PUBLIC_URL + PASSWORD_RESET_PATH: the reset link is this + `#token=` + the token. */
+  resetPageUrl: string
+  /** Whether POST /auth/password-reset/request is served (PASSWORD_RESET_WEBHOOK_URL is set). */
+  selfService: boolean
+}
+
+export type LockoutConfig = {
+  freeFailures: number
+  /** 0: lockout off. */
+  baseSeconds: number
+  maxSeconds: number
+  resetSeconds: number
+  deviceTokenTtlSeconds: number
+}
+
+/** PWNED_PASSWORDS_URL, when set. */
+export type BreachedPasswordsConfig = { url: string; timeoutMs: number } | undefined
 
 /** Where webhook deliveries go, looked up by name when a delivery is sent; empty without WEBHOOK_URL. */
 export type WebhookEndpointConfig = {
@@ -152,9 +178,22 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
     problems.push('DATABASE_URL looks like a PostgreSQL URL but cannot be parsed')
   }
   const webhookEvents = readWebhookEvents(v.WEBHOOK_EVENTS, problems)
-  const webhookSecrets = readWebhookSecrets(v.WEBHOOK_SECRET, problems)
+  const webhookSecrets = readWebhookSecrets('WEBHOOK_SECRET', v.WEBHOOK_SECRET, problems)
   if (v.WEBHOOK_URL !== undefined && v.WEBHOOK_SECRET === undefined) {
     problems.push('WEBHOOK_URL needs WEBHOOK_SECRET: deliveries are always signed')
+  }
+  const resetSecrets = readWebhookSecrets(
+    'PASSWORD_RESET_WEBHOOK_SECRET',
+    v.PASSWORD_RESET_WEBHOOK_SECRET,
+    problems,
+  )
+  if (v.PASSWORD_RESET_WEBHOOK_URL !== undefined && v.PASSWORD_RESET_WEBHOOK_SECRET === undefined) {
+    problems.push(
+      'PASSWORD_RESET_WEBHOOK_URL needs PASSWORD_RESET_WEBHOOK_SECRET: deliveries are always signed',
+    )
+  }
+  if (!/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/.test(v.PASSWORD_RESET_PATH)) {
+    problems.push('PASSWORD_RESET_PATH must be a URL path starting with / (no query or fragment)')
   }
   if (problems.length > 0) throw new ConfigError(problems)
 
@@ -196,6 +235,8 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
       refreshPerSession: v.RATE_LIMIT_REFRESH_PER_SESSION,
       passwordChangePerUser: v.RATE_LIMIT_PASSWORD_CHANGE_PER_USER,
       passwordChangePerIp: v.RATE_LIMIT_PASSWORD_CHANGE_PER_IP,
+      passwordResetPerIp: v.RATE_LIMIT_PASSWORD_RESET_PER_IP,
+      passwordResetPerUsername: v.RATE_LIMIT_PASSWORD_RESET_PER_USERNAME,
     },
     jwt: {
       algorithm,
@@ -229,10 +270,22 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
       .map((name) => name.trim())
       .filter((name) => name !== ''),
     webhooks: {
-      endpoints:
-        v.WEBHOOK_URL === undefined
+      endpoints: (v.WEBHOOK_URL === undefined
+        ? []
+        : [{ name: 'events', url: v.WEBHOOK_URL, secrets: webhookSecrets, events: webhookEvents }]
+      ).concat(
+        v.PASSWORD_RESET_WEBHOOK_URL === undefined
           ? []
-          : [{ name: 'events', url: v.WEBHOOK_URL, secrets: webhookSecrets, events: webhookEvents }],
+          : // Takes no events: only the reset links written to it by name (outbox.enqueueTo).
+            [
+              {
+                name: PASSWORD_RESET_ENDPOINT,
+                url: v.PASSWORD_RESET_WEBHOOK_URL,
+                secrets: resetSecrets,
+                events: [],
+              },
+            ],
+      ),
       maxAttempts: v.WEBHOOK_MAX_ATTEMPTS,
       retryBaseSeconds: v.WEBHOOK_RETRY_BASE_SECONDS,
       retryMaxSeconds: v.WEBHOOK_RETRY_MAX_SECONDS,
@@ -240,9 +293,28 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
       pollIntervalMs: v.WEBHOOK_POLL_INTERVAL_MS,
       retentionDays: v.WEBHOOK_RETENTION_DAYS,
     },
+    recovery: {
+      resetTtlSeconds: v.PASSWORD_RESET_TTL_SECONDS,
+      resetPageUrl: `${withoutTrailingSlash(publicUrl)}${v.PASSWORD_RESET_PATH}`,
+      selfService: v.PASSWORD_RESET_WEBHOOK_URL !== undefined,
+    },
+    lockout: {
+      freeFailures: v.LOCKOUT_FREE_FAILURES,
+      baseSeconds: v.LOCKOUT_BASE_SECONDS,
+      maxSeconds: Math.max(v.LOCKOUT_MAX_SECONDS, v.LOCKOUT_BASE_SECONDS),
+      resetSeconds: v.LOCKOUT_RESET_HOURS * 3600,
+      deviceTokenTtlSeconds: v.DEVICE_TOKEN_TTL_DAYS * 86_400,
+    },
+    breachedPasswords:
+      v.PWNED_PASSWORDS_URL === undefined
+        ? undefined
+        : { url: v.PWNED_PASSWORDS_URL, timeoutMs: v.PWNED_PASSWORDS_TIMEOUT_MS },
     warnings,
   }
 }
+
+/** The webhook endpoint of self-service reset links (PASSWORD_RESET_WEBHOOK_URL). */
+export const PASSWORD_RESET_ENDPOINT = 'password_reset'
 
 const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '')
 
@@ -268,7 +340,7 @@ function readWebhookEvents(value: string, problems: string[]): string[] {
  * decoded bytes, so a secret typed as text would be decoded into some other key without a word: refused.
  * Never echoed.
  */
-function readWebhookSecrets(value: string | undefined, problems: string[]): string[] {
+function readWebhookSecrets(name: string, value: string | undefined, problems: string[]): string[] {
   if (value === undefined) return []
   const secrets = value.split(/\s+/).filter((secret) => secret !== '')
   const valid = (secret: string) => {
@@ -279,7 +351,7 @@ function readWebhookSecrets(value: string | undefined, problems: string[]): stri
   }
   if (secrets.length === 0 || !secrets.every(valid)) {
     problems.push(
-      'WEBHOOK_SECRET must be `whsec_` followed by the base64 of 24 to 64 random bytes (several separated ' +
+      `${name} must be \`whsec_\` followed by the base64 of 24 to 64 random bytes (several separated ` +
         'by spaces); generate one with `echo whsec_$(openssl rand -base64 32)`',
     )
   }

@@ -109,6 +109,27 @@ export interface WebhookDeliveriesTable {
   expires_at: number | null
 }
 
+/** At most one live password-reset token per user (issue 14); the secret half only as its SHA-256. */
+export interface PasswordResetsTable {
+  user_id: string
+  selector: string
+  verifier_hash: string
+  /** The user's token_version when issued: a later password change ends the token. */
+  token_version: number
+  created_at: number
+  expires_at: number
+}
+
+/** Failed logins per account (username key, whether or not an account has it) and device ('' for none). */
+export interface LoginThrottlesTable {
+  username_key: string
+  device: string
+  failures: number
+  last_failure_at: number
+  /** Until then a login of this account from this device (or from any client without one) is refused. */
+  locked_until: number
+}
+
 export interface Database {
   users: UsersTable
   signing_keys: SigningKeysTable
@@ -117,6 +138,8 @@ export interface Database {
   server_secrets: ServerSecretsTable
   events: EventsTable
   webhook_deliveries: WebhookDeliveriesTable
+  password_resets: PasswordResetsTable
+  login_throttles: LoginThrottlesTable
 }
 
 export type Db = Kysely<Database>

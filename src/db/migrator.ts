@@ -11,6 +11,7 @@ import * as m0003 from './migrations/0003-session-token-version-and-one-active-k
 import * as m0004 from './migrations/0004-session-refresh-generation.ts'
 import * as m0005 from './migrations/0005-events.ts'
 import * as m0006 from './migrations/0006-webhook-deliveries.ts'
+import * as m0007 from './migrations/0007-password-resets-and-login-throttles.ts'
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-users-and-signing-keys': m0001,
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004-session-refresh-generation': m0004,
   '0005-events': m0005,
   '0006-webhook-deliveries': m0006,
+  '0007-password-resets-and-login-throttles': m0007,
 }
 
 /**

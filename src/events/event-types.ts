@@ -6,7 +6,13 @@ import { type Static, type TObject, type TSchema, Type } from 'typebox'
 const SessionsRevoked = Type.Integer({ minimum: 0, description: 'how many active sessions it ended' })
 
 /** Why a login was refused: the one detail an operator most often filters on. */
-export const LOGIN_FAILURE_REASONS = ['unknown_user', 'wrong_password', 'disabled', 'rate_limited'] as const
+export const LOGIN_FAILURE_REASONS = [
+  'unknown_user',
+  'wrong_password',
+  'disabled',
+  'rate_limited',
+  'slowed_down',
+] as const
 
 export const EVENT_TYPES = {
   'user.registered': {
@@ -25,7 +31,8 @@ export const EVENT_TYPES = {
       'A login was refused. Its subject is the account when one has that name; for an unknown name, `usernameHash` ' +
       'stands for it (people type passwords into the username field: the name itself is never kept). ' +
       '`rate_limited` (a 429) is recorded at most once per account, and once per address, per rate-limit window ' +
-      'and instance.',
+      'and instance. `slowed_down`: refused unchecked while the account (or the device) was slowed down after ' +
+      'failed logins (README, Lockout).',
     detail: Type.Object({
       reason: Type.Enum([...LOGIN_FAILURE_REASONS], { type: 'string', description: 'why it was refused' }),
       usernameHash: Type.Optional(
@@ -51,6 +58,39 @@ export const EVENT_TYPES = {
   },
   'sessions.revoked_all': {
     when: 'The user signed out everywhere: `POST /auth/logout-all`.',
+    detail: Type.Object({ sessionsRevoked: SessionsRevoked }),
+  },
+  'login.locked': {
+    when:
+      'Failed logins began to slow the account down (LOCKOUT_FREE_FAILURES reached): for clients without its ' +
+      'device token (`device: others`), or for one device of its own (`own`). Recorded when the slowdown starts, ' +
+      'not at each doubling.',
+    detail: Type.Object({
+      device: Type.Enum(['others', 'own'], { type: 'string', description: 'whose logins are slowed down' }),
+      failures: Type.Integer({ minimum: 1, description: 'failed logins counted' }),
+      seconds: Type.Integer({ minimum: 0, description: 'the first wait' }),
+    }),
+  },
+  'login.unlocked': {
+    when: "An admin (`DELETE /users/{id}/lockout`) or `tessera user unlock` cleared the account's failed logins.",
+    detail: Type.Object({
+      throttles: Type.Integer({ minimum: 0, description: 'how many counters (devices) were cleared' }),
+    }),
+  },
+  'password.reset_link_issued': {
+    when:
+      'A password-reset token was issued: by an admin (`POST /users/{id}/password-reset`), `tessera user ' +
+      'reset-link` (`cli`), or a self-service request (`anonymous`, then sent to PASSWORD_RESET_WEBHOOK_URL). ' +
+      'Any earlier token of the user stops working.',
+    detail: Type.Object({
+      via: Type.Enum(['admin', 'cli', 'self_service'], { type: 'string', description: 'who asked for it' }),
+      expiresIn: Type.Integer({ minimum: 1, description: 'seconds it is valid for' }),
+    }),
+  },
+  'password.reset': {
+    when:
+      'A password was set with a reset token (`POST /auth/password-reset`); every session of the user ended. ' +
+      'Actor `anonymous`: whoever held the token.',
     detail: Type.Object({ sessionsRevoked: SessionsRevoked }),
   },
   'password.changed': {

@@ -7,6 +7,10 @@ export const PROBLEMS = {
   malformed_request: { status: 400, title: 'The request could not be parsed' },
   invalid_current_password: { status: 400, title: 'The current password is not correct' },
   invalid_credentials: { status: 401, title: 'Username or password is not correct' },
+  invalid_reset_token: {
+    status: 400,
+    title: 'The reset token is not valid: it was used, has expired, or was replaced by a newer one',
+  },
   invalid_token: { status: 401, title: 'The access token is missing, malformed, revoked or not valid' },
   token_expired: { status: 401, title: 'The access token has expired' },
   invalid_refresh_token: { status: 401, title: 'The refresh token is missing, unknown or revoked' },
@@ -24,6 +28,10 @@ export const PROBLEMS = {
   uri_too_long: { status: 414, title: 'A part of the request path is too long' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  login_slowed_down: {
+    status: 429,
+    title: 'Failed logins from this device slowed its logins down; try again after Retry-After seconds',
+  },
   headers_too_large: { status: 431, title: 'The request headers are too large' },
   internal_error: { status: 500, title: 'Something went wrong on our side' },
   not_ready: { status: 503, title: 'The service is not ready' },

@@ -37,6 +37,7 @@ export type RevocationReason =
   | 'logout_all'
   | 'revoked_by_user'
   | 'password_changed'
+  | 'password_reset'
   | 'user_disabled'
   | 'refresh_token_reused'
 

@@ -85,6 +85,8 @@ describe('registration, login and the current user', () => {
     assert.equal(body.expires_in, 900)
     assert.deepEqual(Object.keys(body).sort(), [
       'access_token',
+      'device_token',
+      'device_token_expires_in',
       'expires_in',
       'refresh_token',
       'refresh_token_expires_in',

@@ -344,6 +344,62 @@ describe('the tessera command line', () => {
     })
   })
 
+  it('issue 14: user reset-link prints a single-use link that sets the password; user unlock forgets failed logins', async () => {
+    const env = {
+      DATABASE_URL: await databases.url(join(dir, 'recovery.db')),
+      PUBLIC_URL: 'https://auth.test',
+      // A first wait long enough to outlast the commands below.
+      LOCKOUT_BASE_SECONDS: '600',
+    }
+    assert.equal((await tessera(['migrate'], { env })).code, 0)
+    const password = 'a long operator passphrase'
+    const created = await tessera(['user', 'create', 'rita_r', '--password-stdin'], { input: password, env })
+    assert.equal(created.code, 0, created.stderr)
+    let t: TestApp | undefined
+    try {
+      t = await buildTestApp({ env })
+      const app = t.app
+      const run = await tessera(['user', 'reset-link', 'RITA_R'], { env })
+      assert.equal(run.code, 0, run.stderr)
+      assert.doesNotMatch(run.stdout, new RegExp(password))
+      const token = /^token: ([\w-]{59})$/m.exec(run.stdout)?.[1] ?? ''
+      assert.match(run.stdout, new RegExp(`^https://auth\\.test/reset-password#token=${token}$`, 'm'))
+      assert.match(run.stdout, /valid for 30 minutes, once/)
+      const reset = () =>
+        app.inject({
+          method: 'POST',
+          url: '/auth/password-reset',
+          payload: { token, newPassword: 'a brand new passphrase' },
+        })
+      assert.equal((await reset()).statusCode, 204)
+      assert.equal((await reset()).statusCode, 400)
+      await login(app, 'rita_r', 'a brand new passphrase')
+
+      // Six wrong passwords slow the account down for clients without its device token.
+      for (let i = 0; i < 6; i++) {
+        const wrong = await app.inject({
+          method: 'POST',
+          url: '/auth/login',
+          payload: { username: 'rita_r', password: `wrong guess ${i}` },
+        })
+        assert.equal(wrong.statusCode, 401)
+      }
+      const slowed = await app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { username: 'rita_r', password: 'a brand new passphrase' },
+      })
+      assert.equal(slowed.statusCode, 401)
+      const unlock = await tessera(['user', 'unlock', 'rita_r'], { env })
+      assert.equal(unlock.code, 0, unlock.stderr)
+      assert.match(unlock.stdout, /clients without a device token: 6 failed logins, slowed down until /)
+      await login(app, 'rita_r', 'a brand new passphrase')
+      assert.match((await tessera(['user', 'unlock', 'rita_r'], { env })).stdout, /no failed logins counted/)
+    } finally {
+      await t?.close()
+    }
+  })
+
   it('on SQLite, waits for a write another process has in flight instead of failing (database is locked)', async () => {
     // A change reads the row before writing it. Another process (a running server, a second command) holds
     // the write lock meanwhile: the command must wait its turn, up to DATABASE_BUSY_TIMEOUT_MS.

@@ -3,6 +3,7 @@
 // Events are read back the way an operator reads them, through GET /admin/events.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Store } from '../../src/deps.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 import {
@@ -298,13 +299,13 @@ describe('issue 13: a login answered 429 is recorded as login.failed (rate_limit
     const statuses = []
     for (let i = 0; i < 5; i++) statuses.push((await login(t, user.username, 'not the password')).statusCode)
     assert.deepEqual(statuses, [401, 401, 429, 429, 429])
-    const failures = (await eventsAbout(t, admin, { user: user.id })).filter(
-      (event) => event.type === 'login.failed',
-    )
-    assert.deepEqual(
-      failures.map((event) => event.detail.reason),
-      ['wrong_password', 'wrong_password', 'rate_limited'],
-    )
+    // A throttled login is recorded after its answer is sent: wait for it rather than race it.
+    const reasons = async () =>
+      (await eventsAbout(t, admin, { user: user.id }))
+        .filter((event) => event.type === 'login.failed')
+        .map((event) => event.detail.reason)
+    for (let tries = 0; tries < 50 && (await reasons()).length < 3; tries++) await sleep(20)
+    assert.deepEqual(await reasons(), ['wrong_password', 'wrong_password', 'rate_limited'])
   })
 
   it('records a throttled unknown name by its hash; one rate_limited per address too, whatever the names', async () => {

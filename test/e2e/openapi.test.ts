@@ -22,6 +22,7 @@ describe('GET /openapi.json', () => {
     assert.deepEqual(operations.sort(), [
       'DELETE /auth/sessions/{id}',
       'DELETE /users/{id}',
+      'DELETE /users/{id}/lockout',
       'GET /.well-known/jwks.json',
       'GET /.well-known/oauth-authorization-server',
       'GET /.well-known/openid-configuration',
@@ -34,14 +35,17 @@ describe('GET /openapi.json', () => {
       'GET /ready',
       'GET /users',
       'GET /users/{id}',
+      'GET /users/{id}/lockout',
       'PATCH /users/me',
       'PATCH /users/{id}',
       'POST /auth/login',
       'POST /auth/logout',
       'POST /auth/logout-all',
+      'POST /auth/password-reset',
       'POST /auth/refresh',
       'POST /auth/register',
       'POST /users/me/password',
+      'POST /users/{id}/password-reset',
     ])
   })
 

@@ -142,6 +142,8 @@ describe('configuration', () => {
       'JWT_PRIVATE_KEY',
       'JWT_SECRET',
       'KEY_ENCRYPTION_SECRET',
+      'PASSWORD_RESET_WEBHOOK_SECRET',
+      'PASSWORD_RESET_WEBHOOK_URL',
       'REDIS_URL',
       'WEBHOOK_SECRET',
       'WEBHOOK_URL',

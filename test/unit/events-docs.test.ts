@@ -46,6 +46,7 @@ describe('issue 13: the security event types, documented once', () => {
       'wrong_password',
       'disabled',
       'rate_limited',
+      'slowed_down',
       'logout',
       'revoked_by_user',
     ])

@@ -1,0 +1,77 @@
+// Password-reset tokens (issue 14): at most one live token per user, so that issuing one ends the one before.
+// A token is `<selector><verifier>`: the selector finds the row, the verifier is stored only as its SHA-256
+// and compared in constant time (password-reset.service.ts). A database leak gives no working token.
+import type { Db } from '../db/database.ts'
+
+export type PasswordReset = {
+  userId: string
+  selector: string
+  /** SHA-256 of the verifier, hex. */
+  verifierHash: string
+  /** The user's token_version when issued: a password changed since ends the token. */
+  tokenVersion: number
+  createdAt: number
+  expiresAt: number
+}
+
+export interface PasswordResetRepository {
+  /** Stores the user's token, replacing any earlier one. */
+  replace(reset: PasswordReset): Promise<void>
+  findBySelector(selector: string): Promise<PasswordReset | undefined>
+  /** Deletes the token if it is still there: true for the one caller that spends it. */
+  spend(selector: string): Promise<boolean>
+  /** Deletes the tokens that expired before `now`; resolves to how many. */
+  purgeExpired(now: number): Promise<number>
+}
+
+export function createPasswordResetRepository(db: Db): PasswordResetRepository {
+  return {
+    async replace(reset) {
+      const row = {
+        user_id: reset.userId,
+        selector: reset.selector,
+        verifier_hash: reset.verifierHash,
+        token_version: reset.tokenVersion,
+        created_at: reset.createdAt,
+        expires_at: reset.expiresAt,
+      }
+      const { user_id: _key, ...replaced } = row
+      await db
+        .insertInto('password_resets')
+        .values(row)
+        .onConflict((oc) => oc.column('user_id').doUpdateSet(replaced))
+        .execute()
+    },
+
+    async findBySelector(selector) {
+      const row = await db
+        .selectFrom('password_resets')
+        .selectAll()
+        .where('selector', '=', selector)
+        .executeTakeFirst()
+      return (
+        row && {
+          userId: row.user_id,
+          selector: row.selector,
+          verifierHash: row.verifier_hash,
+          tokenVersion: Number(row.token_version),
+          createdAt: Number(row.created_at),
+          expiresAt: Number(row.expires_at),
+        }
+      )
+    },
+
+    async spend(selector) {
+      const result = await db
+        .deleteFrom('password_resets')
+        .where('selector', '=', selector)
+        .executeTakeFirst()
+      return result.numDeletedRows > 0n
+    },
+
+    async purgeExpired(now) {
+      const result = await db.deleteFrom('password_resets').where('expires_at', '<', now).executeTakeFirst()
+      return Number(result.numDeletedRows)
+    },
+  }
+}
