@@ -205,7 +205,7 @@ export async function createDeps(
       overrides.hasher ??
       createPasswordHasher(config.argon2, Math.max(1, Math.floor(availableParallelism() / config.workers)))
     const users = repositories.users
-    const checkNewPassword = createNewPasswordCheck(
+    const newPasswords = createNewPasswordCheck(
       createBreachedPasswordCheck(config.breachedPasswords, log, clock),
     )
     const lockout =
@@ -221,7 +221,7 @@ export async function createDeps(
           passwordResets: createPasswordResetRepository(db),
           transact,
           hasher,
-          checkNewPassword,
+          newPasswords,
           authStates,
           clock,
           config: config.recovery,
@@ -233,7 +233,7 @@ export async function createDeps(
           transact,
           events: bindRecorder(recorder, db),
           hasher,
-          checkNewPassword,
+          newPasswords,
           lockout,
           // Device tokens are bound to the account by an HMAC under this key (README, Lockout).
           deviceTokens: createDeviceTokens(

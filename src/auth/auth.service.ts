@@ -22,7 +22,6 @@ import type { Lockout } from './lockout.ts'
 import { OTHERS } from './login-throttle.repository.ts'
 import type { NewPasswordCheck } from './new-password.ts'
 import type { HashRequester, PasswordHasher } from './password-hasher.ts'
-import { passwordProblem } from './password-policy.ts'
 
 export type Registration = { username: string; password: string; firstName: string; lastName: string }
 
@@ -76,7 +75,7 @@ export type AuthServiceDeps = {
   /** Events that record no change (a refused login), each in a transaction of its own. */
   events: EventWriter
   hasher: PasswordHasher
-  checkNewPassword: NewPasswordCheck
+  newPasswords: NewPasswordCheck
   lockout: Lockout
   deviceTokens: DeviceTokens
   sessions: SessionService
@@ -104,7 +103,7 @@ const invalid = (errors: FieldError[]) =>
 
 export function createAuthService(deps: AuthServiceDeps): AuthService {
   const { users, transact, events, hasher, sessions, authStates, clock, hashAttemptedName } = deps
-  const { checkNewPassword, lockout, deviceTokens } = deps
+  const { newPasswords, lockout, deviceTokens } = deps
   const reserved = new Set(deps.reservedUsernames.map(lookalikeKey))
   // Verifying against this when the user does not exist makes "no such user" cost the same as "wrong
   // password", so response times do not reveal which usernames exist.
@@ -157,7 +156,9 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       const usernameIssue =
         usernameProblem(username) ??
         (!options.allowReservedUsername && reserved.has(lookalikeKey(username)) ? 'is reserved' : undefined)
-      const passwordIssue = passwordProblem(input.password, username)
+      // Checked (breaches included) whether or not the name is taken, which is known only at the insert: a
+      // check that ran only for free names would tell taken ones by time.
+      const passwordIssue = await newPasswords.problem(input.password, username)
       if (usernameIssue || passwordIssue) {
         throw invalid([
           ...(usernameIssue ? [{ field: '/body/username', message: usernameIssue }] : []),
@@ -166,8 +167,6 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       }
       // The account does not exist yet: counted against the address only, so that registering a taken name
       // cannot take the share of that name's owner.
-      // Whether or not the name is taken: a check that ran only for free names would tell taken ones by time.
-      await checkNewPassword(input.password, username, '/body/password')
       const { context } = options
       const address = context.ip ? addressKey(context.ip) : undefined
       const passwordHash = await hasher.hash(input.password, { address })
@@ -227,8 +226,9 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
           : found.user.disabled
             ? 'disabled'
             : undefined
-      if (refusal) {
-        await recordFailedLogin(username, found?.user, refusal, client)
+      // (!found is said again for TypeScript: refusal is then 'unknown_user'.)
+      if (!found || refusal !== undefined) {
+        await recordFailedLogin(username, found?.user, refusal ?? 'unknown_user', client)
         const { failures, started } = await lockout.recordFailure(account, device)
         if (found && started !== undefined) {
           await events.record({
@@ -240,7 +240,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
         }
         throw new AppError('invalid_credentials')
       }
-      const { user, passwordHash } = found as NonNullable<typeof found>
+      const { user, passwordHash } = found
       if (hasher.needsRehash(passwordHash)) {
         await users.setPasswordHash(user.id, await hasher.hash(password, by), epochSeconds(clock))
       }
@@ -253,7 +253,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
 
     async changePassword(user, { currentPassword, newPassword }, context) {
       // Before the current password is checked: a refusal here costs no hash, and says nothing about it.
-      await checkNewPassword(newPassword, user.username, '/body/newPassword')
+      await newPasswords.check(newPassword, user.username, '/body/newPassword')
       const by = requester(user.username, context.ip ?? undefined)
       const currentHash = await users.findPasswordHash(user.id)
       if (currentHash === undefined) throw new AppError('user_not_found')

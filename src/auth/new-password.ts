@@ -5,19 +5,27 @@ import { AppError } from '../http/problem.ts'
 import type { BreachedPasswordCheck } from './breached-passwords.ts'
 import { passwordProblem } from './password-policy.ts'
 
-/** Throws 400 validation_failed naming `field` (a JSON Pointer) when the password may not be used. */
-export type NewPasswordCheck = (password: string, username: string, field: string) => Promise<void>
+export type NewPasswordCheck = {
+  /** What is wrong with the new password of `username`, as a phrase after "the password", or undefined. */
+  problem(password: string, username: string): Promise<string | undefined>
+  /** Throws 400 validation_failed naming `field` (a JSON Pointer) when the password may not be used. */
+  check(password: string, username: string, field: string): Promise<void>
+}
 
 export const BREACHED = 'appears in known data breaches (Pwned Passwords); choose another'
 
 export function createNewPasswordCheck(isBreached: BreachedPasswordCheck): NewPasswordCheck {
-  return async (password, username, field) => {
-    const problem =
-      passwordProblem(password, username) ?? ((await isBreached(password)) ? BREACHED : undefined)
-    if (problem) {
-      throw new AppError('validation_failed', 'One or more fields are not valid; see errors.', {
-        errors: [{ field, message: problem }],
-      })
-    }
+  const problem = async (password: string, username: string) =>
+    passwordProblem(password, username) ?? ((await isBreached(password)) ? BREACHED : undefined)
+  return {
+    problem,
+    async check(password, username, field) {
+      const found = await problem(password, username)
+      if (found) {
+        throw new AppError('validation_failed', 'One or more fields are not valid; see errors.', {
+          errors: [{ field, message: found }],
+        })
+      }
+    },
   }
 }

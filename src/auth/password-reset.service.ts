@@ -55,7 +55,7 @@ export type PasswordResetServiceDeps = {
   passwordResets: PasswordResetRepository
   transact: Transact<ResetStore>
   hasher: PasswordHasher
-  checkNewPassword: NewPasswordCheck
+  newPasswords: NewPasswordCheck
   authStates: AuthStateCache
   clock: Clock
   config: RecoveryConfig
@@ -71,7 +71,7 @@ const NO_VERIFIER = sha256(randomToken(32))
 const invalidToken = () => new AppError('invalid_reset_token')
 
 export function createPasswordResetService(deps: PasswordResetServiceDeps): PasswordResetService {
-  const { users, passwordResets, transact, hasher, checkNewPassword, authStates, clock, config } = deps
+  const { users, passwordResets, transact, hasher, newPasswords, authStates, clock, config } = deps
 
   /** Writes a new token for the user in `store`, and records that it was issued. */
   async function issueIn(store: ResetStore, user: User, via: ResetVia, context: EventContext) {
@@ -144,16 +144,15 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps): Pass
       const found = await usable(token)
       if (!found) throw invalidToken()
       const { reset, user } = found
-      await checkNewPassword(newPassword, user.username, '/body/newPassword')
+      await newPasswords.check(newPassword, user.username, '/body/newPassword')
       const passwordHash = await hasher.hash(newPassword)
       await transact(async (store) => {
         // Spent here, in the transaction of the change: of two requests with one token, one sets the password.
         if (!(await store.passwordResets.spend(reset.selector))) throw invalidToken()
-        // A password changed while this one was hashed ends the token too.
-        const current = await store.users.findById(user.id)
-        if (current?.tokenVersion !== reset.tokenVersion) throw invalidToken()
         const now = epochSeconds(clock)
-        if (!(await store.users.changePassword(user.id, passwordHash, now))) throw invalidToken()
+        // Only if the password has not changed since the token was issued (also while this one was hashed).
+        const changed = await store.users.changePassword(user.id, passwordHash, now, reset.tokenVersion)
+        if (!changed) throw invalidToken()
         const sessionsRevoked = await store.sessions.revokeAllForUser(user.id, 'password_reset', now)
         await store.events.record({
           type: 'password.reset',

@@ -5,6 +5,7 @@ import { Type } from 'typebox'
 import { usernameKey } from '../access/username.ts'
 import { clientOf, contextOf } from '../events/event.ts'
 import { NoContent, problems } from '../http/responses.ts'
+import { isoTime } from '../lib/clock.ts'
 import { UserIdParams } from '../users/users.schemas.ts'
 import {
   PasswordResetAccepted,
@@ -39,8 +40,6 @@ const ACCEPTED = {
   detail:
     'If an account with that username exists and is enabled, a reset link is on its way through the channel the app set up.',
 } as const
-
-const isoDate = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString()
 
 export const recoveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app.deps
@@ -132,8 +131,8 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         counters: counters.map((counter) => ({
           device: counter.device === OTHERS ? 'others' : counter.device,
           failures: counter.failures,
-          lastFailureAt: isoDate(counter.lastFailureAt),
-          slowedDownUntil: counter.slowed ? isoDate(counter.lockedUntil) : null,
+          lastFailureAt: isoTime(counter.lastFailureAt),
+          slowedDownUntil: counter.slowed ? isoTime(counter.lockedUntil) : null,
         })),
       }
     },

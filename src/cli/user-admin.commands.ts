@@ -7,6 +7,7 @@
 import { usernameKey } from '../access/username.ts'
 import type { Services } from '../deps.ts'
 import { CLI_CONTEXT } from '../events/event.ts'
+import { isoTime } from '../lib/clock.ts'
 import { ADMIN_ROLE, type User } from '../users/user.repository.ts'
 import { type Command, parseCommandArgs, withDeps, writeLine } from './command.ts'
 
@@ -122,9 +123,7 @@ are no longer slowed down, from any client. Recorded as login.unlocked.
     if (counters.length === 0) return `"${user.username}" has no failed logins counted`
     const lines = counters.map((counter) => {
       const whose = counter.device === '' ? 'clients without a device token' : `device ${counter.device}`
-      const until = counter.slowed
-        ? `, slowed down until ${new Date(counter.lockedUntil * 1000).toISOString()}`
-        : ''
+      const until = counter.slowed ? `, slowed down until ${isoTime(counter.lockedUntil)}` : ''
       return `  ${whose}: ${counter.failures} failed logins${until}`
     })
     await lockout.unlock(user, CLI_CONTEXT)

@@ -44,8 +44,16 @@ export interface UserRepository {
   update(id: string, changes: UserChanges, now: number): Promise<UserUpdate | undefined | LastAdmin>
   /** Replaces the hash without revoking tokens (a rehash on login). */
   setPasswordHash(id: string, passwordHash: string, now: number): Promise<void>
-  /** Replaces the hash and bumps the token version, so that every earlier access token is refused. */
-  changePassword(id: string, passwordHash: string, now: number): Promise<User | undefined>
+  /**
+   * Replaces the hash and bumps the token version, so that every earlier access token is refused. Undefined
+   * when there is no such user, or, with `ifTokenVersion`, when its token version is no longer that one.
+   */
+  changePassword(
+    id: string,
+    passwordHash: string,
+    now: number,
+    ifTokenVersion?: number,
+  ): Promise<User | undefined>
   /** The user deleted; undefined for an unknown user; LAST_ADMIN, deleting nothing, for the last enabled admin. */
   delete(id: string): Promise<User | undefined | LastAdmin>
 }
@@ -215,8 +223,8 @@ export function createUserRepository(db: Db): UserRepository {
         .execute()
     },
 
-    async changePassword(id, passwordHash, now) {
-      const result = await db
+    async changePassword(id, passwordHash, now, ifTokenVersion) {
+      let query = db
         .updateTable('users')
         .set((eb) => ({
           password_hash: passwordHash,
@@ -224,7 +232,8 @@ export function createUserRepository(db: Db): UserRepository {
           updated_at: now,
         }))
         .where('id', '=', id)
-        .executeTakeFirst()
+      if (ifTokenVersion !== undefined) query = query.where('token_version', '=', ifTokenVersion)
+      const result = await query.executeTakeFirst()
       return result.numUpdatedRows > 0n ? this.findById(id) : undefined
     },
 

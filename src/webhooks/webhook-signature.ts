@@ -2,6 +2,7 @@
 // data}` and the headers `webhook-id`, `webhook-timestamp` and `webhook-signature`, the latter an HMAC-SHA256
 // of `id.timestamp.body` under each configured secret (the `standardwebhooks` library computes it).
 import { Webhook } from 'standardwebhooks'
+import { isoTime } from '../lib/clock.ts'
 
 /** What is sent: an event (or, from issue 14 on, another message) with its type and time. */
 export type WebhookMessage = {
@@ -18,7 +19,7 @@ export type WebhookMessage = {
 export function webhookPayload(message: WebhookMessage): string {
   return JSON.stringify({
     type: message.type,
-    timestamp: new Date(message.timestamp * 1000).toISOString(),
+    timestamp: isoTime(message.timestamp),
     data: message.data,
   })
 }
