@@ -41,14 +41,29 @@ function createAjv(options: AjvOptions): Ajv {
 /** Refuses bytes that are not UTF-8 rather than replacing them. A BOM is kept in the text; the JSON parser skips it. */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
-/** Whether every string (and key) in a parsed JSON value is well-formed Unicode. */
-function isWellFormedJson(value: unknown): boolean {
-  if (typeof value === 'string') return value.isWellFormed()
-  if (Array.isArray(value)) return value.every(isWellFormedJson)
-  if (value !== null && typeof value === 'object') {
-    return Object.entries(value).every(([key, item]) => key.isWellFormed() && isWellFormedJson(item))
+/**
+ * What is wrong with the text of a parsed body, if anything: a lone UTF-16 surrogate, which no valid Unicode
+ * text contains, or a NUL character, which no PostgreSQL text column can hold (a name holding one was a 500).
+ */
+function textProblem(value: unknown): string | undefined {
+  if (typeof value === 'string') {
+    if (!value.isWellFormed()) return 'The body contains text that is not valid Unicode'
+    return value.includes('\0') ? 'The body contains a NUL character (\\u0000)' : undefined
   }
-  return true
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const problem = textProblem(item)
+      if (problem) return problem
+    }
+    return undefined
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      const problem = textProblem(key) ?? textProblem(item)
+      if (problem) return problem
+    }
+  }
+  return undefined
 }
 
 export type BuildAppOptions = {
@@ -102,7 +117,7 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   // JSON only: a text/plain body is refused (415) rather than handed to a schema as a string. A body must be
   // UTF-8, and its JSON text may not encode lone UTF-16 surrogates ("\ud800"), which no valid Unicode text
   // contains: decoding would silently turn either into U+FFFD, so that two different passwords would hash
-  // alike. Such a body is refused as malformed.
+  // alike. Nor may it hold NUL ("\u0000"), which PostgreSQL cannot store. Such a body is refused as malformed.
   app.removeContentTypeParser('text/plain')
   const parseJson = app.getDefaultJsonParser('error', 'error')
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
@@ -114,12 +129,8 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     }
     parseJson(request as Parameters<typeof parseJson>[0], text, (error, value) => {
       if (error) return done(error, undefined)
-      if (!isWellFormedJson(value)) {
-        return done(
-          new AppError('malformed_request', 'The body contains text that is not valid Unicode'),
-          undefined,
-        )
-      }
+      const problem = textProblem(value)
+      if (problem) return done(new AppError('malformed_request', problem), undefined)
       done(null, value)
     })
   })

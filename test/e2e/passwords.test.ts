@@ -144,6 +144,31 @@ describe('password rules and stored hashes', () => {
     }
   })
 
+  it('refuses a NUL character in any body field, which PostgreSQL cannot store (a login with one was a 500)', async () => {
+    const requests = [
+      { url: '/auth/login', payload: { username: '\u0000ada', password: 'whatever it is' } },
+      { url: '/auth/login', payload: { username: 'ada', password: 'a password\u0000' } },
+      {
+        url: '/auth/register',
+        payload: {
+          username: uniqueUsername('nul'),
+          password: 'long enough password',
+          firstName: 'A\u0000',
+          lastName: 'L',
+        },
+      },
+      { url: '/auth/password-reset', payload: { token: '\u0000', newPassword: 'long enough password' } },
+    ]
+    for (const { url, payload } of requests) {
+      const body = assertProblem(
+        await t.app.inject({ method: 'POST', url, payload }),
+        400,
+        'malformed_request',
+      )
+      assert.match(body.detail, /NUL/)
+    }
+  })
+
   it('does not upgrade a bcrypt hash on a failed login', async () => {
     const bcrypt = await bcryptHash('flask era password', 4)
     const { username } = await insertUser(t, bcrypt)
