@@ -93,8 +93,9 @@ export type AuthServiceDeps = {
 const MAX_THROTTLE_KEYS = 10_000
 
 /** Whom a password check counts against in the hash queue (password-hasher.ts). */
-const requester = (username: string, ip: string | undefined): HashRequester => ({
-  account: usernameKey(username),
+const requester = (username: string, ip: string | undefined, device = OTHERS): HashRequester => ({
+  // A device token's holder has a share of its own: others' checks of the account cannot fill it.
+  account: device === OTHERS ? usernameKey(username) : `${usernameKey(username)} ${device}`,
   address: ip === undefined ? undefined : addressKey(ip),
 })
 
@@ -202,51 +203,56 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     async login(username, password, client, deviceToken) {
       const account = usernameKey(username)
       const device = deviceTokens.verify(account, deviceToken) ?? OTHERS
-      const [slowedUntil, found] = await Promise.all([
-        lockout.slowedUntil(account, device),
+      const [entry, found] = await Promise.all([
+        lockout.enter(account, device),
         users.findCredentials(account),
       ])
-      const by = requester(username, client.ip)
-      // Checked even when the answer is already known (an unknown name, a slowed-down account), so that the
-      // time taken does not tell those apart from a wrong password.
-      const matches = await hasher.verify(found?.passwordHash ?? (await getDummyHash()), password, by)
-      if (slowedUntil > 0) {
-        // Not counted: a refusal unchecked is no guess. Without a device token, the answer is a wrong
-        // password's, whatever the password: slowing down must not tell that the account exists, nor that the
-        // password was right. A device token proves an earlier login: its holder may know why, and how long.
-        await recordFailedLogin(username, found?.user, 'slowed_down', client)
-        if (device === OTHERS) throw new AppError('invalid_credentials')
-        const wait = Math.max(1, slowedUntil - epochSeconds(clock))
-        throw new AppError('login_slowed_down', undefined, { headers: { 'retry-after': String(wait) } })
-      }
-      const refusal = !found
-        ? 'unknown_user'
-        : !matches
-          ? 'wrong_password'
-          : found.user.disabled
-            ? 'disabled'
-            : undefined
-      // (!found is said again for TypeScript: refusal is then 'unknown_user'.)
-      if (!found || refusal !== undefined) {
-        await recordFailedLogin(username, found?.user, refusal ?? 'unknown_user', client)
-        const { failures, started } = await lockout.recordFailure(account, device)
-        if (found && started !== undefined) {
-          await events.record({
-            type: 'login.locked',
-            context: { actor: { kind: 'anonymous' }, ...client },
-            userId: found.user.id,
-            detail: { device: device === OTHERS ? 'others' : 'own', failures, seconds: started },
-          })
+      try {
+        const by = requester(username, client.ip, device)
+        // Checked even when the answer is already known (an unknown name, a slowed-down account), so that the
+        // time taken does not tell those apart from a wrong password.
+        const matches = await hasher.verify(found?.passwordHash ?? (await getDummyHash()), password, by)
+        if (entry.refusedUntil > 0) {
+          // Not counted: a refusal unchecked is no guess. Without a device token, the answer is a wrong
+          // password's, whatever the password: slowing down must not tell that the account exists, nor that
+          // the password was right. A device token proves an earlier login: its holder may know why, and how long.
+          await recordFailedLogin(username, found?.user, 'slowed_down', client)
+          if (device === OTHERS) throw new AppError('invalid_credentials')
+          const wait = Math.max(1, entry.refusedUntil - epochSeconds(clock))
+          throw new AppError('login_slowed_down', undefined, { headers: { 'retry-after': String(wait) } })
         }
-        throw new AppError('invalid_credentials')
+        const refusal = !found
+          ? 'unknown_user'
+          : !matches
+            ? 'wrong_password'
+            : found.user.disabled
+              ? 'disabled'
+              : undefined
+        // (!found is said again for TypeScript: refusal is then 'unknown_user'.)
+        if (!found || refusal !== undefined) {
+          await recordFailedLogin(username, found?.user, refusal ?? 'unknown_user', client)
+          const { failures, started } = await lockout.recordFailure(account, device)
+          if (found && started !== undefined) {
+            await events.record({
+              type: 'login.locked',
+              context: { actor: { kind: 'anonymous' }, ...client },
+              userId: found.user.id,
+              detail: { device: device === OTHERS ? 'others' : 'own', failures, seconds: started },
+            })
+          }
+          throw new AppError('invalid_credentials')
+        }
+        const { user, passwordHash } = found
+        if (hasher.needsRehash(passwordHash)) {
+          await users.setPasswordHash(user.id, await hasher.hash(password, by), epochSeconds(clock))
+        }
+        await lockout.recordSuccess(account, device)
+        const grant = await sessions.start(user, client)
+        return { grant, device: deviceTokens.issue(account, device === OTHERS ? undefined : device) }
+      } finally {
+        // After the failure is counted: the next check of this count sees it.
+        entry.leave()
       }
-      const { user, passwordHash } = found
-      if (hasher.needsRehash(passwordHash)) {
-        await users.setPasswordHash(user.id, await hasher.hash(password, by), epochSeconds(clock))
-      }
-      await lockout.recordSuccess(account, device)
-      const grant = await sessions.start(user, client)
-      return { grant, device: deviceTokens.issue(account, device === OTHERS ? undefined : device) }
     },
 
     deviceOf: (username, deviceToken) => deviceTokens.verify(usernameKey(username), deviceToken),

@@ -4,6 +4,8 @@
 // slows its logins down: each further failure refuses the next logins, unchecked, for a wait that doubles from
 // LOCKOUT_BASE_SECONDS up to LOCKOUT_MAX_SECONDS; never a permanent lock. So an attacker without the owner's
 // device token slows down only the clients without one, and the owner's own device logs in at once.
+// Checks under way count too: once the next failure would slow a count down, its logins are checked one at a
+// time (per process), so that parallel guesses cannot all be checked before the first of them fails.
 import { usernameKey } from '../access/username.ts'
 import type { LockoutConfig } from '../config/load-config.ts'
 import type { EventContext } from '../events/event.ts'
@@ -11,9 +13,16 @@ import type { EventWriter } from '../events/event-recorder.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
 import { type LoginThrottle, type LoginThrottleRepository, OTHERS } from './login-throttle.repository.ts'
 
+/** A login check let through (`refusedUntil` 0), or refused unchecked until then (epoch seconds). */
+export type LoginEntry = {
+  refusedUntil: number
+  /** Ends the check, once its outcome is recorded: call it whatever happened. */
+  leave(): void
+}
+
 export interface Lockout {
-  /** Until when (epoch seconds) logins of the account from `device` are refused unchecked; 0 if they are not. */
-  slowedUntil(usernameKey: string, device: string): Promise<number>
+  /** Starts a login check of the account from `device`, unless that count is slowed down, or busy (above). */
+  enter(usernameKey: string, device: string): Promise<LoginEntry>
   /** Counts a failed login; `started`: the first wait, when this failure began the slowdown. */
   recordFailure(usernameKey: string, device: string): Promise<{ failures: number; started?: number }>
   /** A successful login forgets its own device's failures (never those of others: the attacker's stay). */
@@ -42,12 +51,35 @@ export function createLockout(
   const now = () => epochSeconds(clock)
   const forgetBefore = () => now() - config.resetSeconds
   const off = config.baseSeconds === 0
+  /** Checks under way in this process, per account and device. */
+  const inFlight = new Map<string, number>()
+  const nothingToLeave = () => {}
 
   return {
-    async slowedUntil(usernameKey, device) {
-      if (off) return 0
+    async enter(usernameKey, device) {
+      if (off) return { refusedUntil: 0, leave: nothingToLeave }
       const throttle = await throttles.find(usernameKey, device, forgetBefore())
-      return throttle && throttle.lockedUntil > now() ? throttle.lockedUntil : 0
+      if (throttle && throttle.lockedUntil > now()) {
+        return { refusedUntil: throttle.lockedUntil, leave: nothingToLeave }
+      }
+      const slot = `${usernameKey} ${device}`
+      const running = inFlight.get(slot) ?? 0
+      // Each check under way may end in a failure: past the free ones, the next waits for it (a second).
+      if (running > 0 && (throttle?.failures ?? 0) + running >= config.freeFailures) {
+        return { refusedUntil: now() + 1, leave: nothingToLeave }
+      }
+      inFlight.set(slot, running + 1)
+      let left = false
+      return {
+        refusedUntil: 0,
+        leave() {
+          if (left) return
+          left = true
+          const remaining = (inFlight.get(slot) ?? 1) - 1
+          if (remaining > 0) inFlight.set(slot, remaining)
+          else inFlight.delete(slot)
+        },
+      }
     },
 
     async recordFailure(usernameKey, device) {

@@ -4,7 +4,9 @@
 // without a device token, a slowed account answers exactly as a wrong password does. Time is a fixed clock that
 // the tests move; everything goes through HTTP, as a client and an admin see it.
 import assert from 'node:assert/strict'
+import { availableParallelism } from 'node:os'
 import { afterEach, beforeEach, describe, it } from 'node:test'
+import { createPasswordHasher } from '../../src/auth/password-hasher.ts'
 import { SETTINGS } from '../../src/config/config.schema.ts'
 import { createFixedClock } from '../../src/lib/clock.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
@@ -176,6 +178,23 @@ describe('issue 14: failed logins slow an account down progressively, and never 
       ...Array(FREE_FAILURES).fill('wrong_password'),
       ...waits.flatMap(() => ['wrong_password', 'slowed_down']),
     ])
+  })
+
+  it('checks parallel guesses one at a time once the next failure would slow the account down (found by an outside attack)', async () => {
+    const user = await registerUser(t.app)
+    // 8 at once: an account's whole share of the hash queue on 2 cores (4 per core), none refused by it.
+    const BURST = 8
+    const burst = () =>
+      Promise.all(Array.from({ length: BURST }, (_, i) => attempt(t, user.username, `${WRONG} burst ${i}`)))
+    // From no failures, a burst is checked only up to the free ones: each check under way may fail.
+    for (const response of await burst()) assertProblem(response, 401, 'invalid_credentials')
+    assert.equal((await lockoutOf(t, admin, user)).counters[0].failures, FREE_FAILURES)
+    // With the free ones spent, one guess of a burst is checked; it starts the slowdown, and the rest wait.
+    for (const response of await burst()) assertProblem(response, 401, 'invalid_credentials')
+    assert.equal((await lockoutOf(t, admin, user)).counters[0].failures, FREE_FAILURES + 1)
+    const reasons = await failureReasons(t, admin, user)
+    assert.equal(reasons.filter((reason) => reason === 'wrong_password').length, FREE_FAILURES + 1)
+    assert.equal(reasons.filter((reason) => reason === 'slowed_down').length, 2 * BURST - FREE_FAILURES - 1)
   })
 
   it('forgets the failures 24 h after the last one: the next ones are free again', async () => {
@@ -701,5 +720,35 @@ describe("issue 14: an admin sees and clears an account's lockout", () => {
     }
     assert.equal((await lockoutOf(t, admin, user)).slowedDown, true, 'still slowed down')
     assert.deepEqual(await eventsOf(t, admin, { type: 'login.unlocked' }), [])
+  })
+})
+
+describe("issue 14: others' password checks of an account cannot fill the share of the hash queue its device token holder has", () => {
+  it("the owner logs in with its device token while a burst of guesses from many addresses holds the account's share (found by an outside attack)", async () => {
+    // Hashes slow enough (tens of ms) that the burst is still queued when the owner's login comes.
+    const t = await buildTestApp({
+      env: { TRUST_PROXY: 'true' },
+      overrides: {
+        hasher: createPasswordHasher({ memoryKib: 32 * 1024, iterations: 4, parallelism: 1 }),
+      },
+    })
+    try {
+      const owner = await registerUser(t.app)
+      const deviceToken = await signIn(t, owner, { ip: '198.51.100.1' })
+      // More guesses at once than an account's share of the queue (4 places per core): the last are refused.
+      const burst = Array.from({ length: 4 * availableParallelism() + 4 }, (_, i) =>
+        attempt(t, owner.username, `${WRONG} ${i}`, { ip: `203.0.113.${i + 1}` }),
+      )
+      const own = attempt(t, owner.username, owner.password, { deviceToken, ip: '198.51.100.1' })
+      const answers = await Promise.all(burst)
+      assert.ok(
+        answers.some((answer) => answer.statusCode === 429),
+        'the burst filled the share of clients without a device token',
+      )
+      const response = await own
+      assert.equal(response.statusCode, 200, response.body)
+    } finally {
+      await t.close()
+    }
   })
 })
