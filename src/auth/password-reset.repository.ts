@@ -1,7 +1,8 @@
 // Password-reset tokens (issue 14): at most one live token per user, so that issuing one ends the one before.
 // A token is `<selector><verifier>`: the selector finds the row, the verifier is stored only as its SHA-256
 // and compared in constant time (password-reset.service.ts). A database leak gives no working token.
-import type { Db } from '../db/database.ts'
+import type { Selectable } from 'kysely'
+import type { Db, PasswordResetsTable } from '../db/database.ts'
 
 export type PasswordReset = {
   userId: string
@@ -10,6 +11,7 @@ export type PasswordReset = {
   verifierHash: string
   /** The user's token_version when issued: a password changed since ends the token. */
   tokenVersion: number
+  issuedVia: 'admin' | 'cli' | 'self_service'
   createdAt: number
   expiresAt: number
 }
@@ -18,11 +20,23 @@ export interface PasswordResetRepository {
   /** Stores the user's token, replacing any earlier one. */
   replace(reset: PasswordReset): Promise<void>
   findBySelector(selector: string): Promise<PasswordReset | undefined>
+  /** The user's token, live or not, if one is stored. */
+  findForUser(userId: string): Promise<PasswordReset | undefined>
   /** Deletes the token if it is still there: true for the one caller that spends it. */
   spend(selector: string): Promise<boolean>
   /** Deletes the tokens that expired before `now`; resolves to how many. */
   purgeExpired(now: number): Promise<number>
 }
+
+const toReset = (row: Selectable<PasswordResetsTable>): PasswordReset => ({
+  userId: row.user_id,
+  selector: row.selector,
+  verifierHash: row.verifier_hash,
+  tokenVersion: Number(row.token_version),
+  issuedVia: row.issued_via,
+  createdAt: Number(row.created_at),
+  expiresAt: Number(row.expires_at),
+})
 
 export function createPasswordResetRepository(db: Db): PasswordResetRepository {
   return {
@@ -32,6 +46,7 @@ export function createPasswordResetRepository(db: Db): PasswordResetRepository {
         selector: reset.selector,
         verifier_hash: reset.verifierHash,
         token_version: reset.tokenVersion,
+        issued_via: reset.issuedVia,
         created_at: reset.createdAt,
         expires_at: reset.expiresAt,
       }
@@ -49,16 +64,16 @@ export function createPasswordResetRepository(db: Db): PasswordResetRepository {
         .selectAll()
         .where('selector', '=', selector)
         .executeTakeFirst()
-      return (
-        row && {
-          userId: row.user_id,
-          selector: row.selector,
-          verifierHash: row.verifier_hash,
-          tokenVersion: Number(row.token_version),
-          createdAt: Number(row.created_at),
-          expiresAt: Number(row.expires_at),
-        }
-      )
+      return row && toReset(row)
+    },
+
+    async findForUser(userId) {
+      const row = await db
+        .selectFrom('password_resets')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .executeTakeFirst()
+      return row && toReset(row)
     },
 
     async spend(selector) {

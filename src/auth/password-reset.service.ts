@@ -70,6 +70,9 @@ const NO_VERIFIER = sha256(randomToken(32))
 
 const invalidToken = () => new AppError('invalid_reset_token')
 
+/** A self-service link is sent again (a new token, ending the last) only this long after the last one. */
+export const RESEND_AFTER_SECONDS = 300
+
 export function createPasswordResetService(deps: PasswordResetServiceDeps): PasswordResetService {
   const { users, passwordResets, transact, hasher, newPasswords, authStates, clock, config } = deps
 
@@ -84,6 +87,7 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps): Pass
       selector,
       verifierHash: sha256(verifier).toString('hex'),
       tokenVersion: user.tokenVersion,
+      issuedVia: via,
       createdAt: now,
       expiresAt,
     })
@@ -127,6 +131,14 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps): Pass
     async request(username, client) {
       const user = await users.findByUsernameKey(usernameKey(username))
       if (!user || user.disabled) return
+      const live = await passwordResets.findForUser(user.id)
+      const now = epochSeconds(clock)
+      if (live && live.expiresAt > now && live.tokenVersion === user.tokenVersion) {
+        // A link an admin or the operator handed over stays usable until it expires, and one sent moments ago
+        // is not sent again: anyone may ask for anyone, and must neither end the link the user holds nor
+        // flood them with new ones.
+        if (live.issuedVia !== 'self_service' || now - live.createdAt < RESEND_AFTER_SECONDS) return
+      }
       const context: EventContext = { actor: { kind: 'anonymous' }, ...client }
       await transact(async (store) => {
         const { link, expiresAt } = await issueIn(store, user, 'self_service', context)

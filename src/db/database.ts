@@ -116,6 +116,7 @@ export interface PasswordResetsTable {
   verifier_hash: string
   /** The user's token_version when issued: a later password change ends the token. */
   token_version: number
+  issued_via: 'admin' | 'cli' | 'self_service'
   created_at: number
   expires_at: number
 }

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { RESEND_AFTER_SECONDS } from '../../src/auth/password-reset.service.ts'
 import { createFixedClock } from '../../src/lib/clock.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 import {
@@ -389,10 +390,9 @@ describe('issue 14, point 2: self-service requests, sent to the app through PASS
       assert.deepEqual(sentNaming(unknown), [], 'nothing is sent for an unknown username')
     })
 
-    it('sends the link for an existing user only, once, signed; its token resets the password and ended the earlier link', async () => {
+    it('sends the link for an existing user only, once, signed; its token resets the password', async () => {
       const user = await registerUser(t.app)
       const grant = (await signIn(t, user.username, user.password)).json()
-      const earlier = await linkFor(t, admin, user)
       const unknown = uniqueUsername('ghost')
       assert.equal((await requestLink(t, unknown)).statusCode, 202)
       assert.equal((await requestLink(t, user.username)).statusCode, 202)
@@ -428,18 +428,56 @@ describe('issue 14, point 2: self-service requests, sent to the app through PASS
       for (let i = 0; i < 100 && (await stored()).includes(verifier); i++) await sleep(20)
       assert.ok(!(await stored()).includes(verifier), 'the database holds the verifier after delivery')
 
-      const [issued, ...more] = await events(t, admin, { type: 'password.reset_link_issued', user: user.id })
-      assert.equal(more.length, 1, 'the admin link, then the self-service one')
-      assert.deepEqual(issued.detail, { via: 'admin', expiresIn: 1800 })
-      assert.deepEqual(more[0].detail, { via: 'self_service', expiresIn: 1800 })
-      assert.deepEqual(more[0].actor, { kind: 'anonymous' })
+      const issued = await events(t, admin, { type: 'password.reset_link_issued', user: user.id })
+      assert.equal(issued.length, 1)
+      assert.deepEqual(issued[0].detail, { via: 'self_service', expiresIn: 1800 })
+      assert.deepEqual(issued[0].actor, { kind: 'anonymous' })
 
-      refused(await reset(t, earlier.token))
       assert.equal((await reset(t, token)).statusCode, 204)
       assert.equal((await signIn(t, user.username, GOOD_PASSWORD)).statusCode, 200)
       const me = await t.app.inject({ method: 'GET', url: '/auth/me', headers: bearer(grant.access_token) })
       assert.equal(me.statusCode, 401, 'sessions ended')
       refused(await reset(t, token))
+    })
+
+    it('neither ends a link an admin handed over nor sends another within 5 minutes; then a new link ends the last (found by an outside attack)', async () => {
+      const clock = createFixedClock(Math.floor(Date.now() / 1000) * 1000)
+      const own = await startReceiver()
+      const app = await buildTestApp({
+        env: { PASSWORD_RESET_WEBHOOK_URL: own.url, PASSWORD_RESET_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET },
+        overrides: { clock },
+      })
+      try {
+        const chief = await createAdmin(app.app, app.deps)
+        const user = await registerUser(app.app)
+        const handedOver = await linkFor(app, chief, user)
+        const ask = async () => {
+          assert.equal((await requestLink(app, user.username)).statusCode, 202)
+          await sleep(100)
+          await app.deps.webhooks.dispatcher.deliverDue()
+        }
+        await ask()
+        assert.equal(own.received.length, 0, "nothing is sent while the admin's link is live")
+        clock.advance(1800_000)
+        // The admin's link has expired: a request sends one, and more within 5 minutes send nothing.
+        await ask()
+        await ask()
+        clock.advance(RESEND_AFTER_SECONDS * 1000 - 1000)
+        await ask()
+        assert.equal(own.received.length, 1)
+        clock.advance(1000)
+        await ask()
+        assert.equal(own.received.length, 2)
+        const tokenOf = (entry: Received) =>
+          String(/#token=([\w-]+)/.exec(JSON.parse(entry.body).data.url)?.[1])
+        const [first, second] = own.received.map(tokenOf) as [string, string]
+        refused(await reset(app, first))
+        refused(await reset(app, handedOver.token))
+        assert.equal((await reset(app, second)).statusCode, 204)
+      } finally {
+        await app.close()
+        await own.close()
+      }
     })
 
     it('sends nothing for a disabled user, and issues no token', async () => {

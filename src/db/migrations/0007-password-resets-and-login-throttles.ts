@@ -14,6 +14,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('verifier_hash', 'varchar(64)', (c) => c.notNull())
     // The user's token_version when it was issued: a password changed since (which bumps it) ends the token.
     .addColumn('token_version', 'integer', (c) => c.notNull())
+    // Who asked: `admin`, `cli` or `self_service`. A self-service request never replaces a person's link.
+    .addColumn('issued_via', 'varchar(16)', (c) => c.notNull())
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .execute()
