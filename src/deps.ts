@@ -223,6 +223,7 @@ export async function createDeps(
           hasher,
           newPasswords,
           authStates,
+          lockout,
           clock,
           config: config.recovery,
         }),

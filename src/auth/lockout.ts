@@ -58,28 +58,36 @@ export function createLockout(
   return {
     async enter(usernameKey, device) {
       if (off) return { refusedUntil: 0, leave: nothingToLeave }
-      const throttle = await throttles.find(usernameKey, device, forgetBefore())
+      const slot = `${usernameKey} ${device}`
+      // Counted as under way before the count is read: a check that ends during the read is then counted
+      // twice (under way, and read), never not at all.
+      const ahead = inFlight.get(slot) ?? 0
+      inFlight.set(slot, ahead + 1)
+      let left = false
+      const leave = () => {
+        if (left) return
+        left = true
+        const remaining = (inFlight.get(slot) ?? 1) - 1
+        if (remaining > 0) inFlight.set(slot, remaining)
+        else inFlight.delete(slot)
+      }
+      let throttle: LoginThrottle | undefined
+      try {
+        throttle = await throttles.find(usernameKey, device, forgetBefore())
+      } catch (error) {
+        leave()
+        throw error
+      }
       if (throttle && throttle.lockedUntil > now()) {
+        leave()
         return { refusedUntil: throttle.lockedUntil, leave: nothingToLeave }
       }
-      const slot = `${usernameKey} ${device}`
-      const running = inFlight.get(slot) ?? 0
       // Each check under way may end in a failure: past the free ones, the next waits for it (a second).
-      if (running > 0 && (throttle?.failures ?? 0) + running >= config.freeFailures) {
+      if (ahead > 0 && (throttle?.failures ?? 0) + ahead >= config.freeFailures) {
+        leave()
         return { refusedUntil: now() + 1, leave: nothingToLeave }
       }
-      inFlight.set(slot, running + 1)
-      let left = false
-      return {
-        refusedUntil: 0,
-        leave() {
-          if (left) return
-          left = true
-          const remaining = (inFlight.get(slot) ?? 1) - 1
-          if (remaining > 0) inFlight.set(slot, remaining)
-          else inFlight.delete(slot)
-        },
-      }
+      return { refusedUntil: 0, leave }
     },
 
     async recordFailure(usernameKey, device) {

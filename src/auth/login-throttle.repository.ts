@@ -1,5 +1,6 @@
 // Failed logins per account and device: the counters behind the progressive slowdown (lockout.ts). Keyed by
 // username key, whether or not an account has that name, so that a name nobody has is slowed down alike.
+import { createHash } from 'node:crypto'
 import type { Db } from '../db/database.ts'
 
 /** '' : every client that holds no device token valid for the account. */
@@ -46,13 +47,22 @@ const toThrottle = (row: {
   lockedUntil: Number(row.locked_until),
 })
 
+/** What the username_key column holds: the key, or, for one longer than the column, its SHA-256 (hex, 64). */
+const KEY_COLUMN_LENGTH = 64
+// No username is that long (at most 32 characters), but a login may type one (a 500 on PostgreSQL, found by an
+// outside attack), and must be counted like any other name.
+const storedKey = (usernameKey: string) =>
+  usernameKey.length <= KEY_COLUMN_LENGTH
+    ? usernameKey
+    : createHash('sha256').update(usernameKey).digest('hex')
+
 export function createLoginThrottleRepository(db: Db): LoginThrottleRepository {
   return {
     async find(usernameKey, device, forgetBefore) {
       const row = await db
         .selectFrom('login_throttles')
         .select(COLUMNS)
-        .where('username_key', '=', usernameKey)
+        .where('username_key', '=', storedKey(usernameKey))
         .where('device', '=', device)
         .where('last_failure_at', '>=', forgetBefore)
         .executeTakeFirst()
@@ -62,7 +72,13 @@ export function createLoginThrottleRepository(db: Db): LoginThrottleRepository {
     async addFailure(usernameKey, device, now, forgetBefore) {
       const row = await db
         .insertInto('login_throttles')
-        .values({ username_key: usernameKey, device, failures: 1, last_failure_at: now, locked_until: 0 })
+        .values({
+          username_key: storedKey(usernameKey),
+          device,
+          failures: 1,
+          last_failure_at: now,
+          locked_until: 0,
+        })
         .onConflict((oc) =>
           oc.columns(['username_key', 'device']).doUpdateSet((eb) => {
             const forgotten = eb('login_throttles.last_failure_at', '<', forgetBefore)
@@ -92,14 +108,14 @@ export function createLoginThrottleRepository(db: Db): LoginThrottleRepository {
       await db
         .updateTable('login_throttles')
         .set({ locked_until: until })
-        .where('username_key', '=', usernameKey)
+        .where('username_key', '=', storedKey(usernameKey))
         .where('device', '=', device)
         .where('locked_until', '<', until)
         .execute()
     },
 
     async forget(usernameKey, device) {
-      let query = db.deleteFrom('login_throttles').where('username_key', '=', usernameKey)
+      let query = db.deleteFrom('login_throttles').where('username_key', '=', storedKey(usernameKey))
       if (device !== undefined) query = query.where('device', '=', device)
       return Number((await query.executeTakeFirst()).numDeletedRows)
     },
@@ -108,7 +124,7 @@ export function createLoginThrottleRepository(db: Db): LoginThrottleRepository {
       const rows = await db
         .selectFrom('login_throttles')
         .select(COLUMNS)
-        .where('username_key', '=', usernameKey)
+        .where('username_key', '=', storedKey(usernameKey))
         .where('last_failure_at', '>=', forgetBefore)
         .orderBy('device')
         .execute()

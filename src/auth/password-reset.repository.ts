@@ -1,7 +1,7 @@
 // Password-reset tokens (issue 14): at most one live token per user, so that issuing one ends the one before.
 // A token is `<selector><verifier>`: the selector finds the row, the verifier is stored only as its SHA-256
 // and compared in constant time (password-reset.service.ts). A database leak gives no working token.
-import type { Selectable } from 'kysely'
+import { PostgresAdapter, type Selectable } from 'kysely'
 import type { Db, PasswordResetsTable } from '../db/database.ts'
 
 export type PasswordReset = {
@@ -22,6 +22,11 @@ export interface PasswordResetRepository {
   findBySelector(selector: string): Promise<PasswordReset | undefined>
   /** The user's token, live or not, if one is stored. */
   findForUser(userId: string): Promise<PasswordReset | undefined>
+  /**
+   * Within a transaction, makes the issuing of the user's token one step: on PostgreSQL, locks the user's row
+   * until it ends (there may be no token row yet to lock); SQLite's transactions already run one at a time.
+   */
+  lockTokenOf(userId: string): Promise<void>
   /** Deletes the token if it is still there: true for the one caller that spends it. */
   spend(selector: string): Promise<boolean>
   /** Deletes the tokens that expired before `now`; resolves to how many. */
@@ -39,7 +44,14 @@ const toReset = (row: Selectable<PasswordResetsTable>): PasswordReset => ({
 })
 
 export function createPasswordResetRepository(db: Db): PasswordResetRepository {
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter
   return {
+    async lockTokenOf(userId) {
+      if (postgres) {
+        await db.selectFrom('users').select('id').where('id', '=', userId).forNoKeyUpdate().execute()
+      }
+    },
+
     async replace(reset) {
       const row = {
         user_id: reset.userId,

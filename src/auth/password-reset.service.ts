@@ -15,6 +15,7 @@ import { newId, randomToken } from '../lib/ids.ts'
 import type { SessionRepository } from '../sessions/session.repository.ts'
 import type { User, UserRepository } from '../users/user.repository.ts'
 import type { WebhookMessage } from '../webhooks/webhook-signature.ts'
+import type { Lockout } from './lockout.ts'
 import type { NewPasswordCheck } from './new-password.ts'
 import type { PasswordHasher } from './password-hasher.ts'
 import type { PasswordResetRepository } from './password-reset.repository.ts'
@@ -57,6 +58,8 @@ export type PasswordResetServiceDeps = {
   hasher: PasswordHasher
   newPasswords: NewPasswordCheck
   authStates: AuthStateCache
+  /** A reset forgets the account's failed logins. */
+  lockout: Pick<Lockout, 'state' | 'unlock'>
   clock: Clock
   config: RecoveryConfig
 }
@@ -74,9 +77,12 @@ const invalidToken = () => new AppError('invalid_reset_token')
 export const RESEND_AFTER_SECONDS = 300
 
 export function createPasswordResetService(deps: PasswordResetServiceDeps): PasswordResetService {
-  const { users, passwordResets, transact, hasher, newPasswords, authStates, clock, config } = deps
+  const { users, passwordResets, transact, hasher, newPasswords, authStates, lockout, clock, config } = deps
 
-  /** Writes a new token for the user in `store`, and records that it was issued. */
+  /**
+   * Writes a new token for the user in `store`, and records that it was issued. The caller has taken the
+   * user's token lock (`lockTokenOf`) in that transaction.
+   */
   async function issueIn(store: ResetStore, user: User, via: ResetVia, context: EventContext) {
     const selector = randomToken(12)
     const verifier = randomToken(32)
@@ -125,22 +131,29 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps): Pass
     async issue(userId, via, context) {
       const user = await users.findById(userId)
       if (!user) throw new AppError('user_not_found')
-      return (await transact((store) => issueIn(store, user, via, context))).link
+      const issued = await transact(async (store) => {
+        await store.passwordResets.lockTokenOf(user.id)
+        return issueIn(store, user, via, context)
+      })
+      return issued.link
     },
 
     async request(username, client) {
       const user = await users.findByUsernameKey(usernameKey(username))
       if (!user || user.disabled) return
-      const live = await passwordResets.findForUser(user.id)
-      const now = epochSeconds(clock)
-      if (live && live.expiresAt > now && live.tokenVersion === user.tokenVersion) {
-        // A link an admin or the operator handed over stays usable until it expires, and one sent moments ago
-        // is not sent again: anyone may ask for anyone, and must neither end the link the user holds nor
-        // flood them with new ones.
-        if (live.issuedVia !== 'self_service' || now - live.createdAt < RESEND_AFTER_SECONDS) return
-      }
       const context: EventContext = { actor: { kind: 'anonymous' }, ...client }
       await transact(async (store) => {
+        // Decided under the lock, so that parallel requests (or an admin issuing a link meanwhile) are not all
+        // let through by one look at the table (three links were sent to one user by a race, on PostgreSQL).
+        await store.passwordResets.lockTokenOf(user.id)
+        const live = await store.passwordResets.findForUser(user.id)
+        const now = epochSeconds(clock)
+        if (live && live.expiresAt > now && live.tokenVersion === user.tokenVersion) {
+          // A link an admin or the operator handed over stays usable until it expires, and one sent moments
+          // ago is not sent again: anyone may ask for anyone, and must neither end the link the user holds nor
+          // flood them with new ones.
+          if (live.issuedVia !== 'self_service' || now - live.createdAt < RESEND_AFTER_SECONDS) return
+        }
         const { link, expiresAt } = await issueIn(store, user, 'self_service', context)
         const message: WebhookMessage = {
           id: newId(),
@@ -174,6 +187,11 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps): Pass
         })
       })
       authStates.forgetUser(user.id)
+      // Whoever set it proved they hold the account's channel: the slowdown others caused must not refuse the
+      // new password on a device without a device token (found by an outside attack).
+      if ((await lockout.state(usernameKey(user.username))).length > 0) {
+        await lockout.unlock(user, { actor: { kind: 'anonymous' }, ...client })
+      }
     },
 
     purge: () => passwordResets.purgeExpired(epochSeconds(clock)),

@@ -72,7 +72,9 @@ export const EVENT_TYPES = {
     }),
   },
   'login.unlocked': {
-    when: "An admin (`DELETE /users/{id}/lockout`) or `tessera user unlock` cleared the account's failed logins.",
+    when:
+      "The account's failed logins were cleared: by an admin (`DELETE /users/{id}/lockout`), `tessera user unlock` " +
+      '(`cli`), or a password reset (`anonymous`: whoever held the token).',
     detail: Type.Object({
       throttles: Type.Integer({ minimum: 0, description: 'how many counters (devices) were cleared' }),
     }),

@@ -158,6 +158,22 @@ describe('issue 14, point 1: an admin issues a reset link, and its token sets a 
     assert.equal(done.ip, '127.0.0.1')
   })
 
+  it("forgets the account's failed logins: the new password works at once on a device without a device token (found by an outside attack)", async () => {
+    const user = await registerUser(t.app)
+    for (let i = 0; i < 6; i++)
+      assert.equal((await signIn(t, user.username, `wrong guess ${i}`)).statusCode, 401)
+    // Slowed down: the right password is refused too.
+    assert.equal((await signIn(t, user.username, user.password)).statusCode, 401)
+    const { token } = await linkFor(t, admin, user)
+    assert.equal((await reset(t, token)).statusCode, 204)
+    assert.equal((await signIn(t, user.username, GOOD_PASSWORD)).statusCode, 200)
+    const [unlocked, ...more] = await events(t, admin, { type: 'login.unlocked', user: user.id })
+    assert.deepEqual(
+      [unlocked?.actor, unlocked?.detail, more.length],
+      [{ kind: 'anonymous' }, { throttles: 1 }, 0],
+    )
+  })
+
   it('is for admins only: 403 for a user (even about themselves), 401 without a token, 404 for an unknown id', async () => {
     const user = await registerUser(t.app)
     const other = await registerUser(t.app)
@@ -478,6 +494,16 @@ describe('issue 14, point 2: self-service requests, sent to the app through PASS
         await app.close()
         await own.close()
       }
+    })
+
+    it('sends one link for parallel requests, however the name is written (a race sent three, on PostgreSQL)', async () => {
+      const user = await registerUser(t.app)
+      const spellings = [user.username, user.username.toUpperCase(), user.username]
+      const answers = await Promise.all(spellings.map((name, i) => requestLink(t, name, `192.0.2.${i + 10}`)))
+      for (const answer of answers) assert.equal(answer.statusCode, 202)
+      await hook.waitFor(() => sentFor(user.id).length > 0, 5000, "the user's reset link")
+      await settle()
+      assert.equal(sentFor(user.id).length, 1)
     })
 
     it('sends nothing for a disabled user, and issues no token', async () => {
