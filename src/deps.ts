@@ -224,6 +224,7 @@ export async function createDeps(
           newPasswords,
           authStates,
           lockout,
+          forgetLoginLimit: (account) => access.rateLimits.loginPerUsername.forget(account),
           clock,
           config: config.recovery,
         }),

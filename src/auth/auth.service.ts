@@ -94,9 +94,11 @@ const MAX_THROTTLE_KEYS = 10_000
 
 /** Whom a password check counts against in the hash queue (password-hasher.ts). */
 const requester = (username: string, ip: string | undefined, device = OTHERS): HashRequester => ({
-  // A device token's holder has a share of its own: others' checks of the account cannot fill it.
+  // A device token's holder has a share of its own, and the queue's priority lane: others' checks of the
+  // account, or a flood of everyone's, cannot keep it out.
   account: device === OTHERS ? usernameKey(username) : `${usernameKey(username)} ${device}`,
   address: ip === undefined ? undefined : addressKey(ip),
+  priority: device !== OTHERS,
 })
 
 const invalid = (errors: FieldError[]) =>

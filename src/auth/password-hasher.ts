@@ -32,18 +32,28 @@ const BCRYPT_MAX_BYTES = 72
 // Past MAX_WAITING_PER_SLOT waiting per core, a new hash is refused (429) rather than queued: a flood must not
 // hold every other login for seconds, nor grow memory without bound. And one account, or one client address,
 // may hold at most MAX_SHARE_PER_SLOT places per core (running or waiting): a flood from one account or
-// address is refused past its share, and everyone else's logins still find room.
+// address is refused past its share, and everyone else's logins still find room. A flood from many accounts
+// and addresses (a botnet) can still fill the queue: a check marked `priority` (a login with the account's
+// device token, which proves an earlier login) waits in a lane of its own, served first, with places of its own.
 const MAX_WAITING_PER_SLOT = 32
 const MAX_SHARE_PER_SLOT = 4
 
-/** Whom a password check is for: it counts against the share of each. */
-export type HashRequester = { account?: string | undefined; address?: string | undefined }
+/**
+ * Whom a password check is for: it counts against the share of each. `priority`: the requester proved an
+ * earlier login of the account (a device token).
+ */
+export type HashRequester = {
+  account?: string | undefined
+  address?: string | undefined
+  priority?: boolean
+}
 
 const busy = (detail: string) => new AppError('rate_limited', detail, { headers: { 'retry-after': '1' } })
 
 function createLimiter(slots: number) {
   let running = 0
   const waiting: (() => void)[] = []
+  const waitingFirst: (() => void)[] = []
   const held = new Map<string, number>()
   const maxShare = slots * MAX_SHARE_PER_SLOT
   const keysOf = ({ account, address }: HashRequester) => [
@@ -55,17 +65,19 @@ function createLimiter(slots: number) {
     if (keys.some((key) => (held.get(key) ?? 0) >= maxShare)) {
       throw busy('Too many password checks at once for this account or address; try again shortly')
     }
-    if (running >= slots && waiting.length >= slots * MAX_WAITING_PER_SLOT) {
+    const lane = requester.priority ? waitingFirst : waiting
+    const places = requester.priority ? maxShare : slots * MAX_WAITING_PER_SLOT
+    if (running >= slots && lane.length >= places) {
       throw busy('The server is busy checking passwords; try again shortly')
     }
     for (const key of keys) held.set(key, (held.get(key) ?? 0) + 1)
     try {
       if (running < slots) running++
-      else await new Promise<void>((resolve) => waiting.push(resolve))
+      else await new Promise<void>((resolve) => lane.push(resolve))
       try {
         return await work()
       } finally {
-        const next = waiting.shift()
+        const next = waitingFirst.shift() ?? waiting.shift()
         if (next) next()
         else running--
       }

@@ -58,8 +58,9 @@ export type PasswordResetServiceDeps = {
   hasher: PasswordHasher
   newPasswords: NewPasswordCheck
   authStates: AuthStateCache
-  /** A reset forgets the account's failed logins. */
+  /** A reset forgets the account's failed logins: their slowdown, and their count of this minute. */
   lockout: Pick<Lockout, 'state' | 'unlock'>
+  forgetLoginLimit: (usernameKey: string) => Promise<void>
   clock: Clock
   config: RecoveryConfig
 }
@@ -78,6 +79,7 @@ export const RESEND_AFTER_SECONDS = 300
 
 export function createPasswordResetService(deps: PasswordResetServiceDeps): PasswordResetService {
   const { users, passwordResets, transact, hasher, newPasswords, authStates, lockout, clock, config } = deps
+  const { forgetLoginLimit } = deps
 
   /**
    * Writes a new token for the user in `store`, and records that it was issued. The caller has taken the
@@ -189,9 +191,11 @@ export function createPasswordResetService(deps: PasswordResetServiceDeps): Pass
       authStates.forgetUser(user.id)
       // Whoever set it proved they hold the account's channel: the slowdown others caused must not refuse the
       // new password on a device without a device token (found by an outside attack).
-      if ((await lockout.state(usernameKey(user.username))).length > 0) {
+      const account = usernameKey(user.username)
+      if ((await lockout.state(account)).length > 0) {
         await lockout.unlock(user, { actor: { kind: 'anonymous' }, ...client })
       }
+      await forgetLoginLimit(account)
     },
 
     purge: () => passwordResets.purgeExpired(epochSeconds(clock)),

@@ -174,6 +174,24 @@ describe('issue 14, point 1: an admin issues a reset link, and its token sets a 
     )
   })
 
+  it('forgets the failed logins of this minute too: the per-username limit does not refuse the new password (found by an outside attack)', async () => {
+    const limited = await buildTestApp({ env: { RATE_LIMIT_LOGIN_PER_USERNAME: '10' } })
+    try {
+      const chief = await createAdmin(limited.app, limited.deps)
+      const user = await registerUser(limited.app)
+      const statuses: number[] = []
+      for (let i = 0; i < 12; i++)
+        statuses.push((await signIn(limited, user.username, `wrong guess ${i}`)).statusCode)
+      assert.equal(statuses.at(-1), 429)
+      const { token } = await linkFor(limited, chief, user)
+      assert.equal((await reset(limited, token)).statusCode, 204)
+      const after = await signIn(limited, user.username, GOOD_PASSWORD)
+      assert.equal(after.statusCode, 200, after.body)
+    } finally {
+      await limited.close()
+    }
+  })
+
   it('is for admins only: 403 for a user (even about themselves), 401 without a token, 404 for an unknown id', async () => {
     const user = await registerUser(t.app)
     const other = await registerUser(t.app)

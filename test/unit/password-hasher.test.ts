@@ -151,4 +151,19 @@ describe('password hashing under a flood', () => {
     assert.equal(results.length - refused.length, 1 + 32, 'one running and 32 waiting per slot')
     for (const r of refused) assert.equal((r as PromiseRejectedResult).reason.code, 'rate_limited')
   })
+
+  it('still admits a priority check (a device token holder) when the queue is full, and runs it before the others waiting', async () => {
+    const hasher = createPasswordHasher({ memoryKib: 1024, iterations: 1, parallelism: 1 }, 1)
+    const finished: string[] = []
+    const flood = Array.from({ length: 40 }, (_, i) =>
+      hasher.hash(`password ${i}`, { address: `198.51.100.${i}` }).then(() => finished.push(`flood ${i}`)),
+    )
+    const owner = hasher
+      .hash('the owner', { account: 'owner device', priority: true })
+      .then(() => finished.push('owner'))
+    const outcomes = await Promise.allSettled([...flood, owner])
+    assert.equal(outcomes.at(-1)?.status, 'fulfilled', 'the priority check was admitted')
+    // Second: right after the hash that was running when it came, before the 32 that were waiting.
+    assert.equal(finished.indexOf('owner'), 1, finished.join(', '))
+  })
 })
