@@ -7,11 +7,15 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import type { KyselyPlugin, OperationNode, RootOperationNode, TableNode } from 'kysely'
+import { loadConfig } from '../../src/config/load-config.ts'
+import { createDb } from '../../src/db/create-db.ts'
 import { createFixedClock } from '../../src/lib/clock.ts'
 import { newId } from '../../src/lib/ids.ts'
 import { refreshTokenFor } from '../../src/sessions/refresh-token.ts'
-import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
+import { buildTestApp, TEST_ENV, type TestApp } from '../helpers/build-test-app.ts'
 import { assertProblem, bearer, registerUser, type TestUser } from '../helpers/fixtures.ts'
+import { createTestDatabase } from '../helpers/test-database.ts'
 
 type Grant = { access_token: string; refresh_token: string }
 
@@ -59,6 +63,53 @@ function forged(sessionId: string, generation: number): string {
   return Buffer.concat([body, randomBytes(32)]).toString('base64url')
 }
 
+const tableName = (node: OperationNode | undefined): string =>
+  node?.kind === 'TableNode' ? (node as TableNode).table.identifier.name : String(node?.kind)
+
+/** A statement that writes, as "update sessions" or "insert into events"; undefined for one that only reads. */
+function writeOf(node: RootOperationNode): string | undefined {
+  switch (node.kind) {
+    case 'InsertQueryNode':
+      return `insert into ${tableName(node.into)}`
+    case 'UpdateQueryNode':
+      return `update ${tableName(node.table)}`
+    case 'DeleteQueryNode':
+      return `delete from ${tableName(node.from.froms[0])}`
+    case 'RawNode': {
+      // sql`...` written by hand: as written.
+      const text = node.sqlFragments.join('?').trim()
+      return /^(insert|update|delete)\b/i.test(text) ? text : undefined
+    }
+    default:
+      return undefined
+  }
+}
+
+/**
+ * Records the writes (INSERT, UPDATE, DELETE) of every statement run through a database it is a plugin of,
+ * in a transaction or not.
+ */
+function writeRecorder() {
+  const writes: string[] = []
+  const plugin: KyselyPlugin = {
+    transformQuery({ node }) {
+      const write = writeOf(node)
+      if (write) writes.push(write)
+      return node
+    },
+    transformResult: async ({ result }) => result,
+  }
+  return {
+    plugin,
+    /** What `work` gave, and the writes made while it ran. */
+    async during<T>(work: () => Promise<T>): Promise<[T, string[]]> {
+      writes.length = 0
+      const result = await work()
+      return [result, writes.splice(0)]
+    },
+  }
+}
+
 describe('refresh tokens in constant storage (issue 12)', () => {
   const clock = createFixedClock(Date.now())
   let t: TestApp
@@ -75,6 +126,32 @@ describe('refresh tokens in constant storage (issue 12)', () => {
     for (let i = 1; i < 2_000; i++) grant = await refreshed(t, grant.refresh_token)
     assert.equal(await rowsOf(t, sessionId), afterFirst)
     assert.equal((await me(t, grant.access_token)).statusCode, 200)
+  })
+
+  it('a refresh is one write: the compare-and-set UPDATE of its session row, and no event', async () => {
+    // The app's own database, every statement of which the recorder sees.
+    const database = await createTestDatabase()
+    const recorder = writeRecorder()
+    const db = createDb(loadConfig({ ...TEST_ENV, DATABASE_URL: database.url }).database)
+    const counted = await buildTestApp({
+      env: { DATABASE_URL: database.url },
+      overrides: { db: db.withPlugin(recorder.plugin) },
+    })
+    try {
+      const user = await registerUser(counted.app)
+      const [first, atLogin] = await recorder.during(() => signIn(counted, user))
+      // A login records an event, in the transaction that starts the session: the recorder sees it.
+      assert.ok(atLogin.includes('insert into events'), `${atLogin}`)
+      let grant = first
+      for (const nth of ['first', 'second', 'third']) {
+        const [next, writes] = await recorder.during(() => refreshed(counted, grant.refresh_token))
+        assert.deepEqual(writes, ['update sessions'], `the ${nth} refresh writes once, and records no event`)
+        grant = next
+      }
+    } finally {
+      await counted.close()
+      await database.drop()
+    }
   })
 
   it('a forged token naming a real session and an old generation is 401, and does not revoke the session', async () => {
