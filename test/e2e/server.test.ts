@@ -1,6 +1,7 @@
 // The server as a user starts it: a real process, in a fresh directory, with nothing configured.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -87,5 +88,66 @@ describe('the server process', () => {
     assert.match(stderr, /No signing key: with NODE_ENV=production/)
     assert.match(stderr, /JWT_SECRET/)
     assert.ok(!stderr.includes('    at '), 'a message, not a stack trace')
+  })
+
+  // Issue 11, point 4: an HMAC key at least as long as its hash (RFC 7518, section 3.2), and random.
+  const refusal = async (dir: string, env: Record<string, string>) => {
+    const child = spawn(process.execPath, [SERVER], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
+    })
+    let output = ''
+    const onData = (chunk: Buffer) => {
+      output += chunk
+      // Had the check let it through, it would serve: stopped here, so the test fails instead of hanging.
+      if (output.includes('Server listening')) child.kill('SIGKILL')
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+    const code = await new Promise((r) => child.once('exit', r))
+    return { code, output }
+  }
+
+  it('refuses to start with a JWT_SECRET of one repeated character, says why, and never echoes it', async () => {
+    const dir = freshDir()
+    const secret = 'a'.repeat(64)
+    const { code, output } = await refusal(dir, { JWT_SECRET: secret })
+    assert.equal(code, 1)
+    assert.ok(!output.includes('Server listening'), 'it never listened')
+    assert.match(output, /JWT_SECRET looks predictable: it needs at least 10 distinct characters/)
+    assert.ok(!output.includes('aaaaaaaa'), 'the secret is never echoed')
+    assert.ok(!output.includes('    at '), 'a message, not a stack trace')
+  })
+
+  it('refuses to start with HS512 and a random 48-byte JWT_SECRET (HS512 needs 64), says why, and never echoes it', async () => {
+    const dir = freshDir()
+    const secret = randomBytes(36).toString('base64') // 48 characters, 48 bytes, random
+    assert.equal(Buffer.byteLength(secret), 48)
+    const { code, output } = await refusal(dir, { JWT_ALGORITHM: 'HS512', JWT_SECRET: secret })
+    assert.equal(code, 1)
+    assert.ok(!output.includes('Server listening'), 'it never listened')
+    assert.match(output, /JWT_SECRET must be at least 64 bytes \(UTF-8\) for HS512, the size of its hash/)
+    assert.doesNotMatch(output, /looks predictable/, 'refused for its length, not as predictable')
+    assert.ok(!output.includes(secret), 'the secret is never echoed')
+    assert.ok(!output.includes('    at '), 'a message, not a stack trace')
+  })
+
+  it('starts with HS512 and a random 64-byte JWT_SECRET, and signs with it', async () => {
+    const dir = freshDir()
+    const secret = randomBytes(48).toString('base64') // 64 characters, 64 bytes
+    assert.equal(Buffer.byteLength(secret), 64)
+    const server = await startServer({ cwd: dir, env: { JWT_ALGORITHM: 'HS512', JWT_SECRET: secret } })
+    try {
+      const user = { username: 'cyril', password: 'correct horse battery', firstName: 'C', lastName: 'Y' }
+      assert.equal((await call(server.url, 'POST', '/auth/register', { body: user })).status, 201)
+      const { body } = await call(server.url, 'POST', '/auth/login', {
+        body: { username: 'cyril', password: user.password },
+      })
+      const header = JSON.parse(Buffer.from(body.access_token?.split('.')[0] ?? '', 'base64url').toString())
+      assert.equal(header.alg, 'HS512')
+      assert.ok(!server.output().includes(secret), 'the secret is never logged')
+    } finally {
+      assert.equal(await server.stop(), 0, 'SIGTERM is a clean exit')
+    }
   })
 })
