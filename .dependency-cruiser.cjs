@@ -37,9 +37,28 @@ const layerRules = LAYERS.flatMap((layer, index) =>
   }),
 )
 
+// A folder missing from LAYERS would escape every rule above: each of src/'s folders must be listed.
+const unlisted = {
+  path: '^src/[^/]+/',
+  pathNot: LAYERS.flat()
+    .filter((name) => name !== 'ROOT')
+    .map(folder),
+}
+
 module.exports = {
   forbidden: [
     ...layerRules,
+    // A file of an unlisted folder is caught whether it imports, is imported, or neither.
+    ...[
+      { from: unlisted, to: {} },
+      { from: { path: '^src/' }, to: unlisted },
+      { from: { ...unlisted, orphan: true }, to: {} },
+    ].map((rule) => ({
+      name: 'layer-unlisted-folder',
+      comment: 'Every folder of src/ has its place in LAYERS (.dependency-cruiser.cjs): add a new one there.',
+      severity: 'error',
+      ...rule,
+    })),
     {
       name: 'migrations-frozen-in-time',
       comment: 'A migration imports nothing of the app, so that later changes cannot alter what it did.',

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type Config, loadConfig } from '../../src/config/load-config.ts'
+import { registerAndLogIn } from '../../test/helpers/sign-up.ts'
 import { MINT_BATCH } from '../servers/bench-response.ts'
 import type { ServerProcess } from './processes.ts'
 import type { LoadOptions } from './wrk.ts'
@@ -49,31 +50,49 @@ export function tesseraEnv(dir: string, file: string, logLevel: string): Record<
 /** The configuration the Tessera processes read from that environment (argon2 parameters, cache TTL, pool). */
 export const tesseraConfig = (dir: string): Config => loadConfig(tesseraEnv(dir, 'config', 'silent'))
 
+/** A POST of a JSON body to `server`: the status and the parsed answer, whatever the status. */
+async function post(
+  server: ServerProcess,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(`http://127.0.0.1:${server.port}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  })
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+}
+
+/** The answer of a POST to `server`; throws unless its status is 2xx. */
 export async function postJson(
   server: ServerProcess,
   path: string,
   body: unknown,
   headers: Record<string, string> = {},
 ): Promise<Record<string, unknown>> {
-  const response = await fetch(`http://127.0.0.1:${server.port}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify(body),
-  })
-  const json = (await response.json()) as Record<string, unknown>
-  if (!response.ok) throw new Error(`POST ${path} answered ${response.status}: ${JSON.stringify(json)}`)
+  const { status, body: json } = await post(server, path, body, headers)
+  if (status < 200 || status > 299)
+    throw new Error(`POST ${path} answered ${status}: ${JSON.stringify(json)}`)
   return json
 }
 
 export type Credentials = { username: string; password: string }
 export type User = { credentials: Credentials; headers: Record<string, string> }
 
-/** Registers the bench user; returns its credentials and the headers of a fresh login's access token. */
+/**
+ * Registers the bench user; returns its credentials and the headers of a fresh login's access token. The sign-up
+ * is the tests' (test/helpers/sign-up.ts, which imports nothing), so that both follow the API's one form of it.
+ */
 export async function signUp(server: ServerProcess): Promise<User> {
   const credentials: Credentials = { username: 'bench-user', password: randomBytes(12).toString('hex') }
-  await postJson(server, '/auth/register', { ...credentials, firstName: 'Bench', lastName: 'User' })
-  const { access_token: token } = await postJson(server, '/auth/login', credentials)
-  return { credentials, headers: { authorization: `Bearer ${String(token)}` } }
+  const { accessToken } = await registerAndLogIn((path, body) => post(server, path, body), {
+    ...credentials,
+    firstName: 'Bench',
+    lastName: 'User',
+  })
+  return { credentials, headers: { authorization: `Bearer ${accessToken}` } }
 }
 
 /**

@@ -2,6 +2,7 @@
 // loadConfig reads values and words its error messages from these entries, and the README's configuration
 // table is generated from them (`npm run docs:config`), so none of them can drift.
 import type { LogLevel } from '../lib/logger.ts'
+import { EVENT_FILTERS, URL_PATH, WEBHOOK_SECRET_HINT, WEBHOOK_SECRETS } from './formats.ts'
 import type { Setting, ValuesOf } from './setting.ts'
 
 /** The signing algorithms Tessera supports (src/keys/algorithms.ts knows how to make and use their keys). */
@@ -300,6 +301,7 @@ export const SETTINGS = {
   },
   PASSWORD_RESET_PATH: {
     kind: 'string',
+    format: URL_PATH,
     default: '/reset-password',
     description:
       "The path of the reset link, after PUBLIC_URL: the link is `PUBLIC_URL + PASSWORD_RESET_PATH + '#token=' + token`. The token is in the fragment, which browsers never send to a server or in a Referer.",
@@ -313,9 +315,11 @@ export const SETTINGS = {
   },
   PASSWORD_RESET_WEBHOOK_SECRET: {
     kind: 'string',
+    format: WEBHOOK_SECRETS,
+    hint: WEBHOOK_SECRET_HINT,
     secret: true,
     description:
-      'The signing secret of PASSWORD_RESET_WEBHOOK_URL, required with it, in the form of WEBHOOK_SECRET (`whsec_` and base64).',
+      'The signing secret of PASSWORD_RESET_WEBHOOK_URL, required with it, made and rotated like WEBHOOK_SECRET.',
   },
   LOCKOUT_FREE_FAILURES: {
     kind: 'integer',
@@ -419,15 +423,18 @@ export const SETTINGS = {
   },
   WEBHOOK_SECRET: {
     kind: 'string',
+    format: WEBHOOK_SECRETS,
+    hint: WEBHOOK_SECRET_HINT,
     secret: true,
     description:
-      'The signing secret, required with WEBHOOK_URL: `whsec_` and the base64 of 24 to 64 random bytes (`echo whsec_$(openssl rand -base64 32)`). Several, separated by spaces, sign each delivery with each: put the new one first to rotate without a gap.',
+      'The signing secret, required with WEBHOOK_URL (`echo whsec_$(openssl rand -base64 32)` makes one). Several sign each delivery with each: put the new one first to rotate without a gap.',
   },
   WEBHOOK_EVENTS: {
     kind: 'string',
+    format: EVENT_FILTERS,
     default: '*',
     description:
-      'The event types sent to WEBHOOK_URL, comma-separated (`login.failed,user.disabled`): `*` for all, `user.*` for a family.',
+      'The event types sent to WEBHOOK_URL: `*` for all, `user.*` for a family, `login.failed` for one.',
   },
   WEBHOOK_MAX_ATTEMPTS: {
     kind: 'integer',

@@ -34,9 +34,19 @@ export type StringSetting = Common & {
   readonly minBytes?: number
   /** A secret that must come from a random generator: one that plainly does not (looksPredictable) is refused. */
   readonly random?: boolean
+  /** The form the text must have, beyond its length. */
+  readonly format?: Format
   /** Added to the error message: how to make a good value. */
   readonly hint?: string
   readonly default?: string
+}
+/**
+ * A form of text: `accepts` is the phrase that follows "must be" in the error message and stands in the README
+ * table ("a URL path starting with /"); `pattern` matches the whole text, or a function says whether it fits.
+ */
+export type Format = {
+  readonly accepts: string
+  readonly pattern: RegExp | ((text: string) => boolean)
 }
 export type Setting = IntegerSetting | EnumSetting | BooleanSetting | UrlSetting | StringSetting
 
@@ -97,6 +107,7 @@ export function allowedValues(setting: Setting, code = (text: string) => text): 
         : `a ${setting.protocols.map((protocol) => code(`${protocol}//`)).join(' or ')} URL`
     case 'string': {
       const rules = [
+        ...(setting.format === undefined ? [] : [setting.format.accepts]),
         ...(setting.minBytes === undefined ? [] : [`at least ${setting.minBytes} bytes (UTF-8)`]),
         ...(setting.random ? [RANDOM_RULE] : []),
       ]
@@ -104,6 +115,9 @@ export function allowedValues(setting: Setting, code = (text: string) => text): 
     }
   }
 }
+
+const fits = ({ pattern }: Format, text: string) =>
+  typeof pattern === 'function' ? pattern(text) : pattern.test(text)
 
 type Parsed = { value: number | boolean | string } | { problem: string }
 
@@ -132,6 +146,7 @@ function parse(name: string, setting: Setting, text: string): Parsed {
     }
     case 'string':
       if (Buffer.byteLength(text) < (setting.minBytes ?? 0)) return refused()
+      if (setting.format !== undefined && !fits(setting.format, text)) return refused()
       if (setting.random && looksPredictable(text)) {
         // Never echoed, whatever the setting: it was meant to be a secret.
         return { problem: `${name} looks predictable: it needs ${RANDOM_RULE}${hint}` }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import type { FastifyInstance } from 'fastify'
 import type { Deps } from '../../src/deps.ts'
 import { CLI_CONTEXT } from '../../src/events/event.ts'
+import { type PostJson, registerAndLogIn } from './sign-up.ts'
 
 let counter = 0
 
@@ -30,19 +31,17 @@ export async function registerUser(
 ): Promise<TestUser> {
   const username = fields.username ?? uniqueUsername()
   const password = fields.password ?? 'correct horse battery'
-  const response = await app.inject({
-    method: 'POST',
-    url: '/auth/register',
-    payload: {
-      username,
-      password,
-      firstName: fields.firstName ?? 'Ada',
-      lastName: fields.lastName ?? 'Lovelace',
-    },
-  })
-  assert.equal(response.statusCode, 201, response.body)
-  return { id: response.json().id, username, password, token: await login(app, username, password) }
+  const { id, accessToken } = await registerAndLogIn(injected(app), { ...fields, username, password })
+  return { id, username, password, token: accessToken }
 }
+
+/** A POST through `app.inject`, for registerAndLogIn. */
+const injected =
+  (app: FastifyInstance): PostJson =>
+  async (url, payload) => {
+    const response = await app.inject({ method: 'POST', url, payload })
+    return { status: response.statusCode, body: response.json() }
+  }
 
 export async function createAdmin(app: FastifyInstance, deps: Deps): Promise<TestUser> {
   const username = uniqueUsername('chief')

@@ -1,6 +1,6 @@
 // A small fetch wrapper for tests against real server processes: JSON in, status, headers and JSON out.
-import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { type PostJson, registerAndLogIn } from './sign-up.ts'
 
 // biome-ignore lint/suspicious/noExplicitAny: a test reads the fields it expects and asserts on them.
 export type Answer = { status: number; headers: Headers; body: any }
@@ -28,15 +28,7 @@ export const TEST_PASSWORD = 'correct horse battery'
 /** Registers a new user on the server at `base` and logs in: the username and both tokens. */
 export async function signUp(base: string) {
   const username = `u${randomUUID().slice(0, 8)}`
-  const created = await call(base, 'POST', '/auth/register', {
-    body: { username, password: TEST_PASSWORD, firstName: 'Ada', lastName: 'Lovelace' },
-  })
-  assert.equal(created.status, 201, JSON.stringify(created.body))
-  const login = await call(base, 'POST', '/auth/login', { body: { username, password: TEST_PASSWORD } })
-  assert.equal(login.status, 200, JSON.stringify(login.body))
-  return {
-    username,
-    access: login.body.access_token as string,
-    refresh: login.body.refresh_token as string,
-  }
+  const post: PostJson = (path, body) => call(base, 'POST', path, { body })
+  const { accessToken, refreshToken } = await registerAndLogIn(post, { username, password: TEST_PASSWORD })
+  return { username, access: accessToken, refresh: refreshToken }
 }

@@ -170,6 +170,50 @@ describe('configuration', () => {
     assert.equal(problemsOf({ RATE_LIMIT_PASSWORD_CHANGE_PER_IP: '1000001' }).length, 1)
   })
 
+  it('refuses a malformed WEBHOOK_EVENTS, WEBHOOK_SECRET, PASSWORD_RESET_WEBHOOK_SECRET or PASSWORD_RESET_PATH by its declared format, once each, secrets unechoed; the README says the format', () => {
+    const secretRule =
+      'must be `whsec_` followed by the base64 of 24 to 64 random bytes (several separated by spaces); ' +
+      'generate one with `echo whsec_$(openssl rand -base64 32)`'
+    assert.deepEqual(
+      problemsOf({
+        WEBHOOK_URL: 'https://hooks.example.com',
+        WEBHOOK_SECRET: 'whsec_typed-by-hand',
+        WEBHOOK_EVENTS: 'login.failed,User.*',
+        PASSWORD_RESET_WEBHOOK_URL: 'https://hooks.example.com/reset',
+        PASSWORD_RESET_WEBHOOK_SECRET: `whsec_${randomBytes(16).toString('base64')}`,
+        PASSWORD_RESET_PATH: 'reset?next=1',
+      }),
+      [
+        'PASSWORD_RESET_PATH must be a URL path starting with / (no query or fragment); got "reset?next=1"',
+        `PASSWORD_RESET_WEBHOOK_SECRET ${secretRule}`,
+        `WEBHOOK_SECRET ${secretRule}`,
+        'WEBHOOK_EVENTS must be `*` or event types separated by commas (`login.failed,user.*`); got "login.failed,User.*"',
+      ],
+    )
+    const secret = `whsec_${randomBytes(32).toString('base64')}`
+    const config = loadConfig({
+      WEBHOOK_URL: 'https://hooks.example.com',
+      WEBHOOK_SECRET: ` ${secret}  ${secret} `,
+      WEBHOOK_EVENTS: ' login.failed , user.* ,',
+      PASSWORD_RESET_PATH: '/account/new-password',
+    })
+    assert.deepEqual(config.webhooks.endpoints[0]?.secrets, [secret, secret])
+    assert.deepEqual(config.webhooks.endpoints[0]?.events, ['login.failed', 'user.*'])
+    assert.equal(config.recovery.resetPageUrl, 'http://127.0.0.1:8000/account/new-password')
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    for (const name of [
+      'WEBHOOK_EVENTS',
+      'WEBHOOK_SECRET',
+      'PASSWORD_RESET_WEBHOOK_SECRET',
+      'PASSWORD_RESET_PATH',
+    ]) {
+      const setting: Setting = SETTINGS[name as keyof typeof SETTINGS]
+      assert.ok(setting.kind === 'string' && setting.format !== undefined, name)
+      const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`))
+      assert.ok(row?.includes(setting.format.accepts), name)
+    }
+  })
+
   it("every declared integer setting's default lies in its range", () => {
     for (const [name, setting] of DECLARED) {
       if (setting.kind !== 'integer') continue

@@ -1,0 +1,48 @@
+// The forms of text some string settings must have, each with the phrase that says what it accepts (in the
+// error message and the README table). config.schema.ts names them in its declarations.
+import type { Format } from './setting.ts'
+
+// A dotted event type (`login.failed`), a family (`login.*`), or every type (`*`).
+const EVENT_FILTER = /^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$/
+
+/** WEBHOOK_EVENTS: at least one event filter, comma-separated, blanks around them ignored. */
+export const EVENT_FILTERS: Format = {
+  accepts: '`*` or event types separated by commas (`login.failed,user.*`)',
+  pattern: (text) => {
+    const filters = text
+      .split(',')
+      .map((filter) => filter.trim())
+      .filter((filter) => filter !== '')
+    return filters.length > 0 && filters.every((filter) => EVENT_FILTER.test(filter))
+  },
+}
+
+/** The secrets of a WEBHOOK_SECRET-like setting, which separates them by white space. */
+export const webhookSecretsIn = (text: string) => text.split(/\s+/).filter((secret) => secret !== '')
+
+/**
+ * The Standard Webhooks form of a symmetric secret: `whsec_` and the base64 of 24 to 64 bytes. The key is the
+ * decoded bytes, so a secret typed as text would be decoded into some other key without a word: refused.
+ */
+function isWebhookSecret(secret: string): boolean {
+  const base64 = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(secret)?.[1]
+  if (base64 === undefined || base64.length % 4 !== 0) return false
+  const bytes = Buffer.from(base64, 'base64').length
+  return bytes >= 24 && bytes <= 64
+}
+
+/** WEBHOOK_SECRET, PASSWORD_RESET_WEBHOOK_SECRET: one secret or several (while rotating). */
+export const WEBHOOK_SECRETS: Format = {
+  accepts: '`whsec_` followed by the base64 of 24 to 64 random bytes (several separated by spaces)',
+  pattern: (text) => {
+    const secrets = webhookSecretsIn(text)
+    return secrets.length > 0 && secrets.every(isWebhookSecret)
+  },
+}
+export const WEBHOOK_SECRET_HINT = 'generate one with `echo whsec_$(openssl rand -base64 32)`'
+
+/** PASSWORD_RESET_PATH: what follows PUBLIC_URL in a link. */
+export const URL_PATH: Format = {
+  accepts: 'a URL path starting with / (no query or fragment)',
+  pattern: /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/,
+}
