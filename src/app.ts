@@ -177,7 +177,10 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   // Policies declared on each route (auth, rate limits), checked when the route is added, enforced by hooks.
   const { tokens, authStates, rateLimits } = deps.access
   await app.register(authPlugin, {
-    authenticate: createAuthenticator(tokens, authStates, deps.clock, config.sessions.idleTtlSeconds),
+    authenticate: createAuthenticator(tokens, authStates, deps.clock, {
+      sessionIdleTtlSeconds: config.sessions.idleTtlSeconds,
+      mfaRequiredRoles: config.mfa.requiredRoles,
+    }),
   })
   await app.register(rateLimitPlugin, { limiters: rateLimits, limits: config.rateLimits })
 

@@ -12,6 +12,8 @@ import { createBreachedPasswordCheck } from './auth/breached-passwords.ts'
 import { createDeviceTokens } from './auth/device-tokens.ts'
 import { createLockout, type Lockout } from './auth/lockout.ts'
 import { createLoginThrottleRepository } from './auth/login-throttle.repository.ts'
+import { createMfaRepository, type MfaRepository } from './auth/mfa.repository.ts'
+import { createMfaService, type MfaService } from './auth/mfa.service.ts'
 import { createNewPasswordCheck } from './auth/new-password.ts'
 import { createPasswordHasher, type PasswordHasher } from './auth/password-hasher.ts'
 import {
@@ -39,6 +41,7 @@ import {
 } from './events/event-recorder.ts'
 import { EVENT_TYPES } from './events/event-types.ts'
 import { createEventsService, type EventsService } from './events/events.service.ts'
+import { createKeyEncryption } from './keys/key-encryption.ts'
 import { createKeyStore, type KeyActivated, type KeyStore, provisionSigningKey } from './keys/key-store.ts'
 import { getOrCreateServerSecret } from './keys/server-secret.ts'
 import { type Clock, systemClock } from './lib/clock.ts'
@@ -63,6 +66,7 @@ export type Store = {
   sessions: SessionRepository
   events: EventWriter
   passwordResets: PasswordResetRepository
+  mfa: MfaRepository
   /** Enqueues a reset link for PASSWORD_RESET_WEBHOOK_URL in the store's transaction (the outbox). */
   sendResetLink: SendResetLink
 }
@@ -80,6 +84,7 @@ export type Services = {
   auth: AuthService
   passwordResets: PasswordResetService
   lockout: Lockout
+  mfa: MfaService
   sessions: SessionService
   users: UsersService
   events: EventsService
@@ -160,6 +165,7 @@ export async function createDeps(
         sessions: createSessionRepository(executor),
         events: bindRecorder(recorder, executor),
         passwordResets: createPasswordResetRepository(executor),
+        mfa: createMfaRepository(executor),
         sendResetLink: (message: WebhookMessage, expiresAt: number) =>
           outbox.enqueueTo(executor, PASSWORD_RESET_ENDPOINT, message, { expiresAt }),
       }
@@ -211,9 +217,22 @@ export async function createDeps(
     const lockout =
       overrides.services?.lockout ??
       createLockout(createLoginThrottleRepository(db), bindRecorder(recorder, db), clock, config.lockout)
+    const mfa =
+      overrides.services?.mfa ??
+      createMfaService({
+        mfa: createMfaRepository(db),
+        transact,
+        keyEncryption: createKeyEncryption(config.keyEncryptionSecret),
+        // Recovery codes are kept as HMACs under this key: a copy of the table alone finds none.
+        recoveryCodeKey: await getOrCreateServerSecret(db, clock, config, 'recovery-code-key'),
+        clock,
+        issuer: config.mfa.totpIssuer,
+        authStates,
+      })
     const services: Services = {
       sessions,
       lockout,
+      mfa,
       passwordResets:
         overrides.services?.passwordResets ??
         createPasswordResetService({
@@ -237,6 +256,8 @@ export async function createDeps(
           hasher,
           newPasswords,
           lockout,
+          mfa,
+          mfaRequiredRoles: config.mfa.requiredRoles,
           // Device tokens are bound to the account by an HMAC under this key (README, Lockout).
           deviceTokens: createDeviceTokens(
             await getOrCreateServerSecret(db, clock, config, 'device-token-key'),

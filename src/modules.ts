@@ -1,6 +1,7 @@
 // The route modules the server serves: the one place to add yours (see docs/adding-a-route.md).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authRoutes } from './auth/auth.routes.ts'
+import { mfaRoutes } from './auth/mfa.routes.ts'
 import { recoveryRoutes } from './auth/recovery.routes.ts'
 import { eventsRoutes } from './events/events.routes.ts'
 import { healthRoutes } from './http/health.routes.ts'
@@ -13,6 +14,7 @@ export const routeModules: FastifyPluginAsyncTypebox[] = [
   healthRoutes,
   jwksRoutes,
   authRoutes,
+  mfaRoutes,
   recoveryRoutes,
   sessionsRoutes,
   usersRoutes,

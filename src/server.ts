@@ -21,6 +21,7 @@ function startSessionPurge(deps: Deps, onError: (error: unknown) => void): () =>
     deps.services.events.purge().catch(onError)
     deps.services.passwordResets.purge().catch(onError)
     deps.services.lockout.purge().catch(onError)
+    deps.services.mfa.purge().catch(onError)
   }
   const timer = setInterval(purge, seconds * 1000)
   timer.unref()
@@ -114,7 +115,10 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
     throw error
   }
   const stopPurging = startSessionPurge(deps, (error) =>
-    app.log.error({ err: error }, 'the periodic purge (sessions, events) failed'),
+    app.log.error(
+      { err: error },
+      'the periodic purge (sessions, events, resets, lockouts, MFA challenges) failed',
+    ),
   )
   const stopKeyReload = deps.access.keyStore.startAutoReload(
     config.keysReloadIntervalSeconds * 1000,

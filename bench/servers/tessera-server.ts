@@ -56,7 +56,12 @@ const benchRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const user = await caller(request.auth.userId)
     const minted: string[] = []
     for (let i = 0; i < request.body.count; i++) {
-      minted.push(tokens.issueAccessToken(user, request.auth.sessionId).token)
+      minted.push(
+        tokens.issueAccessToken(user, request.auth.sessionId, {
+          amr: ['pwd'],
+          authTime: Math.floor(Date.now() / 1000),
+        }).token,
+      )
     }
     return { tokens: minted }
   })

@@ -9,7 +9,9 @@ export function createAccessStateLoader(db: Db): LoadAccessState {
     const row = await db
       .selectFrom('sessions')
       .innerJoin('users', 'users.id', 'sessions.user_id')
+      .leftJoin('totp_factors', 'totp_factors.user_id', 'sessions.user_id')
       .select([
+        'totp_factors.confirmed_at as totp_confirmed_at',
         'sessions.user_id',
         'sessions.revoked_at',
         'sessions.expires_at',
@@ -41,6 +43,7 @@ export function createAccessStateLoader(db: Db): LoadAccessState {
           row.revoked_at !== null || Number(row.session_token_version) !== Number(row.token_version),
         sessionExpiresAt: Number(row.expires_at),
         sessionLastUsedAt: Number(row.last_used_at),
+        mfaEnabledAt: row.totp_confirmed_at === null ? null : Number(row.totp_confirmed_at),
       }
     )
   }

@@ -21,6 +21,11 @@ export type AccessState = {
   sessionRevoked: boolean
   sessionExpiresAt: number
   sessionLastUsedAt: number
+  /**
+   * When the user's second factor was confirmed (epoch seconds), or null without one: a step-up can ask for it,
+   * and only sign-ins with it since count.
+   */
+  mfaEnabledAt: number | null
 }
 
 export type LoadAccessState = (sessionId: string) => Promise<AccessState | undefined>
@@ -31,7 +36,7 @@ export interface AuthStateCache {
    * state answers at once, without a promise: the hot path of every authenticated request.
    */
   get(sessionId: string): AccessState | undefined | Promise<AccessState | undefined>
-  /** Called after every change to a user's roles, disabled flag, password or existence. */
+  /** Called after every change to a user's roles, disabled flag, password, second factor or existence. */
   forgetUser(userId: string): void
   /** Called after a session is revoked. */
   forgetSession(sessionId: string): void

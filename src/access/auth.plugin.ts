@@ -2,7 +2,13 @@
 //   config: { auth: 'public' }              no token needed
 //   (nothing)                               any valid access token
 //   config: { auth: { roles: ['admin'] } }  a valid token whose user has at least one of these roles
-// A route with a malformed auth setting or without a response schema stops the server from starting.
+//   config: { auth: { mfa: true } }         a token of a sign-in with a second factor
+//   config: { auth: { maxAge: 300 } }       a token of a sign-in (or reauthentication) at most 300 s ago, with
+//                                           the second factor when the user has one
+// The keys combine. A token that falls short of `mfa` or `maxAge` gets the step-up challenge of RFC 9470 (401,
+// `insufficient_user_authentication`); POST /auth/reauthenticate answers it. Roles named by MFA_REQUIRED_ROLES act
+// only in tokens of a sign-in with a second factor. A route with a malformed auth setting or without a response
+// schema stops the server from starting.
 import type {
   FastifyInstance,
   FastifyReply,
@@ -14,9 +20,21 @@ import fp from 'fastify-plugin'
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
 import type { AccessState, AuthStateCache } from './auth-state.ts'
-import { type AccessTokenClaims, invalidTokenError, type TokenService } from './token.service.ts'
+import {
+  ACR_MFA,
+  type AccessTokenClaims,
+  hasSecondFactor,
+  invalidTokenError,
+  type TokenService,
+} from './token.service.ts'
 
-export type RouteAuth = 'public' | { roles: string[] }
+/** What a non-public route needs beyond a valid token; each key optional, at least one present. */
+export type RoutePolicy = { roles?: string[]; mfa?: true; maxAge?: number }
+
+export type RouteAuth = 'public' | RoutePolicy
+
+/** The route config of the admin API. */
+export const adminOnly: { auth: RouteAuth } = { auth: { roles: ['admin'] } }
 
 export type AuthContext = {
   userId: string
@@ -28,6 +46,9 @@ export type AuthContext = {
   sessionId: string
   expiresAt: number
 }
+
+/** The longest `maxAge` a route may declare: a day. */
+const MAX_AGE_LIMIT = 86_400
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -66,17 +87,61 @@ function asFailure(error: unknown): Error {
 
 function describeAuth(auth: unknown): string | undefined {
   if (auth === undefined || auth === 'public') return undefined
-  const roles = (auth as { roles?: unknown } | null)?.roles
+  const policy = (auth ?? {}) as Record<string, unknown>
+  const keys = typeof auth === 'object' ? Object.keys(policy) : []
+  const { roles, mfa, maxAge } = policy
   const valid =
-    typeof auth === 'object' &&
-    Object.keys(auth as object).length === 1 &&
-    Array.isArray(roles) &&
-    roles.length > 0 &&
-    roles.every((r) => typeof r === 'string' && r.length > 0)
+    keys.length > 0 &&
+    keys.every((key) => key === 'roles' || key === 'mfa' || key === 'maxAge') &&
+    (roles === undefined ||
+      (Array.isArray(roles) &&
+        roles.length > 0 &&
+        roles.every((r) => typeof r === 'string' && r.length > 0))) &&
+    (mfa === undefined || mfa === true) &&
+    (maxAge === undefined ||
+      (Number.isSafeInteger(maxAge) && (maxAge as number) > 0 && (maxAge as number) <= MAX_AGE_LIMIT))
   return valid
     ? undefined
-    : `config.auth must be 'public', omitted, or { roles: [...] }; got ${JSON.stringify(auth)}`
+    : `config.auth must be 'public', omitted, or { roles?: [...], mfa?: true, maxAge?: seconds (1..${MAX_AGE_LIMIT}) }; got ${JSON.stringify(auth)}`
 }
+
+/**
+ * RFC 9470's answer to a token whose authentication falls short: 401, `insufficient_user_authentication`, and
+ * what would do (`acr_values`, `max_age`). A user without a second factor cannot step up to one:
+ * `mfa_enrollment_required` (403) says to enrol first.
+ */
+function stepUp(state: AccessState, need: { mfa: boolean; maxAge?: number | undefined }): AppError {
+  if (need.mfa && state.mfaEnabledAt === null) {
+    return new AppError(
+      'mfa_enrollment_required',
+      'This needs a second factor: enrol one first (POST /auth/mfa/totp)',
+      {
+        headers: { 'www-authenticate': 'Bearer error="insufficient_scope"' },
+      },
+    )
+  }
+  const detail = need.mfa
+    ? 'This needs a sign-in with your second factor: POST /auth/reauthenticate with your password and a code'
+    : `This needs an authentication within the last ${need.maxAge} seconds: POST /auth/reauthenticate`
+  const challenge = [
+    'Bearer error="insufficient_user_authentication"',
+    `error_description="${need.mfa ? 'A second factor is required' : 'A more recent authentication is required'}"`,
+    ...(need.mfa ? [`acr_values="${ACR_MFA}"`] : []),
+    ...(need.maxAge === undefined ? [] : [`max_age=${need.maxAge}`]),
+  ].join(', ')
+  return new AppError(need.mfa ? 'mfa_required' : 'reauthentication_required', detail, {
+    headers: { 'www-authenticate': challenge },
+  })
+}
+
+/**
+ * Whether the token is of a sign-in with the second factor the user has now: one made with a factor removed
+ * since (by the user, an admin or the operator), or before the present one was enrolled, counts for nothing, at
+ * once, in the tokens already issued too. (A sign-in in the very second of the enrolment does not count either:
+ * times are in seconds, and the doubt goes to asking again.)
+ */
+const withFactor = (state: AccessState, claims: AccessTokenClaims) =>
+  state.mfaEnabledAt !== null && hasSecondFactor(claims) && (claims.auth_time ?? 0) > state.mfaEnabledAt
 
 function isRevoked(state: AccessState, claims: AccessTokenClaims, now: number, idleTtl: number): boolean {
   return (
@@ -93,56 +158,84 @@ function isRevoked(state: AccessState, claims: AccessTokenClaims, now: number, i
  * Authenticates a request: sets `request.auth`, or throws (or rejects with) the problem to answer. Returns no
  * promise when the token and its session's state were both remembered, which is most requests.
  */
-export type Authenticate = (request: FastifyRequest, roles: string[] | undefined) => void | Promise<void>
+export type Authenticate = (request: FastifyRequest, policy: RoutePolicy | undefined) => void | Promise<void>
+
+export type AuthenticatorOptions = {
+  sessionIdleTtlSeconds: number
+  /** MFA_REQUIRED_ROLES: roles that act only in tokens of a sign-in with a second factor. */
+  mfaRequiredRoles: readonly string[]
+}
 
 export function createAuthenticator(
   tokens: TokenService,
   authStates: AuthStateCache,
   clock: Clock,
-  sessionIdleTtlSeconds: number,
+  { sessionIdleTtlSeconds, mfaRequiredRoles }: AuthenticatorOptions,
 ): Authenticate {
+  const needMfa = new Set(mfaRequiredRoles)
+  /** The roles the token acts with: the user's now, without those that need a second factor it lacks. */
+  const rolesOf = (state: AccessState, claims: AccessTokenClaims) =>
+    needMfa.size === 0 || withFactor(state, claims)
+      ? state.roles
+      : state.roles.filter((role) => !needMfa.has(role))
+
+  /** Refuses a token whose authentication falls short of the route's `mfa` or `maxAge`, or of its roles. */
+  function checkPolicy(policy: RoutePolicy, claims: AccessTokenClaims, state: AccessState, roles: string[]) {
+    const { mfa = false, maxAge } = policy
+    const twoFactor = withFactor(state, claims)
+    if (policy.roles && !policy.roles.some((role) => roles.includes(role))) {
+      // The user has the role, but it needs a second factor the token lacks (MFA_REQUIRED_ROLES).
+      if (policy.roles.some((role) => state.roles.includes(role))) throw stepUp(state, { mfa: true })
+      throw new AppError('insufficient_role', `This needs one of the roles: ${policy.roles.join(', ')}`, {
+        headers: { 'www-authenticate': 'Bearer error="insufficient_scope"' },
+      })
+    }
+    // A recent authentication of a user with a second factor is one with it.
+    const needsFactor = !twoFactor && (mfa || (maxAge !== undefined && state.mfaEnabledAt !== null))
+    // Tokens issued before issue 15 say no auth_time: never recent.
+    const stale = maxAge !== undefined && (claims.auth_time ?? 0) + maxAge < epochSeconds(clock)
+    if (needsFactor || stale) throw stepUp(state, { mfa: needsFactor, maxAge })
+  }
+
   // Plain functions that hand on a value or a promise of one, rather than async functions: an await costs a
   // promise and a trip through the microtask queue, which this path, taken by every request, need not pay.
   function admit(
     request: FastifyRequest,
-    roles: string[] | undefined,
+    policy: RoutePolicy | undefined,
     claims: AccessTokenClaims,
     state: AccessState | undefined,
   ): void {
     if (!state || isRevoked(state, claims, epochSeconds(clock), sessionIdleTtlSeconds)) {
       throw invalidTokenError('The token has been revoked')
     }
-    if (roles && !roles.some((role) => state.roles.includes(role))) {
-      throw new AppError('insufficient_role', `This needs one of the roles: ${roles.join(', ')}`, {
-        headers: { 'www-authenticate': 'Bearer error="insufficient_scope"' },
-      })
-    }
+    const roles = rolesOf(state, claims)
+    if (policy) checkPolicy(policy, claims, state, roles)
     request.auth = {
       userId: claims.sub,
       username: claims.username,
-      roles: state.roles,
+      roles,
       tokenId: claims.jti,
       sessionId: claims.sid,
       expiresAt: claims.exp,
     }
   }
 
-  function checkState(request: FastifyRequest, roles: string[] | undefined, claims: AccessTokenClaims) {
+  function checkState(request: FastifyRequest, policy: RoutePolicy | undefined, claims: AccessTokenClaims) {
     const state = authStates.get(claims.sid)
     return state instanceof Promise
-      ? state.then((loaded) => admit(request, roles, claims, loaded))
-      : admit(request, roles, claims, state)
+      ? state.then((loaded) => admit(request, policy, claims, loaded))
+      : admit(request, policy, claims, state)
   }
 
-  return function authenticate(request, roles) {
+  return function authenticate(request, policy) {
     const header = request.headers.authorization
     if (header === undefined) throw invalidTokenError('No bearer token was sent')
     const token = bearerToken(header)
     if (!token) throw invalidTokenError('The Authorization header is not "Bearer <token>"')
     const claims = tokens.verifyAccessToken(token)
     return claims instanceof Promise
-      ? claims.then((verified) => checkState(request, roles, verified))
-      : checkState(request, roles, claims)
+      ? claims.then((verified) => checkState(request, policy, verified))
+      : checkState(request, policy, claims)
   }
 }
 
@@ -161,12 +254,12 @@ export const authPlugin = fp(
       }
       const auth = route.config?.auth
       if (auth === 'public') return
-      const roles = auth?.roles
+      const policy = auth
       // A callback-style hook, so that a request authenticated without a promise goes on at once.
       const check = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
         let pending: void | Promise<void>
         try {
-          pending = authenticate(request, roles)
+          pending = authenticate(request, policy)
         } catch (error) {
           done(asFailure(error))
           return
@@ -182,7 +275,22 @@ export const authPlugin = fp(
       if (route.schema) {
         route.schema.security = [{ bearerAuth: [] }]
         responses['401'] ??= { $ref: 'Problem' }
-        if (roles) responses['403'] ??= { $ref: 'Problem' }
+        if (policy?.roles || policy?.mfa) responses['403'] ??= { $ref: 'Problem' }
+        const needs = [
+          ...(policy?.mfa ? ['a sign-in with a second factor'] : []),
+          ...(policy?.maxAge === undefined
+            ? []
+            : [`an authentication within ${policy.maxAge} s (with the second factor, if the user has one)`]),
+        ]
+        if (needs.length > 0) {
+          const text = `Step-up: needs ${needs.join(' and ')}; otherwise 401 \`insufficient_user_authentication\` (RFC 9470), answered by POST /auth/reauthenticate.`
+          route.schema.description = route.schema.description
+            ? `${route.schema.description}\n\n${text}`
+            : text
+          Object.assign(route.schema, {
+            'x-step-up': { mfa: policy?.mfa ?? false, maxAge: policy?.maxAge ?? null },
+          })
+        }
       }
     })
   },

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import fp from 'fastify-plugin'
 import type { RateLimits } from '../config/load-config.ts'
 import { addressKey, type RateLimiters } from '../rate-limits/rate-limiter.ts'
+import { sessionDevice } from './session-device.ts'
 import { usernameKey } from './username.ts'
 
 export type LimitName = Exclude<keyof RateLimits, 'windowSeconds'>
@@ -30,6 +31,11 @@ type LimitRule = {
    * `rotations`: counted by the handler, for fresh rotations only (see sessions.routes.ts).
    */
   counts: 'requests' | 'failures' | 'rotations'
+  /**
+   * A second key each count also adds to, which never refuses the request: what one client's failures cost the
+   * others that share that key, without the others' failures costing this client anything.
+   */
+  alsoCounts?: (request: FastifyRequest) => string | undefined
 }
 
 const byAddress = (request: FastifyRequest) => addressKey(request.ip)
@@ -37,14 +43,28 @@ const ACCOUNT = 'a username in the body, or a signed-in user'
 /** The account a request is about: the signed-in user's, else the username in the body. */
 const byAccount = (request: FastifyRequest) =>
   usernameKey(request.auth?.username ?? (request.body as { username: string }).username)
-/** The account, and the device whose token the login carries: a device is counted apart from the others. */
-const byAccountAndDevice = (request: FastifyRequest) =>
-  request.loginDevice === undefined ? byAccount(request) : `${byAccount(request)} ${request.loginDevice}`
+/**
+ * The account, and the device: the one whose token a login carries, or the session a signed-in request is
+ * made in. Each is counted apart from the others, so that failures elsewhere (a flood of wrong passwords at
+ * the login form, say) never refuse the owner's device or session.
+ */
+const byAccountAndDevice = (request: FastifyRequest) => {
+  const device = request.auth ? sessionDevice(request.auth.sessionId) : request.loginDevice
+  return device === undefined ? byAccount(request) : `${byAccount(request)} ${device}`
+}
 
 /** Every limit a route can name: what it counts, and by which key. Its size is a setting (RATE_LIMIT_*). */
 export const LIMIT_RULES: Record<LimitName, LimitRule> = {
   loginPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
-  loginPerUsername: { per: 'account', needs: ACCOUNT, key: byAccountAndDevice, counts: 'failures' },
+  loginPerUsername: {
+    per: 'account',
+    needs: ACCOUNT,
+    key: byAccountAndDevice,
+    counts: 'failures',
+    // A wrong password in a session (a stolen access token) also counts for the clients without a device token
+    // at the login form: it gives no more guesses than the form. The form's failures never refuse the session.
+    alsoCounts: (request) => (request.auth ? byAccount(request) : undefined),
+  },
   registerPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
   registerPerUsername: { per: 'account', needs: ACCOUNT, key: byAccount, counts: 'requests' },
   refreshPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
@@ -58,6 +78,10 @@ export const LIMIT_RULES: Record<LimitName, LimitRule> = {
   passwordChangePerIp: { per: 'client address', key: byAddress, counts: 'requests' },
   passwordResetPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
   passwordResetPerUsername: { per: 'account', needs: ACCOUNT, key: byAccount, counts: 'requests' },
+  mfaPerIp: { per: 'client address', key: byAddress, counts: 'requests' },
+  // Keyed by the user whose code is checked, which only the handler knows (a login's second step names its
+  // user by its MFA token): counted before each check, given back when the code was right.
+  mfaPerAccount: { per: 'account', counts: 'failures' },
 }
 
 declare module 'fastify' {
@@ -190,6 +214,11 @@ export const rateLimitPlugin = fp(
           const key = (LIMIT_RULES[name].key as (request: FastifyRequest) => string)(request)
           await limiters[name].consume(key)
           if (failures.includes(name)) consumed.push([name, key])
+          const shared = LIMIT_RULES[name].alsoCounts?.(request)
+          if (shared !== undefined) {
+            await limiters[name].penalize(shared)
+            if (failures.includes(name)) consumed.push([name, shared])
+          }
         }
       }
       route.preHandler = [count, ...(route.preHandler ? [route.preHandler].flat() : [])]

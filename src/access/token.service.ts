@@ -22,12 +22,34 @@ export type AccessTokenClaims = {
   ver: number
   /** The session the token belongs to: revoking the session refuses its access tokens too. */
   sid: string
+  /**
+   * How the user authenticated (RFC 8176: `pwd`, `otp`), when (epoch seconds), and the class that makes (`pwd`,
+   * or `mfa` with a second factor; RFC 9470 challenges name it in `acr_values`). Absent from tokens issued
+   * before issue 15, which are read as a password sign-in at an unknown time.
+   */
+  amr?: string[]
+  auth_time?: number
+  acr?: string
 }
+
+/** The `acr` of a token whose `amr` includes a second factor, as step-up challenges ask for it. */
+export const ACR_MFA = 'mfa'
+export const ACR_PASSWORD = 'pwd'
+
+/** How a session's user authenticated: what its tokens say in `amr` and `auth_time`. */
+export type TokenAuthentication = { amr: string[]; authTime: number }
+
+/** Whether the token's user proved a second factor. */
+export const hasSecondFactor = (claims: AccessTokenClaims) => claims.acr === ACR_MFA
 
 export type TokenSubject = { id: string; username: string; roles: string[]; tokenVersion: number }
 
 export interface TokenService {
-  issueAccessToken(subject: TokenSubject, sessionId: string): { token: string; expiresIn: number }
+  issueAccessToken(
+    subject: TokenSubject,
+    sessionId: string,
+    authentication: TokenAuthentication,
+  ): { token: string; expiresIn: number }
   /**
    * The token's claims, or an AppError: `token_expired`, or `invalid_token` for everything else. A token
    * verified before answers at once, without a promise: the hot path of every authenticated request.
@@ -75,7 +97,11 @@ function hasClaimTypes(payload: Record<string, unknown>): payload is AccessToken
     Number.isSafeInteger(payload.exp) &&
     Number.isSafeInteger(payload.ver) &&
     Array.isArray(payload.roles) &&
-    payload.roles.every((role) => typeof role === 'string')
+    payload.roles.every((role) => typeof role === 'string') &&
+    (payload.amr === undefined ||
+      (Array.isArray(payload.amr) && payload.amr.every((method) => typeof method === 'string'))) &&
+    (payload.auth_time === undefined || Number.isSafeInteger(payload.auth_time)) &&
+    (payload.acr === undefined || typeof payload.acr === 'string')
   )
 }
 
@@ -118,7 +144,7 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
   }
 
   return {
-    issueAccessToken(subject, sessionId) {
+    issueAccessToken(subject, sessionId, { amr, authTime }) {
       const key = keyStore.signingKey()
       const iat = epochSeconds(clock)
       const claims: AccessTokenClaims = {
@@ -132,6 +158,9 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
         roles: subject.roles,
         ver: subject.tokenVersion,
         sid: sessionId,
+        amr,
+        auth_time: authTime,
+        acr: amr.includes('otp') ? ACR_MFA : ACR_PASSWORD,
       }
       return { token: signerFor(key)(claims), expiresIn: config.accessTokenTtlSeconds }
     },

@@ -1,18 +1,64 @@
-// POST /auth/register, POST /auth/login, GET /auth/me, POST /users/me/password: the routes that check or set
-// a password, and the signed-in user.
+// POST /auth/register, POST /auth/login (and its second step, /auth/login/mfa), POST /auth/reauthenticate,
+// GET /auth/me, POST /users/me/password: the routes that check or set a password, and the signed-in user.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
 import { anonymousContext, clientOf, contextOf } from '../events/event.ts'
+import { AppError } from '../http/problem.ts'
 import { NoContent, problems } from '../http/responses.ts'
 import { deliverInCookie } from '../sessions/refresh-cookie.ts'
+import type { SessionGrant } from '../sessions/session.service.ts'
 import { User, userResponse } from '../users/users.schemas.ts'
 import { ChangePasswordBody, LoginBody, LoginGrant, RegisterBody } from './auth.schemas.ts'
 import { readDeviceCookie, setDeviceCookie } from './device-cookie.ts'
+import type { DeviceToken } from './device-tokens.ts'
+import { AccessGrant, LoginMfaBody, MfaChallenge, ReauthenticateBody } from './mfa.schemas.ts'
+import type { CountCodeCheck, FactorProof } from './mfa.service.ts'
+
+/** A code check counted against the account's limit (RATE_LIMIT_MFA_PER_ACCOUNT), declared by the route. */
+export const countCodeChecks =
+  (request: FastifyRequest): CountCodeCheck =>
+  (userId, device) =>
+    request.countLimit('mfaPerAccount', `${userId} ${device}`)
+
+/** `code` or `recovery_code`, exactly one: a 400 naming the field otherwise. */
+export function oneFactor(body: FactorProof): FactorProof {
+  const given = [body.code, body.recovery_code].filter((value) => value !== undefined).length
+  if (given === 1) return body
+  throw new AppError('validation_failed', 'One or more fields are not valid; see errors.', {
+    errors: [
+      {
+        field: given === 0 ? '/body/code' : '/body/recovery_code',
+        message: given === 0 ? 'is required (or send recovery_code)' : 'send code or recovery_code, not both',
+      },
+    ],
+  })
+}
+
+/** How recent an authentication the sensitive routes ask for (password change, enrolling a factor). */
+export const RECENT_AUTHENTICATION_SECONDS = 300
 
 export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app.deps
   const { auth, users } = app.deps.services
   const { authStates } = app.deps.access
+
+  /** A session's answer: the grant in the body, or its refresh token (and the device token) as cookies. */
+  const answerGrant = (
+    reply: FastifyReply,
+    grant: SessionGrant & { mfa_enrollment_required?: true },
+    device: DeviceToken,
+    delivery: 'body' | 'cookie' | undefined,
+  ) => {
+    // RFC 6749 section 5.1: responses carrying tokens must not be cached.
+    reply.header('cache-control', 'no-store')
+    if (delivery !== 'cookie') {
+      return { ...grant, device_token: device.token, device_token_expires_in: device.expiresIn }
+    }
+    const body = deliverInCookie(reply, grant, config.cookieSecure)
+    setDeviceCookie(reply, device, config.cookieSecure)
+    return { ...body, device_token_expires_in: device.expiresIn }
+  }
 
   /**
    * A login answered 429 rate_limited, whether by a declared limit or by the password-hash queue, is a failed login to
@@ -61,26 +107,83 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['auth'],
         summary: 'Exchange username and password for an access token and a refresh token (a new session)',
+        description:
+          'For a user with a second factor, the right password answers `{mfa_required: true, mfa_token, expires_in}` ' +
+          'instead: send the token with a code to POST /auth/login/mfa.',
         body: LoginBody,
-        response: { 200: LoginGrant, ...problems(400, 401, 429) },
+        response: { 200: Type.Union([LoginGrant, MfaChallenge]), ...problems(400, 401, 429) },
       },
     },
     async (request, reply) => {
       const { username, password, refresh_token_delivery, device_token } = request.body
-      const { grant, device } = await auth.login(
+      const outcome = await auth.login(
         username,
         password,
         { userAgent: request.headers['user-agent'], ip: request.ip },
         device_token ?? readDeviceCookie(request, config.cookieSecure),
       )
-      // RFC 6749 section 5.1: responses carrying tokens must not be cached.
-      reply.header('cache-control', 'no-store')
-      if (refresh_token_delivery !== 'cookie') {
-        return { ...grant, device_token: device.token, device_token_expires_in: device.expiresIn }
+      if ('challenge' in outcome) {
+        reply.header('cache-control', 'no-store')
+        return { mfa_required: true as const, ...outcome.challenge }
       }
-      const body = deliverInCookie(reply, grant, config.cookieSecure)
-      setDeviceCookie(reply, device, config.cookieSecure)
-      return { ...body, device_token_expires_in: device.expiresIn }
+      return answerGrant(reply, outcome.grant, outcome.device, refresh_token_delivery)
+    },
+  )
+
+  app.post(
+    '/auth/login/mfa',
+    {
+      // mfaPerAccount: counted per user whose code is checked (the handler knows it from the MFA token).
+      config: { auth: 'public', rateLimit: ['mfaPerIp', 'mfaPerAccount'] },
+      schema: {
+        tags: ['auth'],
+        summary:
+          "Complete a login with the second factor: the login's MFA token and a code or a recovery code",
+        description:
+          'A wrong code, and an MFA token that is wrong, used or expired, are answered alike: 401 `invalid_mfa_code`. ' +
+          'A token allows 5 tries within 5 minutes.',
+        body: LoginMfaBody,
+        response: { 200: LoginGrant, ...problems(400, 401, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { mfa_token, refresh_token_delivery } = request.body
+      const { grant, device } = await auth.completeLogin(
+        mfa_token,
+        oneFactor(request.body),
+        { userAgent: request.headers['user-agent'], ip: request.ip },
+        countCodeChecks(request),
+      )
+      return answerGrant(reply, grant, device, refresh_token_delivery)
+    },
+  )
+
+  app.post(
+    '/auth/reauthenticate',
+    {
+      // As a password change: a stolen access token gives no more guesses than the login form.
+      config: {
+        rateLimit: ['passwordChangePerUser', 'passwordChangePerIp', 'loginPerUsername', 'mfaPerAccount'],
+      },
+      schema: {
+        tags: ['auth'],
+        summary:
+          'Prove who you are again (password, and a code if you have a second factor): a fresh access token of this session, with a new auth_time',
+        description:
+          'The answer to a step-up challenge (401 `mfa_required` or `reauthentication_required`, RFC 9470). ' +
+          'The refresh token is unchanged; tokens it gets from now on carry the new `auth_time` and `amr`.',
+        body: ReauthenticateBody,
+        response: { 200: AccessGrant, ...problems(400, 404) },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store')
+      return auth.reauthenticate(
+        request.auth,
+        request.body,
+        contextOf(request, 'user'),
+        countCodeChecks(request),
+      )
     },
   )
 
@@ -99,8 +202,12 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/me/password',
     {
       // A wrong current password counts as a failed login of the account (loginPerUsername): a stolen
-      // access token gives no more guesses than the login form.
-      config: { rateLimit: ['passwordChangePerUser', 'passwordChangePerIp', 'loginPerUsername'] },
+      // access token gives no more guesses than the login form. A recent authentication (issue 15): a token
+      // left on a shared machine is not enough.
+      config: {
+        auth: { maxAge: RECENT_AUTHENTICATION_SECONDS },
+        rateLimit: ['passwordChangePerUser', 'passwordChangePerIp', 'loginPerUsername'],
+      },
       schema: {
         tags: ['users'],
         summary:

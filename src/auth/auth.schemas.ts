@@ -66,6 +66,12 @@ export const LoginGrant = Type.Intersect([
       }),
     ),
     device_token_expires_in: Type.Integer({ description: 'Seconds until the device token expires' }),
+    mfa_enrollment_required: Type.Optional(
+      Type.Literal(true, {
+        description:
+          'The user holds a role that needs a second factor (MFA_REQUIRED_ROLES): until they enrol one and sign in with it, their tokens act without that role',
+      }),
+    ),
   }),
 ])
 

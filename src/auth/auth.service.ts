@@ -3,13 +3,17 @@
 // or password must also pass the rules of issue 11 (access/username.ts, new-password.ts). Each outcome is a
 // security event (issue 13): an account created, a login that succeeded or failed (and why), a password changed,
 // recorded in the transaction of the change when there is one. Failed logins slow an account down, except for
-// the devices that hold its device token (lockout.ts, issue 14).
+// the devices that hold its device token (lockout.ts, issue 14). For a user with a second factor (issue 15) the
+// right password opens a challenge instead of a session, which a code completes; a wrong code counts like a
+// wrong password in the slowdown, and apart from passwords in the rate limits.
 import type { AuthStateCache } from '../access/auth-state.ts'
+import { sessionDevice } from '../access/session-device.ts'
 import { lookalikeKey, normalizeUsername, usernameKey, usernameProblem } from '../access/username.ts'
 import { isUniqueViolation } from '../db/database-errors.ts'
 import type { Transact } from '../db/transact.ts'
 import type { Client, EventContext } from '../events/event.ts'
 import type { EventWriter } from '../events/event-recorder.ts'
+import type { LOGIN_FAILURE_REASONS } from '../events/event-types.ts'
 import { AppError, type FieldError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
 import { newId, randomToken } from '../lib/ids.ts'
@@ -20,10 +24,19 @@ import type { User, UserRepository } from '../users/user.repository.ts'
 import type { DeviceToken, DeviceTokens } from './device-tokens.ts'
 import type { Lockout } from './lockout.ts'
 import { OTHERS } from './login-throttle.repository.ts'
+import type { CountCodeCheck, FactorProof, MfaService } from './mfa.service.ts'
 import type { NewPasswordCheck } from './new-password.ts'
 import type { HashRequester, PasswordHasher } from './password-hasher.ts'
 
 export type Registration = { username: string; password: string; firstName: string; lastName: string }
+
+/** A login's answer: a session, or (for a user with a second factor) the challenge its code completes. */
+export type LoginOutcome =
+  | { grant: SessionGrant & { mfa_enrollment_required?: true }; device: DeviceToken }
+  | { challenge: { mfa_token: string; expires_in: number } }
+
+/** The signed-in user, proving who they are again: their password, and their second factor if they have one. */
+export type Reauthentication = { password: string } & FactorProof
 
 export interface AuthService {
   /**
@@ -40,12 +53,34 @@ export interface AuthService {
    * an earlier login of this account handed the client, if it holds one; the grant comes with a device token
    * (the same device's, renewed, or a new one).
    */
-  login(
-    username: string,
-    password: string,
+  login(username: string, password: string, client: ClientInfo, deviceToken?: string): Promise<LoginOutcome>
+  /**
+   * The second step of a login: the challenge's token and a code (or recovery code) of the user's factor. A
+   * wrong code and a token that is wrong, used or expired are answered alike (`invalid_mfa_code`).
+   */
+  completeLogin(
+    mfaToken: string,
+    proof: FactorProof,
     client: ClientInfo,
-    deviceToken?: string,
+    count: CountCodeCheck,
   ): Promise<{ grant: SessionGrant; device: DeviceToken }>
+  /**
+   * A fresh access token of the session, with a new `auth_time`, for the user's password (and code, if they
+   * have a factor): what a step-up challenge asks for.
+   */
+  reauthenticate(
+    auth: { userId: string; sessionId: string },
+    proof: Reauthentication,
+    context: EventContext,
+    count: CountCodeCheck,
+  ): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number }>
+  /** Removes the user's own second factor, for their password and a code or recovery code. */
+  removeOwnFactor(
+    auth: { userId: string; sessionId: string },
+    proof: Reauthentication,
+    context: EventContext,
+    count: CountCodeCheck,
+  ): Promise<void>
   /** The device id a device token proves for this username, if it does. */
   deviceOf(username: string, deviceToken: unknown): string | undefined
   /**
@@ -76,6 +111,9 @@ export type AuthServiceDeps = {
   events: EventWriter
   hasher: PasswordHasher
   newPasswords: NewPasswordCheck
+  mfa: MfaService
+  /** MFA_REQUIRED_ROLES: a user holding one of them and no factor is told to enrol at login. */
+  mfaRequiredRoles: readonly string[]
   lockout: Lockout
   deviceTokens: DeviceTokens
   sessions: SessionService
@@ -104,9 +142,12 @@ const requester = (username: string, ip: string | undefined, device = OTHERS): H
 const invalid = (errors: FieldError[]) =>
   new AppError('validation_failed', 'One or more fields are not valid; see errors.', { errors })
 
+const invalidMfaCode = () => new AppError('invalid_mfa_code')
+
 export function createAuthService(deps: AuthServiceDeps): AuthService {
   const { users, transact, events, hasher, sessions, authStates, clock, hashAttemptedName } = deps
-  const { newPasswords, lockout, deviceTokens } = deps
+  const { newPasswords, lockout, deviceTokens, mfa } = deps
+  const mfaRequiredRoles = new Set(deps.mfaRequiredRoles)
   const reserved = new Set(deps.reservedUsernames.map(lookalikeKey))
   // Verifying against this when the user does not exist makes "no such user" cost the same as "wrong
   // password", so response times do not reveal which usernames exist.
@@ -126,7 +167,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   const recordFailedLogin = (
     username: string,
     user: User | undefined,
-    reason: 'unknown_user' | 'wrong_password' | 'disabled' | 'rate_limited' | 'slowed_down',
+    reason: (typeof LOGIN_FAILURE_REASONS)[number],
     client: Client,
   ) =>
     events.record({
@@ -135,6 +176,87 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       userId: user?.id ?? null,
       detail: user ? { reason } : { reason, usernameHash: hashAttemptedName(usernameKey(username)) },
     })
+
+  /** A failed login (a wrong password or code), counted in the slowdown of the account's `device` count. */
+  const countFailure = async (account: string, device: string, user: User | undefined, client: Client) => {
+    const { failures, started } = await lockout.recordFailure(account, device)
+    if (user && started !== undefined) {
+      await events.record({
+        type: 'login.locked',
+        context: { actor: { kind: 'anonymous' }, ...client },
+        userId: user.id,
+        detail: { device: device === OTHERS ? 'others' : 'own', failures, seconds: started },
+      })
+    }
+  }
+
+  /** The answer to a login refused unchecked because its count is slowed down (see login). */
+  const slowedDown = (refusedUntil: number, device: string, refusal: () => AppError) => {
+    if (device === OTHERS) return refusal()
+    const wait = Math.max(1, refusedUntil - epochSeconds(clock))
+    return new AppError('login_slowed_down', undefined, { headers: { 'retry-after': String(wait) } })
+  }
+
+  /**
+   * Checks the signed-in user's password, and their second factor when they have one: the authentication
+   * methods proved (`amr`), or `reauthentication_failed` for either wrong, alike. Wrong codes count in a
+   * slowdown of the session's own (a stolen session guesses slower and slower; the owner's others never).
+   */
+  const proveAgain = async (
+    { userId, sessionId }: { userId: string; sessionId: string },
+    proof: Reauthentication,
+    context: EventContext,
+    count: CountCodeCheck,
+  ) => {
+    const enrolled = await mfa.isEnabled(userId)
+    if (enrolled && proof.code === undefined && proof.recovery_code === undefined) {
+      throw invalid([
+        { field: '/body/code', message: 'is required: a second factor is enabled (or send recovery_code)' },
+      ])
+    }
+    const user = await users.findById(userId)
+    const currentHash = await users.findPasswordHash(userId)
+    if (!user || currentHash === undefined) throw new AppError('user_not_found')
+    const by = requester(user.username, context.ip ?? undefined)
+    if (!enrolled) {
+      if (!(await hasher.verify(currentHash, proof.password, by)))
+        throw new AppError('reauthentication_failed')
+      return { user, amr: ['pwd'] }
+    }
+    const account = usernameKey(user.username)
+    const device = sessionDevice(sessionId)
+    const entry = await lockout.enter(account, device)
+    try {
+      // Before the password is checked: a slowed-down session learns nothing of it either.
+      if (entry.refusedUntil > 0) throw slowedDown(entry.refusedUntil, device, invalidMfaCode)
+      if (!(await hasher.verify(currentHash, proof.password, by)))
+        throw new AppError('reauthentication_failed')
+      const giveBack = await count(userId, device)
+      if (!(await mfa.verify(userId, proof, context))) {
+        await countFailure(account, device, user, context)
+        throw new AppError('reauthentication_failed')
+      }
+      await giveBack()
+      await lockout.recordSuccess(account, device)
+      return { user, amr: ['pwd', 'otp'] }
+    } finally {
+      entry.leave()
+    }
+  }
+
+  /**
+   * Counts a code check of a login's second step. A client without the account's device token that is past the
+   * limit is answered as a wrong code: a 429 would tell it that its MFA token is a live one.
+   */
+  const countLoginCodeCheck = async (count: CountCodeCheck, user: User, device: string, client: Client) => {
+    try {
+      return await count(user.id, device)
+    } catch (error) {
+      if (device !== OTHERS || !(error instanceof AppError) || error.code !== 'rate_limited') throw error
+      await recordFailedLogin(user.username, user, 'rate_limited', client)
+      throw invalidMfaCode()
+    }
+  }
 
   // Keys (an account, an address) whose throttled login was recorded, and until when (epoch ms).
   const throttled = new Map<string, number>()
@@ -204,7 +326,8 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
 
     async login(username, password, client, deviceToken) {
       const account = usernameKey(username)
-      const device = deviceTokens.verify(account, deviceToken) ?? OTHERS
+      const verified = deviceTokens.verify(account, deviceToken)
+      const device = verified?.device ?? OTHERS
       const [entry, found] = await Promise.all([
         lockout.enter(account, device),
         users.findCredentials(account),
@@ -219,9 +342,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
           // password's, whatever the password: slowing down must not tell that the account exists, nor that
           // the password was right. A device token proves an earlier login: its holder may know why, and how long.
           await recordFailedLogin(username, found?.user, 'slowed_down', client)
-          if (device === OTHERS) throw new AppError('invalid_credentials')
-          const wait = Math.max(1, entry.refusedUntil - epochSeconds(clock))
-          throw new AppError('login_slowed_down', undefined, { headers: { 'retry-after': String(wait) } })
+          throw slowedDown(entry.refusedUntil, device, () => new AppError('invalid_credentials'))
         }
         const refusal = !found
           ? 'unknown_user'
@@ -233,31 +354,86 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
         // (!found is said again for TypeScript: refusal is then 'unknown_user'.)
         if (!found || refusal !== undefined) {
           await recordFailedLogin(username, found?.user, refusal ?? 'unknown_user', client)
-          const { failures, started } = await lockout.recordFailure(account, device)
-          if (found && started !== undefined) {
-            await events.record({
-              type: 'login.locked',
-              context: { actor: { kind: 'anonymous' }, ...client },
-              userId: found.user.id,
-              detail: { device: device === OTHERS ? 'others' : 'own', failures, seconds: started },
-            })
-          }
+          await countFailure(account, device, found?.user, client)
           throw new AppError('invalid_credentials')
         }
         const { user, passwordHash } = found
         if (hasher.needsRehash(passwordHash)) {
           await users.setPasswordHash(user.id, await hasher.hash(password, by), epochSeconds(clock))
         }
+        if (await mfa.isEnabled(user.id)) {
+          // Half a login: the device's failures are forgotten only once the code is right too.
+          await events.record({
+            type: 'login.mfa_required',
+            context: { actor: { kind: 'anonymous' }, ...client },
+            userId: user.id,
+          })
+          // At the second step, only a device that completed one before counts apart (device-tokens.ts).
+          return { challenge: await mfa.issueChallenge(user, verified?.secondFactor ? device : OTHERS) }
+        }
         await lockout.recordSuccess(account, device)
         const grant = await sessions.start(user, client)
-        return { grant, device: deviceTokens.issue(account, device === OTHERS ? undefined : device) }
+        const enrol = user.roles.some((role) => mfaRequiredRoles.has(role))
+        return {
+          grant: enrol ? { ...grant, mfa_enrollment_required: true } : grant,
+          device: deviceTokens.issue(account, device === OTHERS ? undefined : device),
+        }
       } finally {
         // After the failure is counted: the next check of this count sees it.
         entry.leave()
       }
     },
 
-    deviceOf: (username, deviceToken) => deviceTokens.verify(usernameKey(username), deviceToken),
+    async completeLogin(mfaToken, proof, client, count) {
+      const challenge = await mfa.openChallenge(mfaToken)
+      if (!challenge) throw invalidMfaCode()
+      const user = await users.findById(challenge.userId)
+      // The password changed, or the user was disabled, since the password step.
+      if (!user || user.disabled || user.tokenVersion !== challenge.tokenVersion) {
+        await mfa.closeChallenge(challenge)
+        throw invalidMfaCode()
+      }
+      const account = usernameKey(user.username)
+      const { device } = challenge
+      const entry = await lockout.enter(account, device)
+      try {
+        if (entry.refusedUntil > 0) {
+          await recordFailedLogin(user.username, user, 'slowed_down', client)
+          throw slowedDown(entry.refusedUntil, device, invalidMfaCode)
+        }
+        const giveBack = await countLoginCodeCheck(count, user, device, client)
+        const context = { actor: { kind: 'anonymous' as const }, ...client }
+        if (!(await mfa.verify(user.id, proof, context))) {
+          await recordFailedLogin(user.username, user, 'wrong_code', client)
+          await countFailure(account, device, user, client)
+          throw invalidMfaCode()
+        }
+        await giveBack()
+        // Of parallel requests with right codes (two recovery codes, say), one completes the login.
+        if (!(await mfa.closeChallenge(challenge))) throw invalidMfaCode()
+        await lockout.recordSuccess(account, device)
+        const grant = await sessions.start(user, client, ['pwd', 'otp'])
+        return { grant, device: deviceTokens.issue(account, device === OTHERS ? undefined : device, true) }
+      } finally {
+        entry.leave()
+      }
+    },
+
+    async reauthenticate(auth, proof, context, count) {
+      const { user, amr } = await proveAgain(auth, proof, context, count)
+      return sessions.reauthenticate(user, auth.sessionId, amr, context)
+    },
+
+    async removeOwnFactor(auth, proof, context, count) {
+      if (proof.code === undefined && proof.recovery_code === undefined) {
+        throw invalid([{ field: '/body/code', message: 'is required (or send recovery_code)' }])
+      }
+      if (!(await mfa.isEnabled(auth.userId))) throw new AppError('mfa_not_enabled')
+      await proveAgain(auth, proof, context, count)
+      await mfa.remove(auth.userId, context)
+    },
+
+    deviceOf: (username, deviceToken) => deviceTokens.verify(usernameKey(username), deviceToken)?.device,
 
     async changePassword(user, { currentPassword, newPassword }, context) {
       // Before the current password is checked: a refusal here costs no hash, and says nothing about it.

@@ -2,6 +2,7 @@
 // itself, and an admin's view of an account's failed logins.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
+import { adminOnly } from '../access/auth.plugin.ts'
 import { usernameKey } from '../access/username.ts'
 import { clientOf, contextOf } from '../events/event.ts'
 import { NoContent, problems } from '../http/responses.ts'
@@ -15,8 +16,6 @@ import {
 } from './auth.schemas.ts'
 import { OTHERS } from './login-throttle.repository.ts'
 
-const adminOnly = { auth: { roles: ['admin'] } }
-
 const LockoutState = Type.Object({
   userId: Type.String(),
   username: Type.String(),
@@ -24,7 +23,8 @@ const LockoutState = Type.Object({
   counters: Type.Array(
     Type.Object({
       device: Type.String({
-        description: '`others`: every client without a device token of the account; else a device id',
+        description:
+          '`others`: every client without a device token of the account; `s.…`: the second-factor codes checked in one session; else a device id',
       }),
       failures: Type.Integer({ description: 'Failed logins counted, since the counter was last forgotten' }),
       lastFailureAt: Type.String({ format: 'date-time' }),

@@ -1,4 +1,4 @@
-// `tessera user grant-admin | revoke-admin | enable | disable | reset-link | unlock <username>`: what the admin
+// `tessera user grant-admin | revoke-admin | enable | disable | reset-link | unlock | mfa-reset <username>`: what the admin
 // API does to one user, for an operator with no admin left to ask (or none yet). Each goes through the same
 // service as the API, so revoking admin or disabling obeys the same rule (never leave no enabled admin), and
 // disabling ends the user's sessions as the API does. Each change is recorded as a security event with the
@@ -128,5 +128,18 @@ are no longer slowed down, from any client. Recorded as login.unlocked.
     })
     await lockout.unlock(user, CLI_CONTEXT)
     return [`Forgot the failed logins of "${user.username}":`, ...lines].join('\n')
+  },
+})
+
+export const userMfaResetCommand = userCommand({
+  name: 'user mfa-reset',
+  summary: "Remove a user's second factor and recovery codes (a user who lost their device)",
+  help: `Removes the user's TOTP factor and recovery codes: their logins ask for the password only, until they
+enrol again (POST /auth/mfa/totp). Their sessions go on. Recorded as mfa.disabled. ${RUNNING_SERVERS}
+`,
+  async apply({ mfa }, user) {
+    if (!(await mfa.isEnabled(user.id))) return `"${user.username}" has no second factor`
+    await mfa.remove(user.id, CLI_CONTEXT)
+    return `Removed the second factor of "${user.username}": their logins ask for the password only.`
   },
 })

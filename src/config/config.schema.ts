@@ -161,12 +161,14 @@ export const SETTINGS = {
   RATE_LIMIT_PASSWORD_CHANGE_PER_USER: {
     ...RATE_LIMIT,
     default: 5,
-    description: 'POST /users/me/password requests per signed-in user per window.',
+    description:
+      'POST /users/me/password, POST /auth/reauthenticate and DELETE /auth/mfa/totp requests (each checks the password) per signed-in user per window.',
   },
   RATE_LIMIT_PASSWORD_CHANGE_PER_IP: {
     ...RATE_LIMIT,
     default: 10,
-    description: 'POST /users/me/password requests per client address per window.',
+    description:
+      'POST /users/me/password, POST /auth/reauthenticate and DELETE /auth/mfa/totp requests per client address per window.',
   },
   RATE_LIMIT_PASSWORD_RESET_PER_IP: {
     ...RATE_LIMIT,
@@ -179,6 +181,17 @@ export const SETTINGS = {
     default: 3,
     description:
       'POST /auth/password-reset/request requests per username per window, whether or not the account exists.',
+  },
+  RATE_LIMIT_MFA_PER_IP: {
+    ...RATE_LIMIT,
+    default: 30,
+    description: 'POST /auth/login/mfa (the second step of a login) requests per client address per window.',
+  },
+  RATE_LIMIT_MFA_PER_ACCOUNT: {
+    ...RATE_LIMIT,
+    default: 5,
+    description:
+      "Wrong second-factor codes (TOTP or recovery codes) per account per window, wherever one is checked (the login's second step, reauthentication, enrolment, removing the factor), counted per device as the slowdown counts: a device token's holder, the clients without one, and each session apart. Counted apart from passwords; each also counts in the slowdown (LOCKOUT_*). Past it, a login's second step without a device token is answered as a wrong code.",
   },
   JWT_ALGORITHM: {
     kind: 'enum',
@@ -413,6 +426,18 @@ export const SETTINGS = {
       'admin,administrator,root,system,superuser,sysadmin,support,security,moderator,staff,official,tessera,postmaster,webmaster,hostmaster,abuse,noreply,anonymous',
     description:
       'Usernames that `POST /auth/register` refuses, comma-separated, compared by how they look (any case or width, look-alike letters of other scripts, separators and digits left out: `ɑdm_in1` is `admin`), so that nobody can pass for staff. `tessera user create` may still create them. A lone `,` reserves none.',
+  },
+  MFA_REQUIRED_ROLES: {
+    kind: 'string',
+    default: ',',
+    description:
+      "Roles that act only in sessions signed in with a second factor, comma-separated (`admin` is advised): a user holding one gets tokens without it until they enrol and sign in with a code, and the login's answer says `mfa_enrollment_required`. A lone `,` (the default) names none.",
+  },
+  TOTP_ISSUER: {
+    kind: 'string',
+    default: 'Tessera',
+    description:
+      'The name authenticator apps show beside the account name for a TOTP factor (the `issuer` of its `otpauth://` URI).',
   },
   WEBHOOK_URL: {
     kind: 'url',

@@ -55,6 +55,7 @@ export type Config = {
   recovery: RecoveryConfig
   lockout: LockoutConfig
   breachedPasswords: BreachedPasswordsConfig
+  mfa: MfaConfig
   /** What is allowed but likely a mistake: the server logs each at start (loadConfig decides them). */
   warnings: string[]
 }
@@ -72,6 +73,8 @@ export type RateLimits = {
   passwordChangePerIp: number
   passwordResetPerIp: number
   passwordResetPerUsername: number
+  mfaPerIp: number
+  mfaPerAccount: number
 }
 
 /** Account recovery and lockout (issue 14). */
@@ -90,6 +93,13 @@ export type LockoutConfig = {
   maxSeconds: number
   resetSeconds: number
   deviceTokenTtlSeconds: number
+}
+
+/** A second factor (issue 15). */
+export type MfaConfig = {
+  /** MFA_REQUIRED_ROLES: roles that act only in sessions signed in with a second factor. */
+  requiredRoles: string[]
+  totpIssuer: string
 }
 
 /** PWNED_PASSWORDS_URL, when set. */
@@ -233,6 +243,8 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
       passwordChangePerIp: v.RATE_LIMIT_PASSWORD_CHANGE_PER_IP,
       passwordResetPerIp: v.RATE_LIMIT_PASSWORD_RESET_PER_IP,
       passwordResetPerUsername: v.RATE_LIMIT_PASSWORD_RESET_PER_USERNAME,
+      mfaPerIp: v.RATE_LIMIT_MFA_PER_IP,
+      mfaPerAccount: v.RATE_LIMIT_MFA_PER_ACCOUNT,
     },
     jwt: {
       algorithm,
@@ -310,6 +322,7 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
       v.PWNED_PASSWORDS_URL === undefined
         ? undefined
         : { url: v.PWNED_PASSWORDS_URL, timeoutMs: v.PWNED_PASSWORDS_TIMEOUT_MS },
+    mfa: { requiredRoles: listOf(v.MFA_REQUIRED_ROLES), totpIssuer: v.TOTP_ISSUER },
     warnings,
   }
 }

@@ -52,6 +52,10 @@ export interface SessionsTable {
   refresh_generation: number | null
   /** When the last rotation happened (the previous generation was spent); NULL before the first. */
   refreshed_at: number | null
+  /** When the user last proved who they are in this session (login, reauthentication); NULL: created_at. */
+  auth_time: number | null
+  /** How (RFC 8176 values, space-separated: `pwd`, `pwd otp`); NULL: `pwd`. */
+  amr: string | null
 }
 
 /** Tokens of sessions started before migration 0004 (decision 0005); no longer written. */
@@ -131,6 +135,36 @@ export interface LoginThrottlesTable {
   locked_until: number
 }
 
+/** A user's TOTP factor (issue 15): pending until confirmed. */
+export interface TotpFactorsTable {
+  user_id: string
+  /** The secret as a sealed JWK (key-encryption.ts): a JWE under KEY_ENCRYPTION_SECRET when set. */
+  secret: string
+  created_at: number
+  confirmed_at: number | null
+  /** The last RFC 6238 time step a code was accepted for: only later steps are accepted. */
+  last_used_step: number
+}
+
+/** Single-use recovery codes, as HMACs under a server secret. */
+export interface RecoveryCodesTable {
+  user_id: string
+  code_hash: string
+  created_at: number
+  used_at: number | null
+}
+
+/** The second step of a login whose password was right; the token's secret half only as a SHA-256. */
+export interface MfaChallengesTable {
+  selector: string
+  verifier_hash: string
+  user_id: string
+  token_version: number
+  device: string
+  attempts: number
+  expires_at: number
+}
+
 export interface Database {
   users: UsersTable
   signing_keys: SigningKeysTable
@@ -141,6 +175,9 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable
   password_resets: PasswordResetsTable
   login_throttles: LoginThrottlesTable
+  totp_factors: TotpFactorsTable
+  recovery_codes: RecoveryCodesTable
+  mfa_challenges: MfaChallengesTable
 }
 
 export type Db = Kysely<Database>

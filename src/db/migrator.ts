@@ -12,6 +12,7 @@ import * as m0004 from './migrations/0004-session-refresh-generation.ts'
 import * as m0005 from './migrations/0005-events.ts'
 import * as m0006 from './migrations/0006-webhook-deliveries.ts'
 import * as m0007 from './migrations/0007-password-resets-and-login-throttles.ts'
+import * as m0008 from './migrations/0008-second-factor.ts'
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001-users-and-signing-keys': m0001,
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-events': m0005,
   '0006-webhook-deliveries': m0006,
   '0007-password-resets-and-login-throttles': m0007,
+  '0008-second-factor': m0008,
 }
 
 /**

@@ -12,7 +12,13 @@ export const LOGIN_FAILURE_REASONS = [
   'disabled',
   'rate_limited',
   'slowed_down',
+  'wrong_code',
 ] as const
+
+const Amr = Type.Array(Type.String(), {
+  description: 'how the user authenticated (RFC 8176): `pwd`, and `otp` with a second factor',
+})
+const RecoveryCodes = Type.Integer({ minimum: 1, description: 'how many recovery codes were issued' })
 
 export const EVENT_TYPES = {
   'user.registered': {
@@ -23,7 +29,15 @@ export const EVENT_TYPES = {
     }),
   },
   'login.succeeded': {
-    when: "A password login started a session: the event's session, address and user agent are the new session's.",
+    when:
+      "A login started a session (with a password, and the second factor for a user who has one): the event's " +
+      "session, address and user agent are the new session's.",
+    detail: Type.Object({ amr: Type.Optional(Amr) }),
+  },
+  'login.mfa_required': {
+    when:
+      'The password of a user with a second factor was right: the login waits for a code (`POST /auth/login/mfa`). ' +
+      'One the user did not start means their password is known.',
     detail: Type.Object({}),
   },
   'login.failed': {
@@ -32,7 +46,7 @@ export const EVENT_TYPES = {
       'stands for it (people type passwords into the username field: the name itself is never kept). ' +
       '`rate_limited` (a 429) is recorded at most once per account, and once per address, per rate-limit window ' +
       'and instance. `slowed_down`: refused unchecked while the account (or the device) was slowed down after ' +
-      'failed logins (README, Lockout).',
+      'failed logins (README, Lockout). `wrong_code`: the second step of a login got a wrong code or recovery code.',
     detail: Type.Object({
       reason: Type.Enum([...LOGIN_FAILURE_REASONS], { type: 'string', description: 'why it was refused' }),
       usernameHash: Type.Optional(
@@ -49,6 +63,10 @@ export const EVENT_TYPES = {
     detail: Type.Object({
       reason: Type.Enum(['logout', 'revoked_by_user'], { type: 'string', description: 'how it was ended' }),
     }),
+  },
+  'session.reauthenticated': {
+    when: 'The user proved who they are again in a session (`POST /auth/reauthenticate`): its tokens carry the new `auth_time`.',
+    detail: Type.Object({ amr: Amr }),
   },
   'session.reuse_detected': {
     when:
@@ -78,6 +96,30 @@ export const EVENT_TYPES = {
     detail: Type.Object({
       throttles: Type.Integer({ minimum: 0, description: 'how many counters (devices) were cleared' }),
     }),
+  },
+  'mfa.enrollment_started': {
+    when: 'The user started enrolling a TOTP factor (`POST /auth/mfa/totp`); it is pending until a code confirms it.',
+    detail: Type.Object({}),
+  },
+  'mfa.enabled': {
+    when: 'A code confirmed the enrolment (`POST /auth/mfa/totp/confirm`): logins now ask for a second factor.',
+    detail: Type.Object({ recoveryCodes: RecoveryCodes }),
+  },
+  'mfa.recovery_codes_regenerated': {
+    when: 'The user made new recovery codes (`POST /auth/mfa/recovery-codes`); the old ones stopped working.',
+    detail: Type.Object({ recoveryCodes: RecoveryCodes }),
+  },
+  'mfa.recovery_code_used': {
+    when: 'A recovery code was spent (a login, a reauthentication, or removing the factor).',
+    detail: Type.Object({
+      remaining: Type.Integer({ minimum: 0, description: 'unused recovery codes left' }),
+    }),
+  },
+  'mfa.disabled': {
+    when:
+      'The second factor was removed: by the user (`DELETE /auth/mfa/totp`), an admin (`DELETE /users/{id}/mfa`) ' +
+      'or `tessera user mfa-reset` (`cli`).',
+    detail: Type.Object({}),
   },
   'password.reset_link_issued': {
     when:

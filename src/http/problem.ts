@@ -7,6 +7,15 @@ export const PROBLEMS = {
   malformed_request: { status: 400, title: 'The request could not be parsed' },
   invalid_current_password: { status: 400, title: 'The current password is not correct' },
   invalid_credentials: { status: 401, title: 'Username or password is not correct' },
+  invalid_code: { status: 400, title: 'The code is not right' },
+  reauthentication_failed: { status: 400, title: 'The password or the second-factor code is not right' },
+  invalid_mfa_code: {
+    status: 401,
+    title:
+      'The code is not right, or the MFA token is not valid (used, expired or unknown): sign in again if it keeps failing',
+  },
+  mfa_required: { status: 401, title: 'This needs a sign-in with a second factor' },
+  reauthentication_required: { status: 401, title: 'This needs a more recent authentication' },
   invalid_reset_token: {
     status: 400,
     title: 'The reset token is not valid: it was used, has expired, or was replaced by a newer one',
@@ -17,6 +26,7 @@ export const PROBLEMS = {
   refresh_token_reused: { status: 401, title: 'The refresh token was already used; the session is revoked' },
   session_expired: { status: 401, title: 'The session has expired; sign in again' },
   insufficient_role: { status: 403, title: 'This action needs a role the user does not have' },
+  mfa_enrollment_required: { status: 403, title: 'This needs a second factor, and the user has none yet' },
   csrf_check_failed: { status: 403, title: 'A cookie-authenticated request needs the X-Tessera-CSRF header' },
   not_found: { status: 404, title: 'Not found' },
   user_not_found: { status: 404, title: 'No such user' },
@@ -24,6 +34,9 @@ export const PROBLEMS = {
   request_timeout: { status: 408, title: 'The request did not arrive in time' },
   username_taken: { status: 409, title: 'That username is already taken' },
   last_admin: { status: 409, title: 'The change would leave no enabled admin' },
+  mfa_already_enabled: { status: 409, title: 'A second factor is already enabled: remove it first' },
+  mfa_not_enabled: { status: 409, title: 'No second factor is enabled' },
+  no_mfa_enrollment: { status: 409, title: 'No enrolment is waiting for its code: start it again' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   uri_too_long: { status: 414, title: 'A part of the request path is too long' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json' },

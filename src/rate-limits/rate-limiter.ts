@@ -26,13 +26,20 @@ export interface RateLimiter {
   consume(key: string): Promise<void>
   /** Takes back one counted request of `key` (a successful login was not a failed one). */
   refund(key: string): Promise<void>
+  /** Counts one request for `key` without refusing it, however far past the limit. */
+  penalize(key: string): Promise<void>
   /** Forgets every request counted for `key` in this window (a password reset ends the failed logins). */
   forget(key: string): Promise<void>
 }
 
 export type RateLimiters = Record<Exclude<keyof RateLimits, 'windowSeconds'>, RateLimiter>
 
-const unlimited: RateLimiter = { consume: async () => {}, refund: async () => {}, forget: async () => {} }
+const unlimited: RateLimiter = {
+  consume: async () => {},
+  refund: async () => {},
+  penalize: async () => {},
+  forget: async () => {},
+}
 
 export function createRateLimiters(
   limits: RateLimits,
@@ -87,6 +94,9 @@ export function createRateLimiters(
       },
       async refund(key) {
         await count((limiter) => limiter.reward(key, 1))
+      },
+      async penalize(key) {
+        await count((limiter) => limiter.penalty(key, 1))
       },
       async forget(key) {
         await count((limiter) => limiter.delete(key))

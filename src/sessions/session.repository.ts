@@ -20,12 +20,17 @@ export type Session = {
   refreshGeneration: number | null
   /** When the previous generation was spent; null before the first rotation. */
   refreshedAt: number | null
+  /** How, and when, the user last proved who they are in this session: the tokens' `amr` and `auth_time`. */
+  authentication: Authentication
 }
+
+/** How a user signed in (RFC 8176 `amr` values: `pwd`, `otp`), and when (epoch seconds). */
+export type Authentication = { amr: string[]; authTime: number }
 
 /** `tokenVersion`: the user's token version that the password check saw. */
 export type NewSession = Pick<
   Session,
-  'id' | 'userId' | 'createdAt' | 'expiresAt' | 'userAgent' | 'ip' | 'tokenVersion'
+  'id' | 'userId' | 'createdAt' | 'expiresAt' | 'userAgent' | 'ip' | 'tokenVersion' | 'authentication'
 >
 
 /** A legacy refresh token (decision 0005), by the hash stored for it. */
@@ -43,6 +48,10 @@ export interface SessionRepository {
    */
   rotate(sessionId: string, generation: number, now: number): Promise<boolean>
   findById(id: string): Promise<Session | undefined>
+  /** Records a new proof of who the user is (reauthentication), if the session is not revoked. */
+  reauthenticate(id: string, authentication: Authentication): Promise<boolean>
+  /** The user's second factor is gone: their sessions say a password sign-in from now on. */
+  forgetSecondFactor(userId: string): Promise<void>
   findLegacyToken(tokenHash: string): Promise<LegacyRefreshToken | undefined>
   /**
    * Spends a session's live legacy token and makes generation 0 of the new tokens live, if and only if that
@@ -74,6 +83,11 @@ function toSession(row: Row): Session {
     tokenVersion: Number(row.token_version),
     refreshGeneration: row.refresh_generation === null ? null : Number(row.refresh_generation),
     refreshedAt: row.refreshed_at === null ? null : Number(row.refreshed_at),
+    // Sessions started before migration 0008 signed in with a password, when they started.
+    authentication: {
+      amr: row.amr === null ? ['pwd'] : row.amr.split(' '),
+      authTime: Number(row.auth_time ?? row.created_at),
+    },
   }
 }
 
@@ -90,6 +104,8 @@ const SESSION_COLUMNS = [
   'sessions.token_version',
   'sessions.refresh_generation',
   'sessions.refreshed_at',
+  'sessions.auth_time',
+  'sessions.amr',
 ] as const
 
 export function createSessionRepository(db: Db): SessionRepository {
@@ -108,6 +124,8 @@ export function createSessionRepository(db: Db): SessionRepository {
         token_version: session.tokenVersion,
         refresh_generation: 0,
         refreshed_at: null,
+        auth_time: session.authentication.authTime,
+        amr: session.authentication.amr.join(' '),
       }
       // INSERT ... SELECT from the user's row: one statement that checks and inserts.
       const inserted = await db
@@ -135,6 +153,20 @@ export function createSessionRepository(db: Db): SessionRepository {
         .where('revoked_at', 'is', null)
         .executeTakeFirst()
       return result.numUpdatedRows > 0n
+    },
+
+    async reauthenticate(id, { amr, authTime }) {
+      const result = await db
+        .updateTable('sessions')
+        .set({ auth_time: authTime, amr: amr.join(' ') })
+        .where('id', '=', id)
+        .where('revoked_at', 'is', null)
+        .executeTakeFirst()
+      return result.numUpdatedRows > 0n
+    },
+
+    async forgetSecondFactor(userId) {
+      await db.updateTable('sessions').set({ amr: 'pwd' }).where('user_id', '=', userId).execute()
     },
 
     async findLegacyToken(tokenHash) {

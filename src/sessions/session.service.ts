@@ -11,7 +11,7 @@ import type { Static } from 'typebox'
 import type { AuthStateCache, LoadAccessState } from '../access/auth-state.ts'
 import type { TokenService, TokenSubject } from '../access/token.service.ts'
 import type { Transact } from '../db/transact.ts'
-import type { Client } from '../events/event.ts'
+import type { Client, EventContext } from '../events/event.ts'
 import type { EventWriter } from '../events/event-recorder.ts'
 import { AppError } from '../http/problem.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
@@ -49,10 +49,20 @@ export type CountRotation = (sessionId: string) => Promise<() => Promise<void>>
 
 export interface SessionService {
   /**
-   * Starts a session for a user whose password was just checked, at the token version that check saw, and
-   * records `login.succeeded`.
+   * Starts a session for a user whose password (and second factor, per `amr`) was just checked, at the token
+   * version that check saw, and records `login.succeeded`.
    */
-  start(user: TokenSubject, client: ClientInfo): Promise<SessionGrant>
+  start(user: TokenSubject, client: ClientInfo, amr?: string[]): Promise<SessionGrant>
+  /**
+   * The user proved who they are again (`amr`) in a live session: its tokens carry the new `auth_time` from now
+   * on. Returns an access token of the session that does; `session_not_found` when it has ended.
+   */
+  reauthenticate(
+    user: TokenSubject,
+    sessionId: string,
+    amr: string[],
+    context: EventContext,
+  ): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number }>
   /** `client`: who presented the token, recorded if it turns out to be a reuse. */
   refresh(refreshToken: string, countRotation: CountRotation, client: Client): Promise<SessionGrant>
   /** The session a refresh token belongs to, for logout by refresh token; undefined when unknown. */
@@ -103,7 +113,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
     session.revokedAt === null && session.expiresAt > now && session.lastUsedAt + config.idleTtlSeconds > now
 
   const grant = (user: TokenSubject, session: Session, refreshToken: string, now: number): SessionGrant => {
-    const { token, expiresIn } = tokens.issueAccessToken(user, session.id)
+    const { token, expiresIn } = tokens.issueAccessToken(user, session.id, session.authentication)
     return {
       access_token: token,
       token_type: 'Bearer',
@@ -224,7 +234,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
   }
 
   return {
-    async start(user, client) {
+    async start(user, client, amr = ['pwd']) {
       const now = epochSeconds(clock)
       const session = await transact(async (store) => {
         const created = await store.sessions.create({
@@ -235,6 +245,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
           userAgent: client.userAgent?.slice(0, 512) ?? null,
           ip: storableAddress(client.ip),
           tokenVersion: user.tokenVersion,
+          authentication: { amr, authTime: now },
         })
         if (created) {
           await store.events.record({
@@ -242,6 +253,7 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
             context: { actor: { kind: 'user', id: user.id }, ...client },
             userId: user.id,
             sessionId: created.id,
+            detail: { amr },
           })
         }
         return created
@@ -293,6 +305,24 @@ export function createSessionService(deps: SessionServiceDeps): SessionService {
         located = again
       }
       return grant(user, located.session, await repeatOrReuse(located, located.session, now, client), now)
+    },
+
+    async reauthenticate(user, sessionId, amr, context) {
+      const authentication = { amr, authTime: epochSeconds(clock) }
+      await transact(async (store) => {
+        if (!(await store.sessions.reauthenticate(sessionId, authentication))) {
+          throw new AppError('session_not_found')
+        }
+        await store.events.record({
+          type: 'session.reauthenticated',
+          context,
+          userId: user.id,
+          sessionId,
+          detail: { amr },
+        })
+      })
+      const { token, expiresIn } = tokens.issueAccessToken(user, sessionId, authentication)
+      return { access_token: token, token_type: 'Bearer', expires_in: expiresIn }
     },
 
     async sessionOfToken(refreshToken) {

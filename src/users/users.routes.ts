@@ -1,5 +1,6 @@
 // The signed-in user's own profile, and the admin-only user management endpoints.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { adminOnly } from '../access/auth.plugin.ts'
 import { contextOf } from '../events/event.ts'
 import { NoContent, problems } from '../http/responses.ts'
 import {
@@ -11,8 +12,6 @@ import {
   UserPage,
   userResponse,
 } from './users.schemas.ts'
-
-const adminOnly = { auth: { roles: ['admin'] } }
 
 export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { users } = app.deps.services

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 import { bearer, login } from '../helpers/fixtures.ts'
 import { sharedTestDatabases } from '../helpers/test-database.ts'
+import { base32Decode, totp } from '../helpers/totp.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url))
 
@@ -395,6 +396,49 @@ describe('the tessera command line', () => {
       assert.match(unlock.stdout, /clients without a device token: 6 failed logins, slowed down until /)
       await login(app, 'rita_r', 'a brand new passphrase')
       assert.match((await tessera(['user', 'unlock', 'rita_r'], { env })).stdout, /no failed logins counted/)
+    } finally {
+      await t?.close()
+    }
+  })
+
+  it('issue 15: user mfa-reset removes a second factor, so that logins ask for the password only', async () => {
+    const env = { DATABASE_URL: await databases.url(join(dir, 'mfa.db')) }
+    assert.equal((await tessera(['migrate'], { env })).code, 0)
+    const password = 'a long operator passphrase'
+    assert.equal(
+      (await tessera(['user', 'create', 'otto_m', '--password-stdin'], { input: password, env })).code,
+      0,
+    )
+    let t: TestApp | undefined
+    try {
+      t = await buildTestApp({ env })
+      const app = t.app
+      const token = await login(app, 'otto_m', password)
+      const started = await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: bearer(token) })
+      const secret = base32Decode(started.json().secret)
+      const code = totp(secret, Math.floor(Date.now() / 1000))
+      const confirmed = await app.inject({
+        method: 'POST',
+        url: '/auth/mfa/totp/confirm',
+        headers: bearer(token),
+        payload: { code },
+      })
+      assert.equal(confirmed.statusCode, 200, confirmed.body)
+      const challenged = await app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { username: 'otto_m', password },
+      })
+      assert.equal(challenged.json().mfa_required, true)
+
+      const reset = await tessera(['user', 'mfa-reset', 'OTTO_M'], { env })
+      assert.equal(reset.code, 0, reset.stderr)
+      assert.match(reset.stdout, /Removed the second factor of "otto_m"/)
+      await login(app, 'otto_m', password)
+      assert.match((await tessera(['user', 'mfa-reset', 'otto_m'], { env })).stdout, /has no second factor/)
+      const events = await app.inject({ method: 'GET', url: '/auth/activity', headers: bearer(token) })
+      const disabled = events.json().events.find((event: { type: string }) => event.type === 'mfa.disabled')
+      assert.deepEqual(disabled?.actor, { kind: 'cli' })
     } finally {
       await t?.close()
     }

@@ -47,6 +47,7 @@ describe('issue 13: the security event types, documented once', () => {
       'disabled',
       'rate_limited',
       'slowed_down',
+      'wrong_code',
       'logout',
       'revoked_by_user',
     ])
