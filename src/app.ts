@@ -13,6 +13,7 @@ import { authPlugin, createAuthenticator } from './access/auth.plugin.ts'
 import { rateLimitPlugin } from './access/rate-limit.plugin.ts'
 import type { Deps } from './deps.ts'
 import { createClientErrorHandler } from './http/client-errors.ts'
+import { allowOrigins } from './http/cors.ts'
 import { errorHandler, sendProblem } from './http/error-handler.ts'
 import { BODY_LIMIT_BYTES, MAX_PATH_PARAMETER_LENGTH } from './http/limits.ts'
 import { AppError, Problem } from './http/problem.ts'
@@ -174,6 +175,8 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   // Setting cookies only: the one cookie Tessera reads is parsed by the routes that read it, which spares
   // every other request a parsing hook.
   await app.register(cookie, { hook: false })
+  // Before the policy hooks below: the preflight route it adds has none to declare.
+  await allowOrigins(app, config.corsOrigins)
   // Policies declared on each route (auth, rate limits), checked when the route is added, enforced by hooks.
   const { tokens, authStates, rateLimits } = deps.access
   await app.register(authPlugin, {

@@ -55,8 +55,8 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (delivery !== 'cookie') {
       return { ...grant, device_token: device.token, device_token_expires_in: device.expiresIn }
     }
-    const body = deliverInCookie(reply, grant, config.cookieSecure)
-    setDeviceCookie(reply, device, config.cookieSecure)
+    const body = deliverInCookie(reply, grant, config.cookies)
+    setDeviceCookie(reply, device, config.cookies)
     return { ...body, device_token_expires_in: device.expiresIn }
   }
 
@@ -100,7 +100,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       preValidation: async (request) => {
         const body = request.body as { username?: unknown; device_token?: unknown } | undefined
         if (typeof body?.username !== 'string') return
-        const token = body.device_token ?? readDeviceCookie(request, config.cookieSecure)
+        const token = body.device_token ?? readDeviceCookie(request, config.cookies)
         request.loginDevice = auth.deviceOf(body.username, token)
       },
       onResponse: recordThrottledLogin,
@@ -120,7 +120,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         username,
         password,
         { userAgent: request.headers['user-agent'], ip: request.ip },
-        device_token ?? readDeviceCookie(request, config.cookieSecure),
+        device_token ?? readDeviceCookie(request, config.cookies),
       )
       if ('challenge' in outcome) {
         reply.header('cache-control', 'no-store')

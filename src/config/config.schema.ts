@@ -2,7 +2,7 @@
 // loadConfig reads values and words its error messages from these entries, and the README's configuration
 // table is generated from them (`npm run docs:config`), so none of them can drift.
 import type { LogLevel } from '../lib/logger.ts'
-import { EVENT_FILTERS, URL_PATH, WEBHOOK_SECRET_HINT, WEBHOOK_SECRETS } from './formats.ts'
+import { EVENT_FILTERS, ORIGINS, URL_PATH, WEBHOOK_SECRET_HINT, WEBHOOK_SECRETS } from './formats.ts'
 import type { Setting, ValuesOf } from './setting.ts'
 
 /** The signing algorithms Tessera supports (src/keys/algorithms.ts knows how to make and use their keys). */
@@ -393,6 +393,20 @@ export const SETTINGS = {
     default: 90,
     description:
       'Security events (README, Security events) are deleted this many days after they happened, with the periodic purge (SESSION_PURGE_INTERVAL_SECONDS) or by `tessera events purge` (0: kept for ever).',
+  },
+  CORS_ORIGINS: {
+    kind: 'string',
+    default: ',',
+    format: ORIGINS,
+    description:
+      'Origins whose scripts may call the API from a browser, with credentials (the cookie mode): comma-separated, each exact (`https://app.example.com`, `http://localhost:5173`). Others get no CORS headers. A lone `,` (the default) allows none: the simplest set-up serves the app and Tessera on one origin behind a reverse proxy (README, Browser apps).',
+  },
+  COOKIE_SAME_SITE: {
+    kind: 'enum',
+    choices: ['strict', 'lax', 'none'],
+    default: 'strict',
+    description:
+      "The SameSite attribute of the refresh and device cookies. `strict` suits an app on Tessera's own site (the same registrable domain, `app.example.com` beside `auth.example.com`); `none` lets an app on another site use the cookie mode through CORS, and needs Secure cookies (https).",
   },
   COOKIE_SECURE: {
     kind: 'boolean',

@@ -46,3 +46,18 @@ export const URL_PATH: Format = {
   accepts: 'a URL path starting with / (no query or fragment)',
   pattern: /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/,
 }
+
+/** An origin as browsers send it in `Origin`: scheme, host and port only, no path or trailing slash. */
+const ORIGIN = /^https?:\/\/([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/
+
+/** CORS_ORIGINS: exact origins, comma-separated; a lone `,` names none. */
+export const ORIGINS: Format = {
+  accepts:
+    'exact origins separated by commas (`https://app.example.com,http://localhost:5173`), or `,` for none',
+  pattern: (text) =>
+    text
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== '')
+      .every((origin) => ORIGIN.test(origin)),
+}

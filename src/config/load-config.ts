@@ -45,7 +45,10 @@ export type Config = {
   }
   /** The security event log: EVENTS_RETENTION_DAYS (0: kept for ever). */
   events: { retentionDays: number }
-  cookieSecure: boolean
+  /** The refresh and device cookies of the cookie mode: Secure, and their SameSite attribute. */
+  cookies: CookiePolicy
+  /** CORS_ORIGINS: the exact origins whose scripts may call the API (with credentials). */
+  corsOrigins: string[]
   /** Fastify's trustProxy: false, true (every hop), a number of hops, or addresses/CIDRs of the proxies. */
   trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   argon2: { memoryKib: number; iterations: number; parallelism: number }
@@ -94,6 +97,8 @@ export type LockoutConfig = {
   resetSeconds: number
   deviceTokenTtlSeconds: number
 }
+
+export type CookiePolicy = { secure: boolean; sameSite: SettingValues['COOKIE_SAME_SITE'] }
 
 /** A second factor (issue 15). */
 export type MfaConfig = {
@@ -179,6 +184,17 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
         'address, not the URL clients use (`https://auth.example.com`)',
     )
   }
+
+  // Browsers refuse Secure cookies over plain HTTP, so a localhost development server needs them off.
+  const cookieSecure =
+    v.COOKIE_SECURE ?? !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(publicUrl)
+  if (v.COOKIE_SAME_SITE === 'none' && !cookieSecure) {
+    problems.push(
+      'COOKIE_SAME_SITE=none needs Secure cookies (browsers refuse SameSite=None without Secure): serve over ' +
+        'https (PUBLIC_URL) and leave COOKIE_SECURE unset or true',
+    )
+  }
+  const corsOrigins = listOf(v.CORS_ORIGINS)
 
   const databaseUrl = v.DATABASE_URL
   if (v.WORKERS > 1 && databaseUrl === ':memory:') {
@@ -266,8 +282,8 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
       purgeIntervalSeconds: v.SESSION_PURGE_INTERVAL_SECONDS,
     },
     events: { retentionDays: v.EVENTS_RETENTION_DAYS },
-    // Browsers refuse Secure cookies over plain HTTP, so a localhost development server needs them off.
-    cookieSecure: v.COOKIE_SECURE ?? !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/.test(publicUrl),
+    cookies: { secure: cookieSecure, sameSite: v.COOKIE_SAME_SITE },
+    corsOrigins,
     trustProxy: trustProxy(v.TRUST_PROXY),
     argon2: {
       memoryKib: v.ARGON2_MEMORY_KIB,

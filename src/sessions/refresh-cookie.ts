@@ -1,12 +1,12 @@
-// Browser mode: the refresh token travels in an HttpOnly, SameSite=Strict cookie that scripts cannot read.
-// A request that authenticates with that cookie must also carry the X-Tessera-CSRF header: a cross-site form
-// cannot set a custom header, and a cross-site script cannot without a CORS preflight that Tessera does not
-// grant. When Secure, the cookie is `__Host-` prefixed (Secure, Path=/, no Domain, RFC 6265bis 4.1.3.2):
+// Browser mode: the refresh token travels in an HttpOnly cookie that scripts cannot read, SameSite=Strict
+// unless COOKIE_SAME_SITE says otherwise. A request that authenticates with that cookie must also carry the
+// X-Tessera-CSRF header: a cross-site form cannot set a custom header, and a cross-site script cannot without
+// a CORS preflight, which Tessera grants only to the origins of CORS_ORIGINS. When Secure, the cookie is `__Host-` prefixed (Secure, Path=/, no Domain, RFC 6265bis 4.1.3.2):
 // a sibling subdomain cannot plant one of that name, and a request carrying two is refused, not guessed at.
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { CookiePolicy } from '../config/load-config.ts'
+import { CSRF_HEADER } from '../http/cors.ts'
 import { AppError } from '../http/problem.ts'
-
-export const CSRF_HEADER = 'x-tessera-csrf'
 
 /**
  * The cookie's name and path. `__Host-` requires Secure and Path=/; browsers refuse it over plain HTTP, so a
@@ -18,25 +18,36 @@ export function refreshCookie(secure: boolean): { name: string; path: string } {
     : { name: 'tessera_refresh_token', path: '/auth' }
 }
 
-function setRefreshCookie(reply: FastifyReply, token: string, maxAgeSeconds: number, secure: boolean): void {
-  const { name, path } = refreshCookie(secure)
-  reply.setCookie(name, token, { httpOnly: true, secure, sameSite: 'strict', path, maxAge: maxAgeSeconds })
+function setRefreshCookie(
+  reply: FastifyReply,
+  token: string,
+  maxAgeSeconds: number,
+  policy: CookiePolicy,
+): void {
+  const { name, path } = refreshCookie(policy.secure)
+  reply.setCookie(name, token, {
+    httpOnly: true,
+    secure: policy.secure,
+    sameSite: policy.sameSite,
+    path,
+    maxAge: maxAgeSeconds,
+  })
 }
 
 /** Browser mode: the refresh token goes into the cookie, and the body keeps everything else. */
 export function deliverInCookie<G extends { refresh_token: string; refresh_token_expires_in: number }>(
   reply: FastifyReply,
   grant: G,
-  secure: boolean,
+  policy: CookiePolicy,
 ): Omit<G, 'refresh_token'> {
-  setRefreshCookie(reply, grant.refresh_token, grant.refresh_token_expires_in, secure)
+  setRefreshCookie(reply, grant.refresh_token, grant.refresh_token_expires_in, policy)
   const { refresh_token: _inCookie, ...body } = grant
   return body
 }
 
-export function clearRefreshCookie(reply: FastifyReply, secure: boolean): void {
-  const { name, path } = refreshCookie(secure)
-  reply.clearCookie(name, { httpOnly: true, secure, sameSite: 'strict', path })
+export function clearRefreshCookie(reply: FastifyReply, policy: CookiePolicy): void {
+  const { name, path } = refreshCookie(policy.secure)
+  reply.clearCookie(name, { httpOnly: true, secure: policy.secure, sameSite: policy.sameSite, path })
 }
 
 /** How many cookies of this name the Cookie header carries (a parsed header keeps only one of them). */
@@ -53,13 +64,13 @@ function countCookies(header: string, name: string): number {
 export function readRefreshToken(
   request: FastifyRequest,
   fromBody: string | undefined,
-  secure: boolean,
+  policy: CookiePolicy,
 ): { token: string; fromCookie: boolean } | undefined {
   if (fromBody !== undefined) return { token: fromBody, fromCookie: false }
   // Parsed here, on the few routes that read it, rather than by a hook on every request (app.ts).
   const header = request.headers.cookie
   if (header === undefined) return undefined
-  const { name } = refreshCookie(secure)
+  const { name } = refreshCookie(policy.secure)
   if (countCookies(header, name) > 1) {
     throw new AppError(
       'malformed_request',

@@ -28,7 +28,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const presented = readRefreshToken(request, request.body?.refresh_token, config.cookieSecure)
+      const presented = readRefreshToken(request, request.body?.refresh_token, config.cookies)
       if (!presented) throw new AppError('invalid_refresh_token', 'No refresh token was sent')
       const countRotation = (sessionId: string) => request.countLimit('refreshPerSession', sessionId)
       const grant = await sessions
@@ -36,12 +36,12 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         .catch((error: unknown) => {
           // Only a token that can never work again is cleared: after a 429 or a fault, the cookie still holds
           // the session's live token.
-          if (presented.fromCookie && isDeadTokenError(error)) clearRefreshCookie(reply, config.cookieSecure)
+          if (presented.fromCookie && isDeadTokenError(error)) clearRefreshCookie(reply, config.cookies)
           throw error
         })
       reply.header('cache-control', 'no-store')
       if (!presented.fromCookie) return grant
-      return deliverInCookie(reply, grant, config.cookieSecure)
+      return deliverInCookie(reply, grant, config.cookies)
     },
   )
 
@@ -63,14 +63,14 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await app.authenticate(request, undefined)
         sessionId = request.auth.sessionId
       } else {
-        const presented = readRefreshToken(request, request.body?.refresh_token, config.cookieSecure)
+        const presented = readRefreshToken(request, request.body?.refresh_token, config.cookies)
         if (!presented)
           throw new AppError('invalid_token', 'Send the access token, or the refresh token to end')
         sessionId = (await sessions.sessionOfToken(presented.token))?.id
       }
       // Ending a session that has already ended is not an error: the result is the same.
       if (sessionId !== undefined) await sessions.end(sessionId, clientOf(request))
-      clearRefreshCookie(reply, config.cookieSecure)
+      clearRefreshCookie(reply, config.cookies)
       return reply.code(204).send(null)
     },
   )
@@ -86,7 +86,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       await sessions.revokeAll(request.auth.userId, clientOf(request))
-      clearRefreshCookie(reply, config.cookieSecure)
+      clearRefreshCookie(reply, config.cookies)
       return reply.code(204).send(null)
     },
   )

@@ -79,11 +79,11 @@ describe('configuration', () => {
   })
 
   it('makes the refresh cookie Secure except for plain-HTTP localhost development, and COOKIE_SECURE overrides', () => {
-    assert.equal(loadConfig({}).cookieSecure, false)
-    assert.equal(loadConfig({ PUBLIC_URL: 'http://localhost:3000' }).cookieSecure, false)
-    assert.equal(loadConfig({ PUBLIC_URL: 'http://auth.example.com' }).cookieSecure, true)
-    assert.equal(loadConfig({ PUBLIC_URL: 'https://auth.example.com' }).cookieSecure, true)
-    assert.equal(loadConfig({ COOKIE_SECURE: 'true' }).cookieSecure, true)
+    assert.equal(loadConfig({}).cookies.secure, false)
+    assert.equal(loadConfig({ PUBLIC_URL: 'http://localhost:3000' }).cookies.secure, false)
+    assert.equal(loadConfig({ PUBLIC_URL: 'http://auth.example.com' }).cookies.secure, true)
+    assert.equal(loadConfig({ PUBLIC_URL: 'https://auth.example.com' }).cookies.secure, true)
+    assert.equal(loadConfig({ COOKIE_SECURE: 'true' }).cookies.secure, true)
   })
 
   it('treats an empty variable as unset', () => {
@@ -287,7 +287,7 @@ describe('configuration', () => {
       assert.ok(!problems[0]?.includes(env.JWT_SECRET))
       const served = loadConfig({ ...env, PUBLIC_URL: 'https://auth.example.com' }, { serving: true })
       assert.equal(served.jwt.issuer, 'https://auth.example.com')
-      assert.equal(served.cookieSecure, true)
+      assert.equal(served.cookies.secure, true)
       // `tessera migrate` or `user create` in the same environment issue no token: they need no PUBLIC_URL.
       assert.equal(loadConfig(env).env, 'production')
       // Outside production, the default stays, for a developer's first start.
