@@ -218,7 +218,11 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { userId, username } = request.auth
-      await auth.changePassword({ id: userId, username }, request.body, contextOf(request, 'user'))
+      await auth.changePassword(
+        { id: userId, username, sessionId: request.auth.sessionId },
+        request.body,
+        contextOf(request, 'user'),
+      )
       return reply.code(204).send(null)
     },
   )

@@ -88,7 +88,7 @@ export interface AuthService {
    * stored one, which the new password may not contain.
    */
   changePassword(
-    user: { id: string; username: string },
+    user: { id: string; username: string; sessionId: string },
     passwordChange: { currentPassword: string; newPassword: string },
     context: EventContext,
   ): Promise<void>
@@ -178,7 +178,12 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     })
 
   /** A failed login (a wrong password or code), counted in the slowdown of the account's `device` count. */
-  const countFailure = async (account: string, device: string, user: User | undefined, client: Client) => {
+  const countFailure = async (
+    account: string,
+    device: string,
+    user: { id: string } | undefined,
+    client: Client,
+  ) => {
     const { failures, started } = await lockout.recordFailure(account, device)
     if (user && started !== undefined) {
       await events.record({
@@ -198,9 +203,34 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   }
 
   /**
+   * Runs a check of a signed-in user's secrets (their password, a code) under the slowdown of the session's own
+   * count: each failure the check counts slows that session down, as failed logins slow a device down, so that a
+   * stolen access token gives no more guesses than the login form; the owner's other sessions and devices are
+   * never slowed by it. A slowed-down session is refused before anything is checked (`429 login_slowed_down`:
+   * it is signed in), so the answer tells nothing of the secrets either.
+   */
+  const underSessionCount = async <T>(
+    user: { id: string; username: string },
+    sessionId: string,
+    check: (countFailure: () => Promise<void>) => Promise<T>,
+    context: EventContext,
+  ): Promise<T> => {
+    const account = usernameKey(user.username)
+    const device = sessionDevice(sessionId)
+    const entry = await lockout.enter(account, device)
+    try {
+      if (entry.refusedUntil > 0) throw slowedDown(entry.refusedUntil, device, invalidMfaCode)
+      const result = await check(() => countFailure(account, device, user, context))
+      await lockout.recordSuccess(account, device)
+      return result
+    } finally {
+      entry.leave()
+    }
+  }
+
+  /**
    * Checks the signed-in user's password, and their second factor when they have one: the authentication
-   * methods proved (`amr`), or `reauthentication_failed` for either wrong, alike. Wrong codes count in a
-   * slowdown of the session's own (a stolen session guesses slower and slower; the owner's others never).
+   * methods proved (`amr`), or `reauthentication_failed` for either wrong, alike (underSessionCount).
    */
   const proveAgain = async (
     { userId, sessionId }: { userId: string; sessionId: string },
@@ -218,30 +248,26 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const currentHash = await users.findPasswordHash(userId)
     if (!user || currentHash === undefined) throw new AppError('user_not_found')
     const by = requester(user.username, context.ip ?? undefined)
-    if (!enrolled) {
-      if (!(await hasher.verify(currentHash, proof.password, by)))
-        throw new AppError('reauthentication_failed')
-      return { user, amr: ['pwd'] }
-    }
-    const account = usernameKey(user.username)
-    const device = sessionDevice(sessionId)
-    const entry = await lockout.enter(account, device)
-    try {
-      // Before the password is checked: a slowed-down session learns nothing of it either.
-      if (entry.refusedUntil > 0) throw slowedDown(entry.refusedUntil, device, invalidMfaCode)
-      if (!(await hasher.verify(currentHash, proof.password, by)))
-        throw new AppError('reauthentication_failed')
-      const giveBack = await count(userId, device)
-      if (!(await mfa.verify(userId, proof, context))) {
-        await countFailure(account, device, user, context)
-        throw new AppError('reauthentication_failed')
-      }
-      await giveBack()
-      await lockout.recordSuccess(account, device)
-      return { user, amr: ['pwd', 'otp'] }
-    } finally {
-      entry.leave()
-    }
+    const amr = await underSessionCount(
+      user,
+      sessionId,
+      async (countFailure) => {
+        if (!(await hasher.verify(currentHash, proof.password, by))) {
+          await countFailure()
+          throw new AppError('reauthentication_failed')
+        }
+        if (!enrolled) return ['pwd']
+        const giveBack = await count(userId, sessionDevice(sessionId))
+        if (!(await mfa.verify(userId, proof, context))) {
+          await countFailure()
+          throw new AppError('reauthentication_failed')
+        }
+        await giveBack()
+        return ['pwd', 'otp']
+      },
+      context,
+    )
+    return { user, amr }
   }
 
   /**
@@ -441,9 +467,17 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       const by = requester(user.username, context.ip ?? undefined)
       const currentHash = await users.findPasswordHash(user.id)
       if (currentHash === undefined) throw new AppError('user_not_found')
-      if (!(await hasher.verify(currentHash, currentPassword, by))) {
-        throw new AppError('invalid_current_password')
-      }
+      await underSessionCount(
+        user,
+        user.sessionId,
+        async (countFailure) => {
+          if (!(await hasher.verify(currentHash, currentPassword, by))) {
+            await countFailure()
+            throw new AppError('invalid_current_password')
+          }
+        },
+        context,
+      )
       const newHash = await hasher.hash(newPassword, by)
       await transact(async (store) => {
         const now = epochSeconds(clock)

@@ -5,7 +5,14 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createFixedClock } from '../../src/lib/clock.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
-import { assertProblem, bearer, createAdmin, registerUser, type TestUser } from '../helpers/fixtures.ts'
+import {
+  assertProblem,
+  bearer,
+  createAdmin,
+  login,
+  registerUser,
+  type TestUser,
+} from '../helpers/fixtures.ts'
 import { base32Decode, totp } from '../helpers/totp.ts'
 
 // biome-ignore lint/suspicious/noExplicitAny: the tests read the fields they expect and assert on them.
@@ -819,6 +826,37 @@ describe('MFA_REQUIRED_ROLES', () => {
           .statusCode,
         200,
       )
+    } finally {
+      await t.close()
+    }
+  })
+})
+
+describe('password checks in a session', () => {
+  it('slow down that session as failed logins slow down a device: a stolen access token guesses no faster than the form', async () => {
+    const t = await buildTestApp({ env: { LOCKOUT_FREE_FAILURES: '2', LOCKOUT_BASE_SECONDS: '600' } })
+    try {
+      const user = await registerUser(t.app)
+      const other = await login(t.app, user.username, user.password)
+      assertProblem(
+        await post(t, '/auth/reauthenticate', { password: 'guess 1' }, user.token),
+        400,
+        'reauthentication_failed',
+      )
+      const change = (currentPassword: string, token = user.token) =>
+        post(t, '/users/me/password', { currentPassword, newPassword: 'a fresh passphrase, long' }, token)
+      assertProblem(await change('guess 2'), 400, 'invalid_current_password')
+      assertProblem(await change('guess 3'), 400, 'invalid_current_password')
+      // Past the free failures the session waits, even with the right password, which is not checked.
+      const slowed = await post(t, '/auth/reauthenticate', { password: user.password }, user.token)
+      assertProblem(slowed, 429, 'login_slowed_down')
+      assertProblem(await change(user.password), 429, 'login_slowed_down')
+      // The owner's other session, and their logins, are not slowed down.
+      assert.equal(
+        (await post(t, '/auth/login', { username: user.username, password: user.password })).statusCode,
+        200,
+      )
+      assert.equal((await change(user.password, other)).statusCode, 204)
     } finally {
       await t.close()
     }
