@@ -162,6 +162,7 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
         title: 'Tessera',
         version: '0.1.0',
         description: 'A JWT-secured REST API. Errors are application/problem+json (RFC 9457).',
+        license: { name: 'MIT', identifier: 'MIT' },
       },
       servers: [{ url: config.publicUrl }],
       components: {

@@ -253,7 +253,11 @@ export const authPlugin = fp(
         throw new Error(`${where}: every route needs a response schema for its success status`)
       }
       const auth = route.config?.auth
-      if (auth === 'public') return
+      if (auth === 'public') {
+        // Said, so that the document does not read as "any security scheme" (a public route takes none).
+        if (route.schema) route.schema.security ??= []
+        return
+      }
       const policy = auth
       // A callback-style hook, so that a request authenticated without a promise goes on at once.
       const check = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {

@@ -79,6 +79,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { auth: 'public', rateLimit: ['registerPerIp', 'registerPerUsername'] },
       schema: {
+        operationId: 'register',
         tags: ['auth'],
         summary: 'Create an account',
         body: RegisterBody,
@@ -105,6 +106,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       onResponse: recordThrottledLogin,
       schema: {
+        operationId: 'login',
         tags: ['auth'],
         summary: 'Exchange username and password for an access token and a refresh token (a new session)',
         description:
@@ -136,6 +138,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // mfaPerAccount: counted per user whose code is checked (the handler knows it from the MFA token).
       config: { auth: 'public', rateLimit: ['mfaPerIp', 'mfaPerAccount'] },
       schema: {
+        operationId: 'completeLogin',
         tags: ['auth'],
         summary:
           "Complete a login with the second factor: the login's MFA token and a code or a recovery code",
@@ -166,6 +169,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         rateLimit: ['passwordChangePerUser', 'passwordChangePerIp', 'loginPerUsername', 'mfaPerAccount'],
       },
       schema: {
+        operationId: 'reauthenticate',
         tags: ['auth'],
         summary:
           'Prove who you are again (password, and a code if you have a second factor): a fresh access token of this session, with a new auth_time',
@@ -189,7 +193,14 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/auth/me',
-    { schema: { tags: ['auth'], summary: 'The signed-in user', response: { 200: User } } },
+    {
+      schema: {
+        operationId: 'getMe',
+        tags: ['auth'],
+        summary: 'The signed-in user',
+        response: { 200: User },
+      },
+    },
     async (request) => {
       // The state the auth check just read (from the cache, mostly): no database read per request.
       const state = await authStates.get(request.auth.sessionId)
@@ -209,6 +220,7 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         rateLimit: ['passwordChangePerUser', 'passwordChangePerIp', 'loginPerUsername'],
       },
       schema: {
+        operationId: 'changePassword',
         tags: ['users'],
         summary:
           'Change your password; every session ends, and every access token issued before stops working',

@@ -27,6 +27,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/auth/mfa',
     {
       schema: {
+        operationId: 'getMfaStatus',
         tags: ['mfa'],
         summary: 'Your second factor: whether it is enabled, and how many recovery codes are left',
         response: { 200: MfaStatus },
@@ -40,6 +41,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { auth: { maxAge: RECENT_AUTHENTICATION_SECONDS } },
       schema: {
+        operationId: 'startTotpEnrollment',
         tags: ['mfa'],
         summary:
           'Start enrolling a TOTP factor: its secret, otpauth:// URI and QR code. It is enabled once a code confirms it (within 10 minutes)',
@@ -60,6 +62,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { rateLimit: ['mfaPerAccount'] },
       schema: {
+        operationId: 'confirmTotpEnrollment',
         tags: ['mfa'],
         summary:
           'Confirm the enrolment with a code of the app: logins now ask for a code; the answer holds 10 recovery codes, shown this once',
@@ -84,6 +87,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { auth: { mfa: true, maxAge: RECENT_AUTHENTICATION_SECONDS } },
       schema: {
+        operationId: 'regenerateRecoveryCodes',
         tags: ['mfa'],
         summary: 'Make 10 new recovery codes, shown this once; the old ones stop working',
         response: { 200: RecoveryCodes, ...problems(409) },
@@ -103,6 +107,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         rateLimit: ['passwordChangePerUser', 'passwordChangePerIp', 'loginPerUsername', 'mfaPerAccount'],
       },
       schema: {
+        operationId: 'removeTotp',
         tags: ['mfa'],
         summary:
           'Remove your TOTP factor and its recovery codes: needs your password and a code or recovery code',
@@ -126,6 +131,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: adminOnly,
       schema: {
+        operationId: 'resetUserMfa',
         tags: ['admin'],
         summary: "Remove a user's second factor and recovery codes (a user who lost their device)",
         params: UserIdParams,

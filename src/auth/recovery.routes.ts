@@ -50,6 +50,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: adminOnly,
       schema: {
+        operationId: 'issuePasswordReset',
         tags: ['admin'],
         summary:
           "Issue a single-use password-reset token for a user, to hand over yourself; the user's earlier token stops working",
@@ -68,6 +69,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { auth: 'public', rateLimit: ['passwordResetPerIp'] },
       schema: {
+        operationId: 'resetPassword',
         tags: ['auth'],
         summary:
           'Set a new password with a reset token: every session ends, and the token and any earlier one stop working',
@@ -88,6 +90,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
       {
         config: { auth: 'public', rateLimit: ['passwordResetPerIp', 'passwordResetPerUsername'] },
         schema: {
+          operationId: 'requestPasswordReset',
           tags: ['auth'],
           summary:
             'Ask for a reset link: sent to the app (PASSWORD_RESET_WEBHOOK_URL) for an existing, enabled account; the same answer either way',
@@ -115,6 +118,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: adminOnly,
       schema: {
+        operationId: 'getUserLockout',
         tags: ['admin'],
         summary: "A user's failed logins: whether and until when they slow the account's logins down",
         params: UserIdParams,
@@ -143,6 +147,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: adminOnly,
       schema: {
+        operationId: 'unlockUser',
         tags: ['admin'],
         summary: "Forget a user's failed logins: the account's logins are no longer slowed down",
         params: UserIdParams,

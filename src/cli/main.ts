@@ -8,6 +8,7 @@ import { CliError, type Command, type Io, UsageError, writeLine } from './comman
 import { eventsListCommand, eventsPurgeCommand, eventsTailCommand } from './events.commands.ts'
 import { keysListCommand, keysPruneCommand, keysRotateCommand } from './keys.commands.ts'
 import { migrateCommand } from './migrate.command.ts'
+import { openapiCommand } from './openapi.command.ts'
 import { serveCommand } from './serve.command.ts'
 import { sessionsPurgeCommand } from './sessions-purge.command.ts'
 import {
@@ -42,6 +43,7 @@ const COMMANDS: readonly Command[] = [
   eventsListCommand,
   eventsTailCommand,
   eventsPurgeCommand,
+  openapiCommand,
   webhooksListCommand,
   webhooksRetryCommand,
 ]

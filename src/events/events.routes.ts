@@ -49,6 +49,7 @@ export const eventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { auth: { roles: ['admin'] } },
       schema: {
+        operationId: 'listEvents',
         tags: ['admin'],
         summary: 'The security event log, newest first, a page at a time; filter by user, type and time',
         querystring: ListEventsQuery,
@@ -68,6 +69,7 @@ export const eventsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/auth/activity',
     {
       schema: {
+        operationId: 'listMyActivity',
         tags: ['auth'],
         summary: 'Your own recent security events (sign-ins, password changes, sessions ended), newest first',
         querystring: ActivityQuery,

@@ -18,13 +18,29 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/health',
-    { config: probe, schema: { tags: ['health'], response: { 200: Status } } },
+    {
+      config: probe,
+      schema: {
+        operationId: 'getHealth',
+        tags: ['health'],
+        summary: 'Liveness: 200 while the process answers',
+        response: { 200: Status },
+      },
+    },
     async () => ({ status: 'ok' }),
   )
 
   app.get(
     '/ready',
-    { config: probe, schema: { tags: ['health'], response: { 200: Status, ...problems(503) } } },
+    {
+      config: probe,
+      schema: {
+        operationId: 'getReadiness',
+        tags: ['health'],
+        summary: 'Readiness: 200 when the database answers, 503 not_ready otherwise',
+        response: { 200: Status, ...problems(503) },
+      },
+    },
     async (request) => {
       try {
         await sql`select 1`.execute(db)

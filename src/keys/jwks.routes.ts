@@ -45,7 +45,12 @@ export const jwksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/.well-known/jwks.json',
     {
       config: published,
-      schema: { tags: ['keys'], summary: 'Public signing keys (JWKS)', response: { 200: Jwks } },
+      schema: {
+        operationId: 'getJwks',
+        tags: ['keys'],
+        summary: 'Public signing keys (JWKS)',
+        response: { 200: Jwks },
+      },
     },
     async (_request, reply) => {
       reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`)
@@ -54,12 +59,16 @@ export const jwksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 
   const metadata = () => ({ issuer: config.jwt.issuer, jwks_uri: `${base}/.well-known/jwks.json` })
-  for (const path of ['/.well-known/openid-configuration', '/.well-known/oauth-authorization-server']) {
+  for (const [path, operationId] of [
+    ['/.well-known/openid-configuration', 'getOpenIdConfiguration'],
+    ['/.well-known/oauth-authorization-server', 'getAuthorizationServerMetadata'],
+  ] as const) {
     app.get(
       path,
       {
         config: published,
         schema: {
+          operationId,
           tags: ['keys'],
           summary: 'Issuer metadata: where the signing keys are',
           response: { 200: Metadata },

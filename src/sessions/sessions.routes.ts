@@ -21,6 +21,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // a fresh rotation: a spent token presented again must always reach the reuse check.
       config: { auth: 'public', rateLimit: ['refreshPerIp', 'refreshPerSession'] },
       schema: {
+        operationId: 'refresh',
         tags: ['sessions'],
         summary: 'Spend a refresh token for a new access token and a new refresh token',
         body: RefreshBody,
@@ -51,6 +52,9 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // It may look up a refresh token, as a refresh does, and shares that limit.
       config: { auth: 'public', rateLimit: ['refreshPerIp'] },
       schema: {
+        operationId: 'logout',
+        // The access token is optional here: without it, the refresh token says which session ends.
+        security: [{}, { bearerAuth: [] }],
         tags: ['sessions'],
         summary: 'End the current session: by its access token, or by its refresh token (body or cookie)',
         body: RefreshBody,
@@ -79,6 +83,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/auth/logout-all',
     {
       schema: {
+        operationId: 'logoutAll',
         tags: ['sessions'],
         summary: 'End every session of the signed-in user, on every device',
         response: { 204: NoContent },
@@ -95,6 +100,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/auth/sessions',
     {
       schema: {
+        operationId: 'listSessions',
         tags: ['sessions'],
         summary: "The signed-in user's active sessions",
         response: { 200: SessionList },
@@ -120,6 +126,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/auth/sessions/:id',
     {
       schema: {
+        operationId: 'revokeSession',
         tags: ['sessions'],
         summary: 'End one of your sessions (sign out another device)',
         params: SessionIdParams,

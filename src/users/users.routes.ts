@@ -20,6 +20,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/me',
     {
       schema: {
+        operationId: 'updateMe',
         tags: ['users'],
         summary: 'Change your first or last name',
         body: UpdateProfileBody,
@@ -35,6 +36,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: adminOnly,
       schema: {
+        operationId: 'listUsers',
         tags: ['admin'],
         summary: 'List users, oldest first, a page at a time',
         querystring: ListUsersQuery,
@@ -52,6 +54,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: adminOnly,
       schema: {
+        operationId: 'getUser',
         tags: ['admin'],
         summary: 'One user',
         params: UserIdParams,
@@ -66,6 +69,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: adminOnly,
       schema: {
+        operationId: 'updateUser',
         tags: ['admin'],
         summary:
           "Change a user's roles or disable them; a disabled user's tokens stop working at once. 409 last_admin when it would leave no enabled admin",
@@ -83,6 +87,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: adminOnly,
       schema: {
+        operationId: 'deleteUser',
         tags: ['admin'],
         summary:
           'Delete a user; their tokens stop working at once. 409 last_admin for the last enabled admin',

@@ -12,6 +12,7 @@ export const webhooksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { auth: { roles: ['admin'] } },
       schema: {
+        operationId: 'listWebhookDeliveries',
         tags: ['admin'],
         summary: 'List webhook deliveries, newest first, optionally of one status, a page at a time',
         querystring: ListDeliveriesQuery,

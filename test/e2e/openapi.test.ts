@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
+import { openApiDefaults } from '../../src/cli/openapi.command.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 
 type Operation = { responses: Record<string, { content?: Record<string, unknown> }> }
@@ -77,7 +79,7 @@ describe('GET /openapi.json', () => {
     })
     assert.ok(doc.components.schemas.Problem)
     assert.deepEqual(doc.paths['/auth/me'].get.security, [{ bearerAuth: [] }])
-    assert.equal(doc.paths['/auth/login'].post.security, undefined)
+    assert.deepEqual(doc.paths['/auth/login'].post.security, [], 'a public route says it takes none')
   })
 
   it('declares every problem answer as application/problem+json, the media type it is sent with', async () => {
@@ -129,5 +131,32 @@ describe('GET /openapi.json', () => {
     for (const code of ['request_timeout', 'uri_too_long', 'headers_too_large'])
       assert.ok(codes.includes(code), code)
     assert.ok(doc.components.schemas.Problem.properties.errorsOmitted)
+  })
+
+  it('names, summarizes and secures every operation, and declares its refusals: what clients are generated from', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json()
+    const operationIds: string[] = []
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods as Record<string, Record<string, unknown>>)) {
+        const where = `${method.toUpperCase()} ${path}`
+        assert.match(String(operation.operationId), /^[a-z][A-Za-z]+$/, `${where}: operationId`)
+        operationIds.push(String(operation.operationId))
+        assert.ok(typeof operation.summary === 'string' && operation.summary.length > 0, `${where}: summary`)
+        assert.ok(Array.isArray(operation.security), `${where}: security (an empty list when public)`)
+        const statuses = Object.keys(operation.responses as object)
+        assert.ok(
+          statuses.some((status) => /^4/.test(status)),
+          `${where}: a 4xx answer`,
+        )
+      }
+    }
+    assert.equal(new Set(operationIds).size, operationIds.length, 'operationIds are unique')
+    assert.deepEqual(doc.paths['/auth/register'].post.security, [])
+    assert.deepEqual(doc.paths['/auth/logout'].post.security, [{}, { bearerAuth: [] }])
+  })
+
+  it('is the document docs/openapi.json holds, at the default settings (npm run docs:openapi)', async () => {
+    const committed = readFileSync(new URL('../../docs/openapi.json', import.meta.url), 'utf8')
+    assert.equal(committed, await openApiDefaults(), 'docs/openapi.json is out of date: npm run docs:openapi')
   })
 })
