@@ -12,6 +12,7 @@ import { Type } from 'typebox'
 import { authPlugin, createAuthenticator } from './access/auth.plugin.ts'
 import { rateLimitPlugin } from './access/rate-limit.plugin.ts'
 import type { Deps } from './deps.ts'
+import { serveApiReference } from './http/api-reference.ts'
 import { createClientErrorHandler } from './http/client-errors.ts'
 import { allowOrigins } from './http/cors.ts'
 import { errorHandler, sendProblem } from './http/error-handler.ts'
@@ -178,6 +179,7 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   await app.register(cookie, { hook: false })
   // Before the policy hooks below: the preflight route it adds has none to declare.
   await allowOrigins(app, config.corsOrigins)
+  await serveApiReference(app, config.docsEnabled)
   // Policies declared on each route (auth, rate limits), checked when the route is added, enforced by hooks.
   const { tokens, authStates, rateLimits } = deps.access
   await app.register(authPlugin, {

@@ -394,6 +394,12 @@ export const SETTINGS = {
     description:
       'Security events (README, Security events) are deleted this many days after they happened, with the periodic purge (SESSION_PURGE_INTERVAL_SECONDS) or by `tessera events purge` (0: kept for ever).',
   },
+  DOCS_ENABLED: {
+    kind: 'boolean',
+    default: true,
+    description:
+      'Whether /docs serves the API reference (Swagger UI, rendered from the OpenAPI document, its assets served from the npm package). /openapi.json is served either way.',
+  },
   CORS_ORIGINS: {
     kind: 'string',
     default: ',',

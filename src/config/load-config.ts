@@ -49,6 +49,8 @@ export type Config = {
   cookies: CookiePolicy
   /** CORS_ORIGINS: the exact origins whose scripts may call the API (with credentials). */
   corsOrigins: string[]
+  /** DOCS_ENABLED: /docs serves the API reference. */
+  docsEnabled: boolean
   /** Fastify's trustProxy: false, true (every hop), a number of hops, or addresses/CIDRs of the proxies. */
   trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   argon2: { memoryKib: number; iterations: number; parallelism: number }
@@ -284,6 +286,7 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
     events: { retentionDays: v.EVENTS_RETENTION_DAYS },
     cookies: { secure: cookieSecure, sameSite: v.COOKIE_SAME_SITE },
     corsOrigins,
+    docsEnabled: v.DOCS_ENABLED,
     trustProxy: trustProxy(v.TRUST_PROXY),
     argon2: {
       memoryKib: v.ARGON2_MEMORY_KIB,
