@@ -178,7 +178,8 @@ export async function createDeps(
     const localAuthStates = createAuthStateCache(loadAccessState, clock, config.authStateCacheTtlMs)
     const access: Access = {
       keyStore,
-      tokens: overrides.access?.tokens ?? createTokenService(keyStore, clock, config.jwt),
+      tokens:
+        overrides.access?.tokens ?? createTokenService(keyStore, clock, config.jwt, config.mfa.requiredRoles),
       authStates:
         overrides.access?.authStates ??
         (redis

@@ -287,7 +287,12 @@ export const authPlugin = fp(
             : [`an authentication within ${policy.maxAge} s (with the second factor, if the user has one)`]),
         ]
         if (needs.length > 0) {
-          const text = `Step-up: needs ${needs.join(' and ')}; otherwise 401 \`insufficient_user_authentication\` (RFC 9470), answered by POST /auth/reauthenticate.`
+          const text =
+            `Step-up: needs ${needs.join(' and ')}; otherwise 401 \`insufficient_user_authentication\` (RFC 9470), ` +
+            'answered by POST /auth/reauthenticate' +
+            (policy?.mfa
+              ? ', or 403 `mfa_enrollment_required` for a user who has no second factor to step up with.'
+              : '.')
           route.schema.description = route.schema.description
             ? `${route.schema.description}\n\n${text}`
             : text

@@ -105,7 +105,17 @@ function hasClaimTypes(payload: Record<string, unknown>): payload is AccessToken
   )
 }
 
-export function createTokenService(keyStore: KeyStore, clock: Clock, config: Config['jwt']): TokenService {
+/**
+ * `mfaRequiredRoles` (MFA_REQUIRED_ROLES): roles a token states only when its sign-in had a second factor, so that
+ * another service reading `roles` from a verified token never grants one the auth hook would withhold.
+ */
+export function createTokenService(
+  keyStore: KeyStore,
+  clock: Clock,
+  config: Config['jwt'],
+  mfaRequiredRoles: readonly string[] = [],
+): TokenService {
+  const gatedRoles = new Set(mfaRequiredRoles)
   const verified = new Map<string, { token: string; kid: string; payload: AccessTokenClaims }>()
   const signers = new Map<string, Sign>()
   const verifiers = new Map<string, Verify>()
@@ -155,7 +165,10 @@ export function createTokenService(keyStore: KeyStore, clock: Clock, config: Con
         exp: iat + config.accessTokenTtlSeconds,
         jti: crypto.randomUUID(),
         username: subject.username,
-        roles: subject.roles,
+        roles:
+          gatedRoles.size === 0 || amr.includes('otp')
+            ? subject.roles
+            : subject.roles.filter((role) => !gatedRoles.has(role)),
         ver: subject.tokenVersion,
         sid: sessionId,
         amr,

@@ -4,7 +4,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { anonymousContext, clientOf, contextOf } from '../events/event.ts'
-import { AppError } from '../http/problem.ts'
 import { NoContent, problems } from '../http/responses.ts'
 import { deliverInCookie } from '../sessions/refresh-cookie.ts'
 import type { SessionGrant } from '../sessions/session.service.ts'
@@ -12,31 +11,8 @@ import { User, userResponse } from '../users/users.schemas.ts'
 import { ChangePasswordBody, LoginBody, LoginGrant, RegisterBody } from './auth.schemas.ts'
 import { readDeviceCookie, setDeviceCookie } from './device-cookie.ts'
 import type { DeviceToken } from './device-tokens.ts'
+import { countCodeChecks, oneFactor, RECENT_AUTHENTICATION_SECONDS } from './factor-proof.ts'
 import { AccessGrant, LoginMfaBody, MfaChallenge, ReauthenticateBody } from './mfa.schemas.ts'
-import type { CountCodeCheck, FactorProof } from './mfa.service.ts'
-
-/** A code check counted against the account's limit (RATE_LIMIT_MFA_PER_ACCOUNT), declared by the route. */
-export const countCodeChecks =
-  (request: FastifyRequest): CountCodeCheck =>
-  (userId, device) =>
-    request.countLimit('mfaPerAccount', `${userId} ${device}`)
-
-/** `code` or `recovery_code`, exactly one: a 400 naming the field otherwise. */
-export function oneFactor(body: FactorProof): FactorProof {
-  const given = [body.code, body.recovery_code].filter((value) => value !== undefined).length
-  if (given === 1) return body
-  throw new AppError('validation_failed', 'One or more fields are not valid; see errors.', {
-    errors: [
-      {
-        field: given === 0 ? '/body/code' : '/body/recovery_code',
-        message: given === 0 ? 'is required (or send recovery_code)' : 'send code or recovery_code, not both',
-      },
-    ],
-  })
-}
-
-/** How recent an authentication the sensitive routes ask for (password change, enrolling a factor). */
-export const RECENT_AUTHENTICATION_SECONDS = 300
 
 export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app.deps
@@ -182,9 +158,10 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store')
+      const { password, ...factor } = request.body
       return auth.reauthenticate(
         request.auth,
-        request.body,
+        { password, ...oneFactor(factor, { required: false }) },
         contextOf(request, 'user'),
         countCodeChecks(request),
       )

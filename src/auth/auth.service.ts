@@ -196,8 +196,11 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
   }
 
   /** The answer to a login refused unchecked because its count is slowed down (see login). */
-  const slowedDown = (refusedUntil: number, device: string, refusal: () => AppError) => {
-    if (device === OTHERS) return refusal()
+  const slowedDown = (refusedUntil: number, device: string, refusal: () => AppError) =>
+    device === OTHERS ? refusal() : waitUntil(refusedUntil)
+
+  /** `429 login_slowed_down`, and how long: for a device token's holder, or a session, who may know why. */
+  const waitUntil = (refusedUntil: number) => {
     const wait = Math.max(1, refusedUntil - epochSeconds(clock))
     return new AppError('login_slowed_down', undefined, { headers: { 'retry-after': String(wait) } })
   }
@@ -219,7 +222,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     const device = sessionDevice(sessionId)
     const entry = await lockout.enter(account, device)
     try {
-      if (entry.refusedUntil > 0) throw slowedDown(entry.refusedUntil, device, invalidMfaCode)
+      if (entry.refusedUntil > 0) throw waitUntil(entry.refusedUntil)
       const result = await check(() => countFailure(account, device, user, context))
       await lockout.recordSuccess(account, device)
       return result
@@ -279,9 +282,25 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       return await count(user.id, device)
     } catch (error) {
       if (device !== OTHERS || !(error instanceof AppError) || error.code !== 'rate_limited') throw error
-      await recordFailedLogin(user.username, user, 'rate_limited', client)
+      await recordThrottled(user.username, client, user)
       throw invalidMfaCode()
     }
+  }
+
+  /**
+   * A throttled login (`rate_limited`), recorded at most once per account and once per address per window:
+   * `user` when the caller has it, else looked up by the name.
+   */
+  const recordThrottled = async (username: string, client: Client, user?: User) => {
+    const account = usernameKey(username)
+    const keys = [`account:${account}`, ...(client.ip ? [`address:${addressKey(client.ip)}`] : [])]
+    if (!firstThrottle(keys)) return
+    await recordFailedLogin(
+      username,
+      user ?? (await users.findByUsernameKey(account)),
+      'rate_limited',
+      client,
+    )
   }
 
   // Keys (an account, an address) whose throttled login was recorded, and until when (epoch ms).
@@ -451,9 +470,6 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     },
 
     async removeOwnFactor(auth, proof, context, count) {
-      if (proof.code === undefined && proof.recovery_code === undefined) {
-        throw invalid([{ field: '/body/code', message: 'is required (or send recovery_code)' }])
-      }
       if (!(await mfa.isEnabled(auth.userId))) throw new AppError('mfa_not_enabled')
       await proveAgain(auth, proof, context, count)
       await mfa.remove(auth.userId, context)
@@ -494,11 +510,6 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
       authStates.forgetUser(user.id)
     },
 
-    async recordThrottledLogin(username, client) {
-      const account = usernameKey(username)
-      const keys = [`account:${account}`, ...(client.ip ? [`address:${addressKey(client.ip)}`] : [])]
-      if (!firstThrottle(keys)) return
-      await recordFailedLogin(username, await users.findByUsernameKey(account), 'rate_limited', client)
-    },
+    recordThrottledLogin: (username, client) => recordThrottled(username, client),
   }
 }

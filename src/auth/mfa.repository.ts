@@ -1,8 +1,8 @@
 // Reads and writes a user's second factor (issue 15): the TOTP factor, its recovery codes, and the challenges
 // of logins waiting for a code. Every acceptance is one conditional write, so that of parallel requests with one
 // code, one recovery code or one challenge exactly one succeeds.
+import { PostgresAdapter } from 'kysely'
 import type { Db } from '../db/database.ts'
-import { inTransaction } from '../db/transact.ts'
 
 export type TotpFactor = {
   /** The secret, sealed (key-encryption.ts). */
@@ -25,6 +25,11 @@ export type MfaChallenge = {
 
 export interface MfaRepository {
   findFactor(userId: string): Promise<TotpFactor | undefined>
+  /**
+   * Locks the user's factor row until the transaction ends (PostgreSQL; SQLite's transactions take the write
+   * lock at once): changes of the factor and its codes then run one at a time. Call it in a transaction.
+   */
+  lockFactor(userId: string): Promise<void>
   /** Replaces a pending enrolment with this one; false, changing nothing, when a confirmed factor exists. */
   savePending(userId: string, secret: string, now: number): Promise<boolean>
   /**
@@ -43,7 +48,7 @@ export interface MfaRepository {
   /** Deletes the factor (pending or confirmed), its recovery codes and challenges; whether a confirmed one went. */
   remove(userId: string): Promise<boolean>
   replaceRecoveryCodes(userId: string, codeHashes: string[], now: number): Promise<void>
-  /** Spends an unused recovery code; false when it is not one, or was used. */
+  /** Spends an unused recovery code of a confirmed factor; false when it is not one, or was used. */
   useRecoveryCode(userId: string, codeHash: string, now: number): Promise<boolean>
   unusedRecoveryCodes(userId: string): Promise<number>
   createChallenge(challenge: MfaChallenge): Promise<void>
@@ -57,6 +62,7 @@ export interface MfaRepository {
 }
 
 export function createMfaRepository(db: Db): MfaRepository {
+  const postgres = db.getExecutor().adapter instanceof PostgresAdapter
   const replaceRecoveryCodes = async (userId: string, codeHashes: string[], now: number) => {
     await db.deleteFrom('recovery_codes').where('user_id', '=', userId).execute()
     await db
@@ -82,20 +88,30 @@ export function createMfaRepository(db: Db): MfaRepository {
       )
     },
 
-    async savePending(userId, secret, now) {
-      return inTransaction(db, async (trx) => {
-        await trx
-          .deleteFrom('totp_factors')
+    async lockFactor(userId) {
+      if (postgres) {
+        await db
+          .selectFrom('totp_factors')
+          .select('user_id')
           .where('user_id', '=', userId)
-          .where('confirmed_at', 'is', null)
+          .forUpdate()
           .execute()
-        const inserted = await trx
-          .insertInto('totp_factors')
-          .values({ user_id: userId, secret, created_at: now, confirmed_at: null, last_used_step: 0 })
-          .onConflict((oc) => oc.column('user_id').doNothing())
-          .executeTakeFirst()
-        return Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0
-      })
+      }
+    },
+
+    async savePending(userId, secret, now) {
+      // One statement: an insert, or the replacement of a pending one; never of a confirmed one.
+      const saved = await db
+        .insertInto('totp_factors')
+        .values({ user_id: userId, secret, created_at: now, confirmed_at: null, last_used_step: 0 })
+        .onConflict((oc) =>
+          oc
+            .column('user_id')
+            .doUpdateSet({ secret, created_at: now, last_used_step: 0 })
+            .where('totp_factors.confirmed_at', 'is', null),
+        )
+        .executeTakeFirst()
+      return Number(saved.numInsertedOrUpdatedRows ?? 0) > 0
     },
 
     async confirm(userId, createdAt, step, now, codeHashes) {
@@ -142,6 +158,16 @@ export function createMfaRepository(db: Db): MfaRepository {
         .where('user_id', '=', userId)
         .where('code_hash', '=', codeHash)
         .where('used_at', 'is', null)
+        // Codes outlive nothing: of a factor removed meanwhile, none works.
+        .where((eb) =>
+          eb.exists(
+            eb
+              .selectFrom('totp_factors')
+              .select('totp_factors.user_id')
+              .where('totp_factors.user_id', '=', userId)
+              .where('totp_factors.confirmed_at', 'is not', null),
+          ),
+        )
         .executeTakeFirst()
       return result.numUpdatedRows > 0n
     },

@@ -4,9 +4,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { adminOnly } from '../access/auth.plugin.ts'
 import { contextOf } from '../events/event.ts'
+import { AppError } from '../http/problem.ts'
 import { NoContent, problems } from '../http/responses.ts'
 import { UserIdParams } from '../users/users.schemas.ts'
-import { countCodeChecks, oneFactor, RECENT_AUTHENTICATION_SECONDS } from './auth.routes.ts'
+import { countCodeChecks, oneFactor, RECENT_AUTHENTICATION_SECONDS } from './factor-proof.ts'
 import {
   ConfirmTotpBody,
   MfaStatus,
@@ -105,6 +106,10 @@ export const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // The body re-authenticates (password and a code), which is the recent authentication this needs.
       config: {
         rateLimit: ['passwordChangePerUser', 'passwordChangePerIp', 'loginPerUsername', 'mfaPerAccount'],
+      },
+      // Before the limits count: nothing to remove is no failed login.
+      preValidation: async (request) => {
+        if (!(await mfa.isEnabled(request.auth.userId))) throw new AppError('mfa_not_enabled')
       },
       schema: {
         operationId: 'removeTotp',

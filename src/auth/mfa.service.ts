@@ -212,6 +212,8 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     async regenerateRecoveryCodes(userId, context) {
       const { codes, hashes } = newRecoveryCodes(userId)
       await transact(async (store) => {
+        // Two regenerations at once: the second replaces the first's codes, never adds to them.
+        await store.mfa.lockFactor(userId)
         if ((await store.mfa.findFactor(userId))?.confirmedAt === undefined)
           throw new AppError('mfa_not_enabled')
         await store.mfa.replaceRecoveryCodes(userId, hashes, now())
@@ -235,6 +237,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
     async remove(userId, context) {
       await transact(async (store) => {
+        await store.mfa.lockFactor(userId)
         if (!(await store.mfa.remove(userId))) throw new AppError('mfa_not_enabled')
         // Sessions signed in with it no longer say so: their refreshed tokens are password sign-ins.
         await store.sessions.forgetSecondFactor(userId)

@@ -125,8 +125,9 @@ describe('COOKIE_SAME_SITE', () => {
         url: '/auth/login',
         payload: { username: user.username, password: user.password, refresh_token_delivery: 'cookie' },
       })
-      for (const cookie of [login.headers['set-cookie']].flat().map(String))
-        assert.match(cookie, /SameSite=Strict/)
+      const cookies = [login.headers['set-cookie']].flat().map(String)
+      assert.equal(cookies.length, 2, 'the refresh cookie and the device cookie')
+      for (const cookie of cookies) assert.match(cookie, /SameSite=Strict/)
     } finally {
       await t.close()
     }

@@ -2,7 +2,9 @@
 // routes (RFC 9470), and removal by the user, an admin or the operator. All through HTTP; every TOTP code sent
 // is computed by the tests' own RFC 6238 (test/helpers/totp.ts), never by the server's library.
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
+import { base32Of } from '../../src/auth/totp.ts'
 import { createFixedClock } from '../../src/lib/clock.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 import {
@@ -149,14 +151,25 @@ describe('enrolment', () => {
       .where('user_id', '=', user.id)
       .executeTakeFirstOrThrow()
     assert.match(factor.secret, /^[\w-]+\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+$/, 'a compact JWE')
-    const stored = JSON.stringify(await t.deps.db.selectFrom('recovery_codes').selectAll().execute())
-    for (const code of user.recoveryCodes) {
-      assert.ok(
-        !stored.includes(code) && !stored.includes(code.replaceAll('-', '')),
-        'no recovery code in clear',
-      )
+    for (const form of ['hex', 'base64url', 'base64'] as const) {
+      assert.ok(!factor.secret.includes(user.secret.toString(form)), `no secret in ${form}`)
     }
-    assert.ok(!stored.includes(user.secret.toString('hex')))
+    assert.ok(!factor.secret.includes(base32Of(user.secret)), 'no secret in base32')
+    const stored = await t.deps.db
+      .selectFrom('recovery_codes')
+      .selectAll()
+      .where('user_id', '=', user.id)
+      .execute()
+    assert.equal(stored.length, 10)
+    const text = JSON.stringify(stored)
+    for (const code of user.recoveryCodes) {
+      const bare = code.replaceAll('-', '')
+      assert.ok(!text.includes(code) && !text.includes(bare), 'no recovery code in clear')
+      // Keyed: not a plain hash of the code either, which a copy of the table could be searched with.
+      for (const plain of [code, bare]) {
+        assert.ok(!text.includes(createHash('sha256').update(plain).digest('hex')), 'no unkeyed hash')
+      }
+    }
   })
 
   it('forgets an enrolment that no code confirmed within 10 minutes', async () => {
@@ -656,6 +669,23 @@ describe('step-up (RFC 9470) and reauthentication', () => {
     )
     assert.equal(again.statusCode, 200, again.body)
     assert.deepEqual(claimsOf(again.json().access_token).amr, ['pwd', 'otp'])
+    const both = { password: user.password, code: '123456', recovery_code: user.recoveryCodes[0] }
+    const ambiguous = assertProblem(
+      await post(t, '/auth/reauthenticate', both, user.token),
+      400,
+      'validation_failed',
+    )
+    assert.equal(ambiguous.errors[0].field, '/body/recovery_code')
+    // Two regenerations at once: the codes of one of them work, ten in all, never both sets.
+    const stepped = again.json().access_token
+    const [first, second] = await Promise.all([
+      post(t, '/auth/mfa/recovery-codes', undefined, stepped),
+      post(t, '/auth/mfa/recovery-codes', undefined, stepped),
+    ])
+    assert.equal(first?.statusCode, 200)
+    assert.equal(second?.statusCode, 200)
+    const status = await t.app.inject({ method: 'GET', url: '/auth/mfa', headers: bearer(stepped) })
+    assert.equal(status.json().recovery_codes_remaining, 10)
     const regenerated = await post(t, '/auth/mfa/recovery-codes', undefined, again.json().access_token)
     assert.equal(regenerated.statusCode, 200, regenerated.body)
     // The old codes died with the new ones.
@@ -727,6 +757,30 @@ describe('removing a factor', () => {
       'mfa_not_enabled',
     )
     assert.ok((await activity(t, user.token)).includes('mfa.disabled'))
+  })
+
+  it('answers nothing to remove before any limit counts it as a failed login', async () => {
+    const limited = await buildTestApp({ env: { RATE_LIMIT_LOGIN_PER_USERNAME: '2' } })
+    try {
+      const user = await registerUser(limited.app)
+      for (let i = 0; i < 3; i++) {
+        const response = await limited.app.inject({
+          method: 'DELETE',
+          url: '/auth/mfa/totp',
+          headers: bearer(user.token),
+          payload: { password: user.password, code: '123456' },
+        })
+        assertProblem(response, 409, 'mfa_not_enabled')
+      }
+      const login = await limited.app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { username: user.username, password: user.password },
+      })
+      assert.equal(login.statusCode, 200, login.body)
+    } finally {
+      await limited.close()
+    }
   })
 
   it('ends what sign-ins with it could do, in the tokens already issued and in the sessions', async () => {
@@ -806,7 +860,8 @@ describe('MFA_REQUIRED_ROLES', () => {
         403,
         'mfa_enrollment_required',
       )
-      // The roles it acts with leave admin out; its own routes work.
+      // The roles it acts with leave admin out, and so does the token itself, which other services read.
+      assert.deepEqual(claimsOf(token).roles, ['user'])
       assert.equal(
         (await t.app.inject({ method: 'GET', url: '/auth/me', headers: bearer(token) })).statusCode,
         200,
@@ -821,6 +876,7 @@ describe('MFA_REQUIRED_ROLES', () => {
         code: totp(enrolled.secret, now(clock)),
       })
       assert.equal(full.json().mfa_enrollment_required, undefined)
+      assert.deepEqual(claimsOf(full.json().access_token).roles, ['admin', 'user'])
       assert.equal(
         (await t.app.inject({ method: 'GET', url: '/users', headers: bearer(full.json().access_token) }))
           .statusCode,
