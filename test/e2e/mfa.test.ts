@@ -37,6 +37,17 @@ function post(t: TestApp, url: string, payload?: object, token?: string) {
   })
 }
 
+/** A test app of its own, with these settings and a clock the test moves; closed whatever happens. */
+async function withApp(env: Record<string, string>, run: (t: TestApp, clock: Clock) => Promise<void>) {
+  const clock = createFixedClock()
+  const t = await buildTestApp({ overrides: { clock }, env })
+  try {
+    await run(t, clock)
+  } finally {
+    await t.close()
+  }
+}
+
 async function enrol(t: TestApp, clock: Clock, user: TestUser): Promise<Enrolled> {
   const started = await post(t, '/auth/mfa/totp', undefined, user.token)
   assert.equal(started.statusCode, 200, started.body)
@@ -397,13 +408,8 @@ describe('login with a second factor', () => {
 })
 
 describe('wrong codes', () => {
-  it('are limited per account and device apart from passwords (RATE_LIMIT_MFA_PER_ACCOUNT), from any address', async () => {
-    const clock = createFixedClock()
-    const t = await buildTestApp({
-      overrides: { clock },
-      env: { RATE_LIMIT_MFA_PER_ACCOUNT: '3', LOCKOUT_FREE_FAILURES: '100' },
-    })
-    try {
+  it('are limited per account and device apart from passwords (RATE_LIMIT_MFA_PER_ACCOUNT), from any address', () =>
+    withApp({ RATE_LIMIT_MFA_PER_ACCOUNT: '3', LOCKOUT_FREE_FAILURES: '100' }, async (t, clock) => {
       const user = await enrol(t, clock, await registerUser(t.app))
       // The owner's device token, from a login of theirs.
       const owner = await secondStep(t, await mfaToken(t, user), { code: totp(user.secret, now(clock)) })
@@ -451,18 +457,10 @@ describe('wrong codes', () => {
       assert.ok(
         events.some((event) => event.type === 'login.failed' && event.detail.reason === 'rate_limited'),
       )
-    } finally {
-      await t.close()
-    }
-  })
+    }))
 
-  it('have a count of their own only on a device that completed a login with a code: tokens from before enrolling bring none', async () => {
-    const clock = createFixedClock()
-    const t = await buildTestApp({
-      overrides: { clock },
-      env: { RATE_LIMIT_MFA_PER_ACCOUNT: '2', LOCKOUT_FREE_FAILURES: '100' },
-    })
-    try {
+  it('have a count of their own only on a device that completed a login with a code: tokens from before enrolling bring none', () =>
+    withApp({ RATE_LIMIT_MFA_PER_ACCOUNT: '2', LOCKOUT_FREE_FAILURES: '100' }, async (t, clock) => {
       const registered = await registerUser(t.app)
       // A device token of a password login, before the factor (an attacker could gather many).
       const early = (
@@ -497,14 +495,10 @@ describe('wrong codes', () => {
         code: totp(user.secret, now(clock)),
       })
       assert.equal(own.statusCode, 200, own.body)
-    } finally {
-      await t.close()
-    }
-  })
+    }))
 
-  it('at the login form never refuse the owner in a session: its password checks count per session', async () => {
-    const t = await buildTestApp({ env: { RATE_LIMIT_LOGIN_PER_USERNAME: '3' } })
-    try {
+  it('at the login form never refuse the owner in a session: its password checks count per session', () =>
+    withApp({ RATE_LIMIT_LOGIN_PER_USERNAME: '3' }, async (t) => {
       const user = await registerUser(t.app)
       for (let i = 0; i < 3; i++) {
         const wrong = await post(t, '/auth/login', { username: user.username, password: `wrong guess ${i}` })
@@ -519,19 +513,11 @@ describe('wrong codes', () => {
       assert.equal(again.statusCode, 200, again.body)
       const change = { currentPassword: user.password, newPassword: 'a new and better passphrase' }
       assert.equal((await post(t, '/users/me/password', change, again.json().access_token)).statusCode, 204)
-    } finally {
-      await t.close()
-    }
-  })
+    }))
 
-  it('in a session (reauthentication, removing the factor) slow down that session only', async () => {
-    const clock = createFixedClock()
+  it('in a session (reauthentication, removing the factor) slow down that session only', () =>
     // A first wait that outlasts the clock's steps below.
-    const t = await buildTestApp({
-      overrides: { clock },
-      env: { LOCKOUT_FREE_FAILURES: '2', LOCKOUT_BASE_SECONDS: '600' },
-    })
-    try {
+    withApp({ LOCKOUT_FREE_FAILURES: '2', LOCKOUT_BASE_SECONDS: '600' }, async (t, clock) => {
       const user = await enrol(t, clock, await registerUser(t.app))
       const other = await secondStep(t, await mfaToken(t, user), { code: totp(user.secret, now(clock)) })
       const reauthenticate = (token: string, code: string) =>
@@ -560,15 +546,10 @@ describe('wrong codes', () => {
         (await secondStep(t, await mfaToken(t, user), { code: totp(user.secret, now(clock)) })).statusCode,
         200,
       )
-    } finally {
-      await t.close()
-    }
-  })
+    }))
 
-  it("count in the account's slowdown, for clients without its device token only", async () => {
-    const clock = createFixedClock()
-    const t = await buildTestApp({ overrides: { clock }, env: { LOCKOUT_FREE_FAILURES: '2' } })
-    try {
+  it("count in the account's slowdown, for clients without its device token only", () =>
+    withApp({ LOCKOUT_FREE_FAILURES: '2' }, async (t, clock) => {
       const user = await enrol(t, clock, await registerUser(t.app))
       // The owner's device token, from a login of theirs.
       const first = await secondStep(t, await mfaToken(t, user), { code: totp(user.secret, now(clock)) })
@@ -594,10 +575,7 @@ describe('wrong codes', () => {
       )
       const events = await activity(t, first.json().access_token)
       assert.ok(events.includes('login.locked'))
-    } finally {
-      await t.close()
-    }
-  })
+    }))
 })
 
 describe('step-up (RFC 9470) and reauthentication', () => {
@@ -759,9 +737,8 @@ describe('removing a factor', () => {
     assert.ok((await activity(t, user.token)).includes('mfa.disabled'))
   })
 
-  it('answers nothing to remove before any limit counts it as a failed login', async () => {
-    const limited = await buildTestApp({ env: { RATE_LIMIT_LOGIN_PER_USERNAME: '2' } })
-    try {
+  it('answers nothing to remove before any limit counts it as a failed login', () =>
+    withApp({ RATE_LIMIT_LOGIN_PER_USERNAME: '2' }, async (limited) => {
       const user = await registerUser(limited.app)
       for (let i = 0; i < 3; i++) {
         const response = await limited.app.inject({
@@ -778,10 +755,7 @@ describe('removing a factor', () => {
         payload: { username: user.username, password: user.password },
       })
       assert.equal(login.statusCode, 200, login.body)
-    } finally {
-      await limited.close()
-    }
-  })
+    }))
 
   it('ends what sign-ins with it could do, in the tokens already issued and in the sessions', async () => {
     const admin = await createAdmin(t.app, t.deps)
@@ -847,10 +821,8 @@ describe('removing a factor', () => {
 })
 
 describe('MFA_REQUIRED_ROLES', () => {
-  it('an admin without a factor gets tokens without admin powers, and the login says to enrol', async () => {
-    const clock = createFixedClock()
-    const t = await buildTestApp({ overrides: { clock }, env: { MFA_REQUIRED_ROLES: 'admin' } })
-    try {
+  it('an admin without a factor gets tokens without admin powers, and the login says to enrol', () =>
+    withApp({ MFA_REQUIRED_ROLES: 'admin' }, async (t, clock) => {
       const admin = await createAdmin(t.app, t.deps)
       const login = await post(t, '/auth/login', { username: admin.username, password: admin.password })
       assert.equal(login.json().mfa_enrollment_required, true)
@@ -882,16 +854,12 @@ describe('MFA_REQUIRED_ROLES', () => {
           .statusCode,
         200,
       )
-    } finally {
-      await t.close()
-    }
-  })
+    }))
 })
 
 describe('password checks in a session', () => {
-  it('slow down that session as failed logins slow down a device: a stolen access token guesses no faster than the form', async () => {
-    const t = await buildTestApp({ env: { LOCKOUT_FREE_FAILURES: '2', LOCKOUT_BASE_SECONDS: '600' } })
-    try {
+  it('slow down that session as failed logins slow down a device: a stolen access token guesses no faster than the form', () =>
+    withApp({ LOCKOUT_FREE_FAILURES: '2', LOCKOUT_BASE_SECONDS: '600' }, async (t) => {
       const user = await registerUser(t.app)
       const other = await login(t.app, user.username, user.password)
       assertProblem(
@@ -913,8 +881,5 @@ describe('password checks in a session', () => {
         200,
       )
       assert.equal((await change(user.password, other)).statusCode, 204)
-    } finally {
-      await t.close()
-    }
-  })
+    }))
 })
