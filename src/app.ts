@@ -12,6 +12,7 @@ import { Type } from 'typebox'
 import { authPlugin, createAuthenticator } from './access/auth.plugin.ts'
 import { rateLimitPlugin } from './access/rate-limit.plugin.ts'
 import type { Deps } from './deps.ts'
+import { serveAccountPage } from './http/account-page.ts'
 import { serveApiReference } from './http/api-reference.ts'
 import { createClientErrorHandler } from './http/client-errors.ts'
 import { allowOrigins } from './http/cors.ts'
@@ -180,6 +181,7 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   // Before the policy hooks below: the preflight route it adds has none to declare.
   await allowOrigins(app, config.corsOrigins)
   await serveApiReference(app, config.docsEnabled)
+  await serveAccountPage(app, config.accountPageEnabled)
   // Policies declared on each route (auth, rate limits), checked when the route is added, enforced by hooks.
   const { tokens, authStates, rateLimits } = deps.access
   await app.register(authPlugin, {

@@ -203,6 +203,21 @@ export function createTesseraClient(options: TesseraClientOptions) {
       return { status: 'signed_in' }
     },
 
+    /**
+     * Proves who the user is again (the password, and a code or recovery code when they have a second factor):
+     * the session's access token is then a fresh one, with a new `auth_time`, as step-up challenges ask.
+     */
+    async reauthenticate(
+      password: string,
+      factor: { code: string } | { recovery_code: string } | Record<string, never> = {},
+    ) {
+      const { data, error, response } = await api.POST('/auth/reauthenticate', {
+        body: { password, ...factor },
+      })
+      if (!data) return fail(response, error)
+      accessToken = data.access_token
+    },
+
     async me(): Promise<User> {
       const { data, error, response } = await api.GET('/auth/me')
       return data ?? fail(response, error)

@@ -400,6 +400,11 @@ export const SETTINGS = {
     description:
       'Whether /docs serves the API reference (Swagger UI, rendered from the OpenAPI document, its assets served from the npm package). /openapi.json is served either way.',
   },
+  ACCOUNT_PAGE_ENABLED: {
+    kind: 'boolean',
+    description:
+      'Whether /account serves the account page (sign in, sessions, two-factor, password, activity), in cookie mode on this origin. Defaults to true, except with NODE_ENV=production.',
+  },
   CORS_ORIGINS: {
     kind: 'string',
     default: ',',

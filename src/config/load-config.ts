@@ -51,6 +51,8 @@ export type Config = {
   corsOrigins: string[]
   /** DOCS_ENABLED: /docs serves the API reference. */
   docsEnabled: boolean
+  /** ACCOUNT_PAGE_ENABLED: /account serves the account page. */
+  accountPageEnabled: boolean
   /** Fastify's trustProxy: false, true (every hop), a number of hops, or addresses/CIDRs of the proxies. */
   trustProxy: boolean | string | ((address: string, hop: number) => boolean)
   argon2: { memoryKib: number; iterations: number; parallelism: number }
@@ -287,6 +289,7 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
     cookies: { secure: cookieSecure, sameSite: v.COOKIE_SAME_SITE },
     corsOrigins,
     docsEnabled: v.DOCS_ENABLED,
+    accountPageEnabled: v.ACCOUNT_PAGE_ENABLED ?? v.NODE_ENV !== 'production',
     trustProxy: trustProxy(v.TRUST_PROXY),
     argon2: {
       memoryKib: v.ARGON2_MEMORY_KIB,
