@@ -164,6 +164,30 @@ describe('the account page and the client in a real browser', () => {
     assert.deepEqual(problems, [], 'no console errors, no CSP violation')
   })
 
+  it('can be used with the keyboard alone: every field has its label, and Enter submits', async () => {
+    const username = uniqueUsername('keys')
+    await t.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { username, password: PASSWORD, firstName: 'Ada', lastName: 'Lovelace' },
+    })
+    const page = await open()
+    await page.goto(`${base}/account/`)
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor()
+    // Every input has a label that names it.
+    for (const input of await page.locator('input').all()) {
+      const id = await input.getAttribute('id')
+      assert.equal(await page.locator(`label[for="${id}"]`).count(), 1, `a label for #${id}`)
+    }
+    await page.keyboard.press('Tab')
+    await page.keyboard.type(username)
+    await page.keyboard.press('Tab')
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press('Enter')
+    await page.locator('#who').getByText(username).waitFor()
+    await page.close()
+  })
+
   it('keeps two tabs signed in when both refresh at once', async () => {
     const context = await browser.newContext()
     const first = await open(context as unknown as Browser)
