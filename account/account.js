@@ -54,6 +54,8 @@ function showSignedOut() {
   $('signed-out').hidden = false
   $('sign-in').hidden = false
   $('second-step').hidden = true
+  // The control that had the focus is gone: the keyboard starts again at the sign-in form.
+  $('sign-in-username').focus()
 }
 
 async function showSessions() {
@@ -67,7 +69,7 @@ async function showSessions() {
       const end = document.createElement('button')
       end.type = 'button'
       end.textContent = 'Sign out'
-      end.addEventListener('click', async () => {
+      onClick(end, async () => {
         await tessera.endSession(session.id)
         await showSessions()
       })
@@ -88,7 +90,7 @@ async function showMfa() {
 }
 
 async function showActivity() {
-  list('activity', (await tessera.activity()).slice(0, 10), (event) => {
+  list('activity', (await tessera.activity({ limit: 10 })).events, (event) => {
     const li = document.createElement('li')
     li.textContent = `${new Date(event.at).toLocaleString()}: ${event.type}${event.ip ? ` from ${event.ip}` : ''}`
     return li
@@ -131,13 +133,25 @@ onSubmit('register', async (form) => {
   await showSignedIn()
 })
 
-$('sign-out').addEventListener('click', async () => {
+/** Runs a button's action, saying what went wrong in words rather than throwing. */
+function onClick(button, action) {
+  button.addEventListener('click', async () => {
+    say('')
+    try {
+      await action()
+    } catch (error) {
+      say(error instanceof TesseraError ? problemText(error) : 'Something went wrong; try again.')
+    }
+  })
+}
+
+onClick($('sign-out'), async () => {
   await tessera.logout()
   showSignedOut()
   say('Signed out.')
 })
 
-$('sign-out-others').addEventListener('click', async () => {
+onClick($('sign-out-others'), async () => {
   const others = (await tessera.sessions()).filter((session) => !session.current)
   for (const session of others) await tessera.endSession(session.id)
   await showSessions()
@@ -199,5 +213,10 @@ onSubmit('password', async (form) => {
 })
 
 // A session this browser already has (its refresh cookie) signs the page in.
-if (await tessera.refresh()) await showSignedIn().catch(showSignedOut)
-else showSignedOut()
+try {
+  if (await tessera.refresh()) await showSignedIn()
+  else showSignedOut()
+} catch {
+  showSignedOut()
+  say('Tessera could not be reached; try again.')
+}

@@ -628,18 +628,20 @@ function createTesseraClient(options) {
       const { error, response } = await api.DELETE("/auth/sessions/{id}", { params: { path: { id } } });
       if (!response.ok) fail(response, error);
     },
-    async activity() {
-      const { data, error, response } = await api.GET("/auth/activity");
-      return (data ?? fail(response, error)).events;
+    /** A page of the user's recent security events, newest first: pass `nextCursor` as `cursor` for the next. */
+    async activity(page = {}) {
+      const { data, error, response } = await api.GET("/auth/activity", { params: { query: page } });
+      return data ?? fail(response, error);
     },
     /** Ends this session, on the server too, and forgets its tokens, whatever the server answered. */
     async logout() {
       try {
         const refreshToken = mode === "body" ? await storage.get("refresh_token") : void 0;
+        const bearer = mode === "body" && refreshToken === void 0 ? accessToken : void 0;
         await baseFetch(`${options.baseUrl}/auth/logout`, {
           method: "POST",
           headers: {
-            ...accessToken === void 0 ? {} : { authorization: `Bearer ${accessToken}` },
+            ...bearer === void 0 ? {} : { authorization: `Bearer ${bearer}` },
             ...mode === "cookie" ? { [CSRF_HEADER]: "1" } : { "content-type": "application/json" }
           },
           ...mode === "cookie" ? { credentials: "include" } : refreshToken === void 0 ? {} : { body: JSON.stringify({ refresh_token: refreshToken }) }

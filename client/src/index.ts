@@ -234,19 +234,23 @@ export function createTesseraClient(options: TesseraClientOptions) {
       if (!response.ok) fail(response, error)
     },
 
-    async activity() {
-      const { data, error, response } = await api.GET('/auth/activity')
-      return (data ?? fail(response, error)).events
+    /** A page of the user's recent security events, newest first: pass `nextCursor` as `cursor` for the next. */
+    async activity(page: { limit?: number; cursor?: string } = {}) {
+      const { data, error, response } = await api.GET('/auth/activity', { params: { query: page } })
+      return data ?? fail(response, error)
     },
 
     /** Ends this session, on the server too, and forgets its tokens, whatever the server answered. */
     async logout(): Promise<void> {
       try {
         const refreshToken = mode === 'body' ? await storage.get('refresh_token') : undefined
+        // The refresh token (or its cookie) names the session, and outlives the access token: sent alone, so
+        // that a logout after the access token expired still ends the session (an expired bearer is a 401).
+        const bearer = mode === 'body' && refreshToken === undefined ? accessToken : undefined
         await baseFetch(`${options.baseUrl}/auth/logout`, {
           method: 'POST',
           headers: {
-            ...(accessToken === undefined ? {} : { authorization: `Bearer ${accessToken}` }),
+            ...(bearer === undefined ? {} : { authorization: `Bearer ${bearer}` }),
             ...(mode === 'cookie' ? { [CSRF_HEADER]: '1' } : { 'content-type': 'application/json' }),
           },
           ...(mode === 'cookie'

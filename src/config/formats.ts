@@ -49,15 +49,17 @@ export const URL_PATH: Format = {
 
 /** An origin as browsers send it in `Origin`: scheme, host and port only, no path or trailing slash. */
 const ORIGIN = /^https?:\/\/([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/
+/** A scheme's default port, which browsers leave out of `Origin`: written, the origin would never match. */
+const DEFAULT_PORT = /^(https:\/\/.*:443|http:\/\/.*:80)$/
 
 /** CORS_ORIGINS: exact origins, comma-separated; a lone `,` names none. */
 export const ORIGINS: Format = {
   accepts:
-    'exact origins separated by commas (`https://app.example.com,http://localhost:5173`), or `,` for none',
+    'exact origins separated by commas, as browsers send them (`https://app.example.com,http://localhost:5173`: no path, no default port), or `,` for none',
   pattern: (text) =>
     text
       .split(',')
       .map((origin) => origin.trim())
       .filter((origin) => origin !== '')
-      .every((origin) => ORIGIN.test(origin)),
+      .every((origin) => ORIGIN.test(origin) && !DEFAULT_PORT.test(origin)),
 }

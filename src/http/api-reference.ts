@@ -20,6 +20,8 @@ export async function serveApiReference(app: FastifyInstance, enabled: boolean):
       header
         .replace(/ validator\.swagger\.io/g, '')
         .replace(/font-src 'self' https: data:/, "font-src 'self' data:")
+        // Swagger UI sets style attributes: styles (never scripts) may be inline; none come from elsewhere.
+        .replace(/style-src 'self' https:[^;]*;/, "style-src 'self' 'unsafe-inline';")
         .replace(/ ?upgrade-insecure-requests;?/, ''),
   })
 }

@@ -179,7 +179,15 @@ describe('the account page and the client in a real browser', () => {
       const id = await input.getAttribute('id')
       assert.equal(await page.locator(`label[for="${id}"]`).count(), 1, `a label for #${id}`)
     }
-    await page.keyboard.press('Tab')
+    // The page starts at the sign-in form's first field.
+    assert.equal(
+      await page.evaluate(
+        () =>
+          (globalThis as unknown as { document: { activeElement: { id: string } } }).document.activeElement
+            .id,
+      ),
+      'sign-in-username',
+    )
     await page.keyboard.type(username)
     await page.keyboard.press('Tab')
     await page.keyboard.type(PASSWORD)
@@ -208,6 +216,13 @@ describe('the account page and the client in a real browser', () => {
     await second.reload()
     await second.locator('#who').getByText(username).waitFor()
     await shot(second, '7-two-tabs')
+    // Signing out after the access token expired still ends the session: a reload stays signed out.
+    clock.advance(16 * 60_000)
+    await second.getByRole('button', { name: 'Sign out', exact: true }).first().click()
+    await second.getByText('Signed out.').waitFor()
+    await second.reload()
+    await second.getByRole('heading', { name: 'Sign in' }).waitFor()
+    await second.locator('#signed-in').waitFor({ state: 'hidden' })
     await context.close()
     assert.deepEqual(problems, [])
   })

@@ -76,7 +76,11 @@ describe('@tessera/client', () => {
     assert.ok(await storage.get('device_token'))
     assert.equal((await client.me()).username, username)
     assert.equal((await client.sessions()).length, 1)
-    assert.ok((await client.activity()).some((event) => event.type === 'login.succeeded'))
+    const activity = await client.activity({ limit: 1 })
+    assert.equal(activity.events.length, 1)
+    assert.ok(activity.nextCursor, 'more than one event: a next page')
+    const next = await client.activity({ cursor: activity.nextCursor as string })
+    assert.ok([...activity.events, ...next.events].some((event) => event.type === 'login.succeeded'))
     await client.logout()
     assert.equal(await storage.get('refresh_token'), undefined)
     await assert.rejects(
@@ -118,6 +122,22 @@ describe('@tessera/client', () => {
     assert.equal(calls.get('/auth/refresh'), 1, 'one refresh for all ten')
     assert.equal(calls.get('/auth/me'), 20, 'each sent twice: once expired, once refreshed')
     assert.notEqual(client.accessToken, before)
+  })
+
+  it('signs out after the access token expired: the session ends on the server', async () => {
+    for (const mode of ['body', 'cookie'] as const) {
+      const { fetch } = cookieJarFetch()
+      const client = createTesseraClient({ baseUrl, mode, fetch })
+      const username = await signUp(client)
+      await client.login(username, PASSWORD)
+      const watcher = createTesseraClient({ baseUrl })
+      await watcher.login(username, PASSWORD)
+      assert.equal((await watcher.sessions()).length, 2)
+      clock.advance(16 * 60_000)
+      await client.logout()
+      assert.equal((await watcher.sessions()).length, 1, `${mode} mode: the session ended`)
+      assert.equal(await client.refresh(), false)
+    }
   })
 
   it('works in cookie mode: the refresh token only ever in an HttpOnly cookie, refreshed with the CSRF header', async () => {

@@ -134,7 +134,14 @@ describe('COOKIE_SAME_SITE', () => {
   })
 
   it('refuses a CORS_ORIGINS entry that is not an exact origin', () => {
-    for (const bad of ['localhost:5173', 'https://app.example.com/', 'https://app.example.com/path', '*']) {
+    for (const bad of [
+      'localhost:5173',
+      'https://app.example.com/',
+      'https://app.example.com/path',
+      '*',
+      'https://app.example.com:443',
+      'http://app.example.com:80',
+    ]) {
       assert.throws(() => loadConfig({ CORS_ORIGINS: bad }), /CORS_ORIGINS/, bad)
     }
   })
