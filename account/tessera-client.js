@@ -541,16 +541,20 @@ function createTesseraClient(options) {
     accessToken = void 0;
     await storage.set("refresh_token", void 0);
   };
+  const sessionPost = (path, refreshToken, extra = {}) => baseFetch(`${options.baseUrl}${path}`, {
+    method: "POST",
+    headers: {
+      ...extra,
+      ...mode === "cookie" ? { [CSRF_HEADER]: "1" } : { "content-type": "application/json" }
+    },
+    ...mode === "cookie" ? { credentials: "include" } : refreshToken === void 0 ? {} : { body: JSON.stringify({ refresh_token: refreshToken }) }
+  });
   function refresh() {
     refreshing ??= (async () => {
       try {
         const refreshToken = mode === "body" ? await storage.get("refresh_token") : void 0;
         if (mode === "body" && refreshToken === void 0) return false;
-        const response = await baseFetch(`${options.baseUrl}/auth/refresh`, {
-          method: "POST",
-          headers: mode === "cookie" ? { [CSRF_HEADER]: "1" } : { "content-type": "application/json" },
-          ...mode === "cookie" ? { credentials: "include" } : { body: JSON.stringify({ refresh_token: refreshToken }) }
-        });
+        const response = await sessionPost("/auth/refresh", refreshToken);
         if (!response.ok) {
           if (response.status === 401) await forget();
           return false;
@@ -638,14 +642,11 @@ function createTesseraClient(options) {
       try {
         const refreshToken = mode === "body" ? await storage.get("refresh_token") : void 0;
         const bearer = mode === "body" && refreshToken === void 0 ? accessToken : void 0;
-        await baseFetch(`${options.baseUrl}/auth/logout`, {
-          method: "POST",
-          headers: {
-            ...bearer === void 0 ? {} : { authorization: `Bearer ${bearer}` },
-            ...mode === "cookie" ? { [CSRF_HEADER]: "1" } : { "content-type": "application/json" }
-          },
-          ...mode === "cookie" ? { credentials: "include" } : refreshToken === void 0 ? {} : { body: JSON.stringify({ refresh_token: refreshToken }) }
-        });
+        await sessionPost(
+          "/auth/logout",
+          refreshToken,
+          bearer === void 0 ? {} : { authorization: `Bearer ${bearer}` }
+        );
       } finally {
         await forget();
       }

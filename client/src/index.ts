@@ -129,6 +129,24 @@ export function createTesseraClient(options: TesseraClientOptions) {
   }
 
   /**
+   * A POST that names the session by its refresh token: the cookie (with the CSRF header) in cookie mode, the
+   * stored token in the body in body mode. `extra` headers go along (a bearer token, say).
+   */
+  const sessionPost = (path: string, refreshToken: string | undefined, extra: Record<string, string> = {}) =>
+    baseFetch(`${options.baseUrl}${path}`, {
+      method: 'POST',
+      headers: {
+        ...extra,
+        ...(mode === 'cookie' ? { [CSRF_HEADER]: '1' } : { 'content-type': 'application/json' }),
+      },
+      ...(mode === 'cookie'
+        ? { credentials: 'include' as const }
+        : refreshToken === undefined
+          ? {}
+          : { body: JSON.stringify({ refresh_token: refreshToken }) }),
+    })
+
+  /**
    * Spends the refresh token for a new pair, once for all the calls that ask at the same time; false when the
    * session is over (the tokens are then forgotten: sign in again).
    */
@@ -137,13 +155,7 @@ export function createTesseraClient(options: TesseraClientOptions) {
       try {
         const refreshToken = mode === 'body' ? await storage.get('refresh_token') : undefined
         if (mode === 'body' && refreshToken === undefined) return false
-        const response = await baseFetch(`${options.baseUrl}/auth/refresh`, {
-          method: 'POST',
-          headers: mode === 'cookie' ? { [CSRF_HEADER]: '1' } : { 'content-type': 'application/json' },
-          ...(mode === 'cookie'
-            ? { credentials: 'include' as const }
-            : { body: JSON.stringify({ refresh_token: refreshToken }) }),
-        })
+        const response = await sessionPost('/auth/refresh', refreshToken)
         if (!response.ok) {
           // A network fault or a 429 leaves the tokens as they are; an ended session forgets them.
           if (response.status === 401) await forget()
@@ -247,18 +259,11 @@ export function createTesseraClient(options: TesseraClientOptions) {
         // The refresh token (or its cookie) names the session, and outlives the access token: sent alone, so
         // that a logout after the access token expired still ends the session (an expired bearer is a 401).
         const bearer = mode === 'body' && refreshToken === undefined ? accessToken : undefined
-        await baseFetch(`${options.baseUrl}/auth/logout`, {
-          method: 'POST',
-          headers: {
-            ...(bearer === undefined ? {} : { authorization: `Bearer ${bearer}` }),
-            ...(mode === 'cookie' ? { [CSRF_HEADER]: '1' } : { 'content-type': 'application/json' }),
-          },
-          ...(mode === 'cookie'
-            ? { credentials: 'include' as const }
-            : refreshToken === undefined
-              ? {}
-              : { body: JSON.stringify({ refresh_token: refreshToken }) }),
-        })
+        await sessionPost(
+          '/auth/logout',
+          refreshToken,
+          bearer === undefined ? {} : { authorization: `Bearer ${bearer}` },
+        )
       } finally {
         await forget()
       }

@@ -2,7 +2,6 @@
 // typed client among them (account/tessera-client.js, built from client/ by `npm run client:build`), served by
 // @fastify/static under a Content-Security-Policy that allows this origin's scripts, styles and calls only (and
 // data: images, the QR code). Registered before the policy hooks (app.ts), as /docs is: public files.
-import fastifyStatic from '@fastify/static'
 import type { FastifyInstance } from 'fastify'
 
 export const ACCOUNT_PAGE_PATH = '/account/'
@@ -22,6 +21,7 @@ export const ACCOUNT_PAGE_CSP = [
 
 export async function serveAccountPage(app: FastifyInstance, enabled: boolean): Promise<void> {
   if (!enabled) return
+  const { default: fastifyStatic } = await import('@fastify/static')
   await app.register(fastifyStatic, {
     root: ACCOUNT_DIR,
     prefix: ACCOUNT_PAGE_PATH,

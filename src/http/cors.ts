@@ -2,7 +2,6 @@
 // allowed origins only, with credentials (the cookie mode) and the headers the API reads, the CSRF header
 // included. An origin not on the list gets no CORS headers at all, so its scripts cannot read any answer, nor
 // send the CSRF header that a cookie refresh needs. Without CORS_ORIGINS nothing is registered.
-import cors from '@fastify/cors'
 import type { FastifyInstance } from 'fastify'
 
 /**
@@ -17,6 +16,8 @@ const PREFLIGHT_MAX_AGE_SECONDS = 600
 export async function allowOrigins(app: FastifyInstance, origins: readonly string[]): Promise<void> {
   if (origins.length === 0) return
   const allowed = new Set(origins)
+  // Loaded only when used: a server without CORS_ORIGINS keeps the module out of its memory.
+  const { default: cors } = await import('@fastify/cors')
   await app.register(cors, {
     origin: (origin, callback) => callback(null, origin !== undefined && allowed.has(origin)),
     credentials: true,

@@ -83,6 +83,17 @@ describe('the account page and the client in a real browser', () => {
     page.on('pageerror', (error) => problems.push(error.message))
     return page
   }
+  /** A user registered through the API (not the page): its username; its password is PASSWORD. */
+  const registered = async (prefix: string) => {
+    const username = uniqueUsername(prefix)
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { username, password: PASSWORD, firstName: 'Ada', lastName: 'Lovelace' },
+    })
+    assert.equal(response.statusCode, 201, response.body)
+    return username
+  }
   const now = () => Math.floor(clock.now() / 1000)
   const shot = (page: Page, name: string) =>
     page.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true })
@@ -165,12 +176,7 @@ describe('the account page and the client in a real browser', () => {
   })
 
   it('can be used with the keyboard alone: every field has its label, and Enter submits', async () => {
-    const username = uniqueUsername('keys')
-    await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username, password: PASSWORD, firstName: 'Ada', lastName: 'Lovelace' },
-    })
+    const username = await registered('keys')
     const page = await open()
     await page.goto(`${base}/account/`)
     await page.getByRole('heading', { name: 'Sign in' }).waitFor()
@@ -228,12 +234,7 @@ describe('the account page and the client in a real browser', () => {
   })
 
   it('lets an app on another origin sign in through CORS with the client, in cookie mode', async () => {
-    const username = uniqueUsername('cors')
-    await t.app.inject({
-      method: 'POST',
-      url: '/auth/register',
-      payload: { username, password: PASSWORD, firstName: 'Ada', lastName: 'Lovelace' },
-    })
+    const username = await registered('cors')
     const page = await open()
     await page.goto(app.url)
     await page.evaluate(
