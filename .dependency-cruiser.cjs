@@ -7,6 +7,7 @@ const LAYERS = [
   ['config'], //               every setting, declared once
   ['db', 'redis'], //          storage and the shared Redis connections
   ['http'], //                 problem+json, the error handler, health routes
+  ['metrics'], //              what GET /metrics serves: the interface features report through, prom-client
   ['webhooks'], //             the durable outbox of signed webhook deliveries, and its dispatcher
   ['events'], //               the security event log: recorded with the change it records, read by admins
   ['keys', 'rate-limits'], //  signing keys; the counters behind rate limits

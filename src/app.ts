@@ -22,6 +22,8 @@ import { AppError, Problem } from './http/problem.ts'
 import { declarePreHandlerErrors, OPTIONAL_BODY, withProblemMediaType } from './http/responses.ts'
 import { securityHeaders } from './http/security-headers.ts'
 import { LOG_SERIALIZERS } from './lib/logger.ts'
+import { observeRequests } from './metrics/http-metrics.ts'
+import { isServed } from './metrics/metrics.ts'
 import { routeModules } from './modules.ts'
 
 declare module 'fastify' {
@@ -147,6 +149,8 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   })
   // The OpenAPI document lists the answers every route can give before its handler (413, 414, 415, 431).
   app.addHook('onRoute', declarePreHandlerErrors)
+  // Before any route is added, so that every one is observed; nothing at all when metrics are off.
+  if (isServed(deps.metrics)) observeRequests(app, deps.metrics)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler((request, reply) =>
     sendProblem(

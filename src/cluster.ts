@@ -6,9 +6,11 @@ import cluster, { type Worker } from 'node:cluster'
 import type { Config } from './config/load-config.ts'
 import { createDb } from './db/create-db.ts'
 import { migrateDatabase } from './db/migrator.ts'
-import { provisionSigningKey } from './keys/key-store.ts'
+import { holdServingLock } from './db/serving-lock.ts'
+import { type KeyProvision, provisionSigningKey } from './keys/key-store.ts'
 import { systemClock } from './lib/clock.ts'
 import { createLogger } from './lib/logger.ts'
+import { serveMetrics } from './metrics/metrics-server.ts'
 
 // A worker that dies this soon after starting is failing at start, not crashing under load: after a few
 // such deaths in a row, restarting it again would only loop.
@@ -19,11 +21,14 @@ const WORKER_STOP_TIMEOUT_MS = 15_000
 
 export async function runPrimary(config: Config, workers: number): Promise<void> {
   const log = createLogger(config.logLevel)
+  // Held for the life of the primary, between workers too: `tessera restore` refuses to replace the database.
+  holdServingLock(config.database)
   // Migrations and the first signing key, once, before any worker starts.
   const db = createDb(config.database)
+  let keyProvision: KeyProvision
   try {
-    await migrateDatabase(config.database, db)
-    await provisionSigningKey(db, systemClock, config)
+    await migrateDatabase(config.database, db, log)
+    keyProvision = await provisionSigningKey(db, systemClock, config)
   } finally {
     await db.destroy()
   }
@@ -34,6 +39,10 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
         'within AUTH_STATE_CACHE_TTL_MS',
     )
   }
+
+  // METRICS_PORT, listened on before any worker starts: one answer adding up every worker's metrics, each
+  // asked over the cluster's channel (prom-client's AggregatorRegistry; workers answer in deps.ts).
+  const closeMetrics = await serveClusterMetrics(config, log)
 
   let stopping = false
   let failed = false
@@ -65,6 +74,7 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
     if (stopping) return
     stopping = true
     log.info({ signal }, 'shutting down: workers finish their in-flight requests')
+    void closeMetrics()
     for (const worker of startedAt.keys()) worker.process.kill('SIGTERM')
     // Each worker gives up on its own after its shutdown deadline; this is for one that hangs regardless.
     setTimeout(() => {
@@ -77,5 +87,23 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   process.once('SIGINT', () => shutdown('SIGINT'))
 
   for (let i = 0; i < workers; i++) fork()
-  log.info({ workers }, 'started workers')
+  // Each worker's first line names the key; only this process knows whether it was made at this start.
+  log.info({ workers, signingKey: keyProvision }, 'started workers')
+}
+
+async function serveClusterMetrics(
+  config: Config,
+  log: ReturnType<typeof createLogger>,
+): Promise<() => Promise<void>> {
+  const { port, host } = config.metrics
+  if (port === undefined) return async () => {}
+  const { AggregatorRegistry } = await import('prom-client')
+  const aggregator = new AggregatorRegistry()
+  const listener = await serveMetrics(
+    { host, port },
+    async () => ({ contentType: aggregator.contentType, text: await aggregator.clusterMetrics() }),
+    (error) => log.error({ err: error }, "the workers' metrics could not be collected"),
+  )
+  log.info({ url: listener.url }, 'metrics listening')
+  return listener.close
 }

@@ -2,6 +2,7 @@
 // access (repositories), the access layer (keys, tokens, revocation states, rate limits) and the feature
 // services. Tests replace any part (a fixed clock, a cheaper hasher, a repository) and get the same wiring.
 
+import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { createAccessStateLoader } from './access/access-state.repository.ts'
 import { type AuthStateCache, createAuthStateCache } from './access/auth-state.ts'
@@ -26,7 +27,7 @@ import {
   type SendResetLink,
 } from './auth/password-reset.service.ts'
 import { type Config, PASSWORD_RESET_ENDPOINT } from './config/load-config.ts'
-import { createDb } from './db/create-db.ts'
+import { createDb, poolUsage } from './db/create-db.ts'
 import type { Db } from './db/database.ts'
 import { migrateDatabase } from './db/migrator.ts'
 import { createTransact } from './db/transact.ts'
@@ -41,11 +42,19 @@ import {
 } from './events/event-recorder.ts'
 import { EVENT_TYPES } from './events/event-types.ts'
 import { createEventsService, type EventsService } from './events/events.service.ts'
-import { createKeyEncryption } from './keys/key-encryption.ts'
-import { createKeyStore, type KeyActivated, type KeyStore, provisionSigningKey } from './keys/key-store.ts'
+import { keyEncryptionFor } from './keys/key-encryption.ts'
+import {
+  createKeyStore,
+  type KeyActivated,
+  type KeyProvision,
+  type KeyStore,
+  provisionSigningKey,
+} from './keys/key-store.ts'
 import { getOrCreateServerSecret } from './keys/server-secret.ts'
 import { type Clock, systemClock } from './lib/clock.ts'
 import { createLogger, type Logger } from './lib/logger.ts'
+import type { Metrics } from './metrics/metrics.ts'
+import { createMetrics } from './metrics/prometheus.ts'
 import { createRateLimiters, type RateLimiters } from './rate-limits/rate-limiter.ts'
 import { createRedis } from './redis/create-redis.ts'
 import { createSessionRepository, type SessionRepository } from './sessions/session.repository.ts'
@@ -99,6 +108,10 @@ export type Deps = {
   services: Services
   /** The webhook outbox (features enqueue in their transactions), its deliveries, and its dispatcher. */
   webhooks: Webhooks
+  /** What GET /metrics serves; with metrics off, reports that count nothing. */
+  metrics: Metrics
+  /** Where this start's signing key came from (undefined when keys were not provisioned): the start line says. */
+  signingKeyProvision: KeyProvision | undefined
   close(): Promise<void>
 }
 
@@ -113,6 +126,7 @@ export type DepsOverrides = {
   access?: Partial<Access>
   services?: Partial<Services>
   webhooks?: Partial<Webhooks>
+  metrics?: Metrics
   /** Wraps the store of every unit of work (a test making one write fail inside its transaction, say). */
   store?: (store: Store) => Store
 }
@@ -139,20 +153,40 @@ export async function createDeps(
     await Promise.all([db.destroy(), redis?.close()])
   }
   try {
-    await migrateDatabase(config.database, db)
+    await migrateDatabase(config.database, db, log)
     // Counting starts in Redis, not in the fallback, when Redis is up; when it is down, serve anyway.
     if (redis && !(await redis.waitUntilReady())) {
       log.warn('Redis is not reachable yet: rate limits count per process until it is')
     }
     const clock = overrides.clock ?? systemClock
+    // Loaded only when served (METRICS_PORT or METRICS_TOKEN); a cluster's worker reports to its primary.
+    const metrics =
+      overrides.metrics ??
+      (await createMetrics({
+        enabled: config.metrics.port !== undefined || config.metrics.token !== undefined,
+        clusterWorker: cluster.isWorker,
+      }))
     webhooks = createWebhooks(
-      { db, config: config.webhooks, clock, log, eventTypes: Object.keys(EVENT_TYPES) },
+      {
+        db,
+        config: config.webhooks,
+        clock,
+        log,
+        eventTypes: Object.keys(EVENT_TYPES),
+        onAttempt: metrics.webhookAttempted,
+      },
       overrides.webhooks,
     )
-    const recorder: EventRecorder = createEventRecorder({ outbox: webhooks.outbox, clock })
+    const recorder: EventRecorder = createEventRecorder({
+      outbox: webhooks.outbox,
+      clock,
+      onRecorded: metrics.eventRecorded,
+    })
     const keyMadeAtStart: KeyActivated = (trx, key) =>
       recorder.record(trx, { type: 'key.rotated', context: SYSTEM_CONTEXT, detail: key })
-    if (provisionKeys) await provisionSigningKey(db, clock, config, keyMadeAtStart)
+    const signingKeyProvision = provisionKeys
+      ? await provisionSigningKey(db, clock, config, keyMadeAtStart)
+      : undefined
     const repositories: Repositories = {
       users: overrides.repositories?.users ?? createUserRepository(db),
       sessions: overrides.repositories?.sessions ?? createSessionRepository(db),
@@ -189,8 +223,12 @@ export async function createDeps(
           : localAuthStates),
       rateLimits:
         overrides.access?.rateLimits ??
-        createRateLimiters(config.rateLimits, redis, (error) =>
-          log.warn({ err: error }, 'Redis cannot count rate limits; counting in this process until it can'),
+        createRateLimiters(
+          config.rateLimits,
+          redis,
+          (error) =>
+            log.warn({ err: error }, 'Redis cannot count rate limits; counting in this process until it can'),
+          metrics.rateLimitRefused,
         ),
     }
 
@@ -210,7 +248,11 @@ export async function createDeps(
     // One hash per core on the machine, shared by the workers on it: each gets its part.
     const hasher =
       overrides.hasher ??
-      createPasswordHasher(config.argon2, Math.max(1, Math.floor(availableParallelism() / config.workers)))
+      createPasswordHasher(
+        config.argon2,
+        Math.max(1, Math.floor(availableParallelism() / config.workers)),
+        metrics.hashQueue,
+      )
     const users = repositories.users
     const newPasswords = createNewPasswordCheck(
       createBreachedPasswordCheck(config.breachedPasswords, log, clock),
@@ -223,7 +265,7 @@ export async function createDeps(
       createMfaService({
         mfa: createMfaRepository(db),
         transact,
-        keyEncryption: createKeyEncryption(config.keyEncryptionSecret),
+        keyEncryption: keyEncryptionFor(config),
         // Recovery codes are kept as HMACs under this key: a copy of the table alone finds none.
         recoveryCodeKey: await getOrCreateServerSecret(db, clock, config, 'recovery-code-key'),
         clock,
@@ -284,7 +326,25 @@ export async function createDeps(
           retentionDays: config.events.retentionDays,
         }),
     }
-    return { config, clock, db, repositories, access, services, webhooks, close }
+    const { deliveries } = webhooks
+    metrics.watch({
+      databasePool: () => poolUsage(db),
+      keysLoadedAt: () => keyStore.loadedAt(),
+      webhookBacklog: () => deliveries.countBacklog(),
+      now: () => clock.now(),
+    })
+    return {
+      config,
+      clock,
+      db,
+      repositories,
+      access,
+      services,
+      webhooks,
+      metrics,
+      signingKeyProvision,
+      close,
+    }
   } catch (error) {
     // A failed start (a migration, a key that cannot be read) must not leave connections holding it open.
     await close()

@@ -3,9 +3,13 @@
 // this file again as a single server.
 import cluster from 'node:cluster'
 import { loadConfig, readProcessEnv } from './config/load-config.ts'
+import { holdServingLock } from './db/serving-lock.ts'
 import { createDeps, type Deps } from './deps.ts'
+import { previousSecretNotices } from './keys/previous-secrets.ts'
 import { createLogger } from './lib/logger.ts'
-import { isOperatorError } from './start-errors.ts'
+import { listenForMetrics } from './metrics/metrics-server.ts'
+import { isOperatorError, operatorMessage } from './start-errors.ts'
+import { startLine } from './start-line.ts'
 
 /**
  * Deletes expired and revoked sessions, security events past their retention, expired reset tokens and
@@ -32,7 +36,7 @@ const SHUTDOWN_TIMEOUT_MS = 10_000
 
 /** Ends a start that failed: a known cause in one line, anything else with its stack; exit code 1. */
 function exitOnStartError(error: unknown): never {
-  console.error(isOperatorError(error) ? error.message : error)
+  console.error(isOperatorError(error) ? operatorMessage(error) : error)
   process.exit(1)
 }
 
@@ -48,12 +52,11 @@ export async function serve(options: { workers?: number } = {}): Promise<void> {
   } catch (error) {
     exitOnStartError(error)
   }
-  // Once per instance: a cluster's workers read the same configuration again.
-  if (cluster.isPrimary) {
+  if (config.workers > 1 && cluster.isPrimary) {
+    // Once per instance: the workers read the same configuration again.
     const log = createLogger(config.logLevel)
     for (const warning of config.warnings) log.warn(warning)
-  }
-  if (config.workers > 1 && cluster.isPrimary) {
+    for (const notice of previousSecretNotices(config)) log.info(notice)
     const { runPrimary } = await import('./cluster.ts')
     await runPrimary(config, config.workers).catch(exitOnStartError)
     return
@@ -70,6 +73,8 @@ export async function serve(options: { workers?: number } = {}): Promise<void> {
 async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
   // Imported here: a cluster's primary, which serves nothing, does not load Fastify and the routes.
   const { buildApp } = await import('./app.ts')
+  // Before the database is opened, and for the life of the process: `tessera restore` refuses to replace it.
+  holdServingLock(config.database)
   const deps = await createDeps(config)
   let app: Awaited<ReturnType<typeof buildApp>>
   try {
@@ -80,6 +85,7 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
   }
   // The periodic jobs start once the server listens (below).
   let stopJobs = () => {}
+  let closeMetrics = async () => {}
   let closing = false
   const shutdown = async (signal: string) => {
     if (closing) return
@@ -93,6 +99,7 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
     // deadline, whatever still holds the shutdown (a busy request, a database that does not answer) is
     // abandoned, and the exit code says so.
     const sweep = setInterval(() => app.server.closeIdleConnections(), 50)
+    await closeMetrics()
     const deadline = setTimeout(() => {
       app.log.warn({ afterMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown did not finish in time; exiting')
       process.exit(1)
@@ -108,7 +115,18 @@ async function start(config: ReturnType<typeof loadConfig>): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'))
 
   try {
-    await app.listen({ host: config.host, port: config.port })
+    // Fastify logs this text once per address it listens on: the start line, first in the log.
+    const signingKey = deps.access.keyStore.signingKey()
+    await app.listen({
+      host: config.host,
+      port: config.port,
+      listenTextResolver: (address) =>
+        startLine({ address, config, signingKey, keyProvision: deps.signingKeyProvision }),
+    })
+    if (cluster.isPrimary) for (const warning of config.warnings) app.log.warn(warning)
+    if (cluster.isPrimary) for (const notice of previousSecretNotices(config)) app.log.info(notice)
+    // METRICS_PORT: a worker's metrics are served by its primary (cluster.ts), for all the workers.
+    if (cluster.isPrimary) closeMetrics = await listenForMetrics(config.metrics, deps.metrics, app.log)
   } catch (error) {
     await app.close()
     await deps.close()

@@ -1,5 +1,6 @@
 // `npm test`: the whole suite on every backend combination (SQLite and PostgreSQL, each without and with
-// Redis), then the scale-out tests (several processes, outages) and the browser tests (chromium) once. A PostgreSQL or Redis that cannot be
+// Redis), then the scale-out tests (several processes, outages), the operations tests (nginx, systemd, upgrades)
+// and the browser tests (chromium) once. A PostgreSQL or Redis that cannot be
 // reached fails the run with the command that starts it: nothing is skipped silently. A developer without
 // them chooses the runs explicitly, e.g. `TESSERA_TEST_BACKENDS=sqlite npm test`.
 //
@@ -19,6 +20,9 @@ const RUNS: Run[] = [
   { name: 'postgres', files: SUITE, postgres: true, redis: false },
   { name: 'postgres+redis', files: SUITE, postgres: true, redis: true },
   { name: 'scale-out', files: ['test/scale-out/**/*.test.ts'], postgres: true, redis: true },
+  // The operator's set-up, once: nginx in front of two instances, the systemd unit, `npm run dev`'s restarts,
+  // and the previous release's server beside this one on a database this one migrated (SQLite and PostgreSQL).
+  { name: 'operations', files: ['test/operations/**/*.test.ts'], postgres: true, redis: true },
   // The account page and the client in Debian's chromium (CHROMIUM_PATH), once: the browser is what is tested.
   { name: 'browser', files: ['test/browser/**/*.test.ts'], postgres: false, redis: false },
 ]

@@ -50,7 +50,16 @@ export type HashRequester = {
 
 const busy = (detail: string) => new AppError('rate_limited', detail, { headers: { 'retry-after': '1' } })
 
-function createLimiter(slots: number) {
+/** Told how the queue fares (the metrics): its length when it changes, each hash's wait, each refusal. */
+export type HashQueueObserver = {
+  depth(waiting: number): void
+  waited(seconds: number): void
+  refused(): void
+}
+
+const unobserved: HashQueueObserver = { depth: () => {}, waited: () => {}, refused: () => {} }
+
+function createLimiter(slots: number, observer: HashQueueObserver) {
   let running = 0
   const waiting: (() => void)[] = []
   const waitingFirst: (() => void)[] = []
@@ -63,23 +72,36 @@ function createLimiter(slots: number) {
   return async <T>(requester: HashRequester, work: () => Promise<T>): Promise<T> => {
     const keys = keysOf(requester)
     if (keys.some((key) => (held.get(key) ?? 0) >= maxShare)) {
+      observer.refused()
       throw busy('Too many password checks at once for this account or address; try again shortly')
     }
     const lane = requester.priority ? waitingFirst : waiting
     const places = requester.priority ? maxShare : slots * MAX_WAITING_PER_SLOT
     if (running >= slots && lane.length >= places) {
+      observer.refused()
       throw busy('The server is busy checking passwords; try again shortly')
     }
     for (const key of keys) held.set(key, (held.get(key) ?? 0) + 1)
     try {
-      if (running < slots) running++
-      else await new Promise<void>((resolve) => lane.push(resolve))
+      if (running < slots) {
+        running++
+        observer.waited(0)
+      } else {
+        const queuedAt = performance.now()
+        await new Promise<void>((resolve) => {
+          lane.push(resolve)
+          observer.depth(waiting.length + waitingFirst.length)
+        })
+        observer.waited((performance.now() - queuedAt) / 1000)
+      }
       try {
         return await work()
       } finally {
         const next = waitingFirst.shift() ?? waiting.shift()
-        if (next) next()
-        else running--
+        if (next) {
+          observer.depth(waiting.length + waitingFirst.length)
+          next()
+        } else running--
       }
     } finally {
       for (const key of keys) {
@@ -100,8 +122,9 @@ function unreadableIsFalse(error: unknown): false {
 export function createPasswordHasher(
   params: Argon2Params,
   concurrency = availableParallelism(),
+  queue: HashQueueObserver = unobserved,
 ): PasswordHasher {
-  const limit = createLimiter(concurrency)
+  const limit = createLimiter(concurrency, queue)
   const options = {
     algorithm: ARGON2ID,
     memoryCost: params.memoryKib,

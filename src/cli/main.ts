@@ -4,11 +4,14 @@
 import { readProcessEnv } from '../config/load-config.ts'
 import { AppError } from '../http/problem.ts'
 import { isOperatorError } from '../start-errors.ts'
+import { backupCommand } from './backup.command.ts'
 import { CliError, type Command, type Io, UsageError, writeLine } from './command.ts'
 import { eventsListCommand, eventsPurgeCommand, eventsTailCommand } from './events.commands.ts'
 import { keysListCommand, keysPruneCommand, keysRotateCommand } from './keys.commands.ts'
+import { keysResealCommand } from './keys-reseal.command.ts'
 import { migrateCommand } from './migrate.command.ts'
 import { openapiCommand } from './openapi.command.ts'
+import { restoreCommand } from './restore.command.ts'
 import { serveCommand } from './serve.command.ts'
 import { sessionsPurgeCommand } from './sessions-purge.command.ts'
 import {
@@ -27,6 +30,8 @@ import { webhooksListCommand, webhooksRetryCommand } from './webhooks.commands.t
 const COMMANDS: readonly Command[] = [
   serveCommand,
   migrateCommand,
+  backupCommand,
+  restoreCommand,
   userCreateCommand,
   userListCommand,
   userGrantAdminCommand,
@@ -40,6 +45,7 @@ const COMMANDS: readonly Command[] = [
   keysRotateCommand,
   keysListCommand,
   keysPruneCommand,
+  keysResealCommand,
   eventsListCommand,
   eventsTailCommand,
   eventsPurgeCommand,

@@ -61,6 +61,28 @@ export const SETTINGS = {
     default: 'info',
     description: 'Tokens, passwords and cookies are never logged.',
   },
+  METRICS_PORT: {
+    kind: 'integer',
+    min: 1,
+    max: 65_535,
+    description:
+      'Unset: off. A port of its own on which GET /metrics serves Prometheus metrics, without a token (docs/operations.md, Metrics). With WORKERS above 1, the primary serves it for all the workers together.',
+  },
+  METRICS_HOST: {
+    kind: 'string',
+    default: '127.0.0.1',
+    description:
+      'The interface METRICS_PORT listens on: keep it private (the loopback, or an address only Prometheus reaches).',
+  },
+  METRICS_TOKEN: {
+    kind: 'string',
+    minBytes: 32,
+    random: true,
+    hint: 'generate one with `openssl rand -base64 32`',
+    secret: true,
+    description:
+      'Unset: off. Serves GET /metrics on the API port too, to a Prometheus that sends it as a bearer token (`Authorization: Bearer …`); anything else is answered 401. One process only: not with WORKERS above 1 (use METRICS_PORT).',
+  },
   DATABASE_URL: {
     kind: 'string',
     default: './data/tessera.db',
@@ -204,10 +226,19 @@ export const SETTINGS = {
     kind: 'string',
     minBytes: 32,
     random: true,
-    hint: 'HS384 needs 48 bytes and HS512 64; generate one with `openssl rand -base64 64`',
+    hint: 'HS384 needs 48 bytes and HS512 64; generate one with `openssl rand -base64 48` (64 characters on one line)',
     secret: true,
     description:
-      'HMAC signing secret for HS256/384/512, at least as long as the hash: 32 bytes for HS256, 48 for HS384, 64 for HS512 (RFC 7518, section 3.2); `openssl rand -base64 64` suits all three. When no key is configured, outside production, a random key is generated on first start and kept in the database.',
+      'HMAC signing secret for HS256/384/512, at least as long as the hash: 32 bytes for HS256, 48 for HS384, 64 for HS512 (RFC 7518, section 3.2); `openssl rand -base64 48` (64 characters on one line) suits all three. When no key is configured, outside production, a random key is generated on first start and kept in the database.',
+  },
+  JWT_SECRET_PREVIOUS: {
+    kind: 'string',
+    minBytes: 32,
+    random: true,
+    hint: 'HS384 needs 48 bytes and HS512 64, as for JWT_SECRET',
+    secret: true,
+    description:
+      'A second HMAC secret that verifies access tokens and never signs one: the JWT_SECRET being rotated out (or, while instances are restarted one by one, the one about to be rotated in). Same rules as JWT_SECRET, from which it must differ; HS256/384/512 only. Remove it once ACCESS_TOKEN_TTL_SECONDS has passed since the switch (docs/operations.md, Rotating secrets).',
   },
   JWT_PRIVATE_KEY: {
     kind: 'string',
@@ -227,6 +258,15 @@ export const SETTINGS = {
     secret: true,
     description:
       'When set, private signing keys and the server secret behind refresh tokens are stored in the database encrypted (JWE, A256GCM, key derived with HKDF); a server secret stored in the clear before is encrypted at start. Keep it: what is stored encrypted cannot be read without it.',
+  },
+  KEY_ENCRYPTION_SECRET_PREVIOUS: {
+    kind: 'string',
+    minBytes: 32,
+    random: true,
+    hint: 'the KEY_ENCRYPTION_SECRET being rotated out',
+    secret: true,
+    description:
+      'A second secret that opens what is stored encrypted and never encrypts anything: the KEY_ENCRYPTION_SECRET being rotated out (or, while instances are restarted one by one, the one about to be rotated in). Needs KEY_ENCRYPTION_SECRET, from which it must differ. `npx tessera keys reseal` re-encrypts everything under KEY_ENCRYPTION_SECRET; then remove it (docs/operations.md, Rotating secrets).',
   },
   KEYS_RELOAD_INTERVAL_SECONDS: {
     kind: 'integer',

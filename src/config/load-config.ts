@@ -14,6 +14,8 @@ export type Config = {
   workers: number
   publicUrl: string
   logLevel: SettingValues['LOG_LEVEL']
+  /** GET /metrics: on a port of its own (METRICS_PORT), on the API port behind METRICS_TOKEN, or neither. */
+  metrics: { port: number | undefined; host: string; token: string | undefined }
   database: {
     url: string
     busyTimeoutMs: number
@@ -26,6 +28,8 @@ export type Config = {
   jwt: {
     algorithm: JwtAlgorithm
     secret: string | undefined
+    /** JWT_SECRET_PREVIOUS: verifies, never signs (a rotation of JWT_SECRET without refusing live tokens). */
+    previousSecret: string | undefined
     /** PEM or JWK text of a configured private key (from JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE). */
     privateKey: string | undefined
     issuer: string
@@ -35,6 +39,8 @@ export type Config = {
     maxTokenBytes: number
   }
   keyEncryptionSecret: string | undefined
+  /** KEY_ENCRYPTION_SECRET_PREVIOUS: opens what is still sealed under it, never seals. */
+  keyEncryptionSecretPrevious: string | undefined
   keysReloadIntervalSeconds: number
   authStateCacheTtlMs: number
   sessions: {
@@ -164,18 +170,48 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
   const algorithm = v.JWT_ALGORITHM
   const hmac = algorithm.startsWith('HS')
   const secret = v.JWT_SECRET
+  const previousSecret = v.JWT_SECRET_PREVIOUS
   const privateKey = readPrivateKey(v.JWT_PRIVATE_KEY, v.JWT_PRIVATE_KEY_FILE, problems)
   if (!invalid.has('JWT_ALGORITHM')) {
     if (secret !== undefined && !hmac)
       problems.push(`JWT_SECRET is for HS256/384/512; JWT_ALGORITHM is ${algorithm}`)
+    // Refused rather than ignored: a key pair rotates with `tessera keys rotate`, whose retired key verifies on
+    // its own, and a secret silently unused would let an operator believe old HS tokens are still accepted.
+    if (previousSecret !== undefined && !hmac) {
+      problems.push(
+        `JWT_SECRET_PREVIOUS is for HS256/384/512; JWT_ALGORITHM is ${algorithm}, whose keys rotate with ` +
+          '`npx tessera keys rotate` (the retired key verifies until its tokens expire)',
+      )
+    }
     if (privateKey !== undefined && hmac)
       problems.push(`JWT_PRIVATE_KEY is for EdDSA, ES256 and RS256; JWT_ALGORITHM is ${algorithm}`)
     // JWT_SECRET's declaration asks for 32 bytes, enough for HS256; the longer hashes need longer keys.
     const needed = HMAC_KEY_BYTES[algorithm]
-    if (secret !== undefined && !invalid.has('JWT_SECRET') && needed && Buffer.byteLength(secret) < needed) {
+    for (const [name, value] of [
+      ['JWT_SECRET', secret],
+      ['JWT_SECRET_PREVIOUS', hmac ? previousSecret : undefined],
+    ] as const) {
+      if (value !== undefined && !invalid.has(name) && needed && Buffer.byteLength(value) < needed) {
+        problems.push(
+          `${name} must be at least ${needed} bytes (UTF-8) for ${algorithm}, the size of its hash ` +
+            '(RFC 7518, section 3.2); generate one with `openssl rand -base64 48` (64 characters on one line)',
+        )
+      }
+    }
+  }
+  // Never echoed: a message naming the value would print a secret.
+  if (previousSecret !== undefined && previousSecret === secret) {
+    problems.push('JWT_SECRET_PREVIOUS is the same as JWT_SECRET: it must be the secret being rotated out')
+  }
+  const keyEncryptionSecretPrevious = v.KEY_ENCRYPTION_SECRET_PREVIOUS
+  if (keyEncryptionSecretPrevious !== undefined) {
+    if (v.KEY_ENCRYPTION_SECRET === undefined && !invalid.has('KEY_ENCRYPTION_SECRET')) {
       problems.push(
-        `JWT_SECRET must be at least ${needed} bytes (UTF-8) for ${algorithm}, the size of its hash ` +
-          '(RFC 7518, section 3.2); generate one with `openssl rand -base64 64`',
+        'KEY_ENCRYPTION_SECRET_PREVIOUS needs KEY_ENCRYPTION_SECRET: the new secret, under which everything is sealed',
+      )
+    } else if (keyEncryptionSecretPrevious === v.KEY_ENCRYPTION_SECRET) {
+      problems.push(
+        'KEY_ENCRYPTION_SECRET_PREVIOUS is the same as KEY_ENCRYPTION_SECRET: it must be the secret being rotated out',
       )
     }
   }
@@ -203,6 +239,17 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
   const databaseUrl = v.DATABASE_URL
   if (v.WORKERS > 1 && databaseUrl === ':memory:') {
     problems.push('WORKERS above 1 needs a database they can share: DATABASE_URL is :memory:')
+  }
+  if (v.METRICS_PORT !== undefined && v.METRICS_PORT === v.PORT) {
+    problems.push('METRICS_PORT must differ from PORT: set METRICS_TOKEN to serve /metrics on the API port')
+  }
+  // Each worker would answer with its own counts, a different one at each scrape: the primary adds them up
+  // on METRICS_PORT instead.
+  if (v.METRICS_TOKEN !== undefined && v.WORKERS > 1) {
+    problems.push(
+      'METRICS_TOKEN serves the metrics of one process; with WORKERS above 1 use METRICS_PORT, where the ' +
+        'primary serves those of all the workers',
+    )
   }
   if (isPostgresUrl(databaseUrl) && !URL.canParse(databaseUrl)) {
     // Not echoed: the URL may hold a password.
@@ -240,6 +287,7 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
     workers: v.WORKERS,
     publicUrl,
     logLevel: v.LOG_LEVEL,
+    metrics: { port: v.METRICS_PORT, host: v.METRICS_HOST, token: v.METRICS_TOKEN },
     database: {
       url: databaseUrl,
       busyTimeoutMs: v.DATABASE_BUSY_TIMEOUT_MS,
@@ -269,6 +317,7 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
     jwt: {
       algorithm,
       secret,
+      previousSecret,
       privateKey,
       issuer: v.JWT_ISSUER === undefined ? publicUrl : withoutTrailingSlash(v.JWT_ISSUER),
       audience: v.JWT_AUDIENCE,
@@ -277,6 +326,7 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
       maxTokenBytes: v.JWT_MAX_TOKEN_BYTES,
     },
     keyEncryptionSecret: v.KEY_ENCRYPTION_SECRET,
+    keyEncryptionSecretPrevious,
     keysReloadIntervalSeconds: v.KEYS_RELOAD_INTERVAL_SECONDS,
     authStateCacheTtlMs: v.AUTH_STATE_CACHE_TTL_MS,
     sessions: {

@@ -17,10 +17,23 @@ import {
 import type pgModule from 'pg'
 import { type Config, isPostgresUrl } from '../config/load-config.ts'
 import type { Database, Db } from './database.ts'
-import { DatabaseUnavailableError } from './database-errors.ts'
+import { DatabaseFileError, DatabaseUnavailableError } from './database-errors.ts'
 import { adaptNodeSqlite } from './node-sqlite-adapter.ts'
 
 export type DatabaseConfig = Config['database']
+
+/**
+ * How busy a database's connections are, for the metrics: PostgreSQL's pool; SQLite's one connection, in
+ * use while a query or transaction holds it, with the queries of this process waiting for it behind.
+ */
+export type PoolUsage = { inUse: number; idle: number; waiting: number; max: number }
+
+const usages = new WeakMap<Db, () => PoolUsage>()
+
+/** The connections of a database made by createDb, now. */
+export function poolUsage(db: Db): PoolUsage | undefined {
+  return usages.get(db)?.()
+}
 
 /** `url` with PostgreSQL's search_path set to `schema`: how Tessera is pointed at a schema of its own. */
 export function withSearchPath(url: string, schema: string): string {
@@ -33,18 +46,37 @@ export function createDb(config: DatabaseConfig, onConnectionError: (error: Erro
   return isPostgresUrl(config.url) ? createPostgresDb(config, onConnectionError) : createSqliteDb(config)
 }
 
+/** The SQLite file (or `:memory:`) a DATABASE_URL that is not PostgreSQL names: an optional `sqlite:` removed. */
+export const sqlitePath = (url: string) => url.replace(/^sqlite:/, '')
+
 function createSqliteDb(config: DatabaseConfig): Db {
-  const path = config.url.replace(/^sqlite:/, '')
-  if (path !== ':memory:' && !existsSync(path)) {
-    // The file holds password hashes and, unless JWT_SECRET is set, the signing key: owner-only from the
-    // start. SQLite gives its -wal and -shm files the same mode.
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-    closeSync(openSync(path, 'a', 0o600))
+  const path = sqlitePath(config.url)
+  const dialect = new ImmediateSqliteDialect({
+    database: adaptNodeSqlite(openSqliteFile(path, config.busyTimeoutMs)),
+  })
+  const db = new Kysely<Database>({ dialect })
+  const { usage } = dialect
+  usages.set(db, () => ({ inUse: usage.inUse, idle: 1 - usage.inUse, waiting: usage.waiting, max: 1 }))
+  return db
+}
+
+/** Opens (creating if need be) the file; any failure is one DatabaseFileError naming the path. */
+function openSqliteFile(path: string, busyTimeoutMs: number): DatabaseSync {
+  try {
+    if (path !== ':memory:' && !existsSync(path)) {
+      // The file holds password hashes and, unless JWT_SECRET is set, the signing key: owner-only from the
+      // start. SQLite gives its -wal and -shm files the same mode.
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+      closeSync(openSync(path, 'a', 0o600))
+    }
+    const sqlite = new DatabaseSync(path, { timeout: busyTimeoutMs, enableForeignKeyConstraints: true })
+    // WAL lets readers proceed while a write is in progress; NORMAL is durable in WAL mode except on power
+    // loss. The first statement is also where a file that is not SQLite is found out.
+    sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;')
+    return sqlite
+  } catch (error) {
+    throw new DatabaseFileError(path, error)
   }
-  const sqlite = new DatabaseSync(path, { timeout: config.busyTimeoutMs, enableForeignKeyConstraints: true })
-  // WAL lets readers proceed while a write is in progress; NORMAL is durable in WAL mode except on power loss.
-  sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;')
-  return new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: adaptNodeSqlite(sqlite) }) })
 }
 
 /**
@@ -56,16 +88,37 @@ function createSqliteDb(config: DatabaseConfig): Db {
  */
 class ImmediateSqliteDialect extends SqliteDialect {
   readonly #config: SqliteDialectConfig
+  /** The one connection: held (1) or not (0), and how many queries wait for it. */
+  readonly usage = { inUse: 0, waiting: 0 }
   constructor(config: SqliteDialectConfig) {
     super(config)
     this.#config = config
   }
   override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config)
+    return new ImmediateSqliteDriver(this.#config, this.usage)
   }
 }
 
 class ImmediateSqliteDriver extends SqliteDriver {
+  readonly #usage: { inUse: number; waiting: number }
+  constructor(config: SqliteDialectConfig, usage: { inUse: number; waiting: number }) {
+    super(config)
+    this.#usage = usage
+  }
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    this.#usage.waiting++
+    try {
+      const connection = await super.acquireConnection()
+      this.#usage.inUse = 1
+      return connection
+    } finally {
+      this.#usage.waiting--
+    }
+  }
+  override async releaseConnection(): Promise<void> {
+    this.#usage.inUse = 0
+    await super.releaseConnection()
+  }
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'))
   }
@@ -104,7 +157,7 @@ function createPostgresDb(config: DatabaseConfig, onConnectionError: (error: Err
   // and the pool discards the connection when it is released).
   pool.on('error', onConnectionError)
   const listened = new WeakSet<pgModule.PoolClient>()
-  return new Kysely<Database>({
+  const db: Db = new Kysely<Database>({
     dialect: new PostgresDialect({
       pool: {
         Client: pg.Client,
@@ -126,4 +179,11 @@ function createPostgresDb(config: DatabaseConfig, onConnectionError: (error: Err
       },
     }),
   })
+  usages.set(db, () => ({
+    inUse: pool.totalCount - pool.idleCount,
+    idle: pool.idleCount,
+    waiting: pool.waitingCount,
+    max: config.poolSize,
+  }))
+  return db
 }

@@ -46,3 +46,14 @@ export function isUniqueViolation(error: unknown): boolean {
   // node:sqlite: errcode 2067 (SQLITE_CONSTRAINT_UNIQUE); PostgreSQL: SQLSTATE 23505.
   return errcode === 2067 || code === '23505' || /UNIQUE constraint failed/.test(message ?? '')
 }
+
+/** The SQLite file cannot be opened as a database: a path that is a directory, not writable, or not SQLite. */
+export class DatabaseFileError extends Error {
+  constructor(path: string, cause: unknown) {
+    super(
+      `Cannot open the SQLite database ${path} (DATABASE_URL): ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    )
+    this.name = 'DatabaseFileError'
+  }
+}

@@ -30,7 +30,19 @@ export interface EventWriter {
   record(event: NewEvent): Promise<SecurityEvent>
 }
 
-export function createEventRecorder({ outbox, clock }: { outbox: EventOutbox; clock: Clock }): EventRecorder {
+export function createEventRecorder({
+  outbox,
+  clock,
+  onRecorded = () => {},
+}: {
+  outbox: EventOutbox
+  clock: Clock
+  /**
+   * Told of each event once written (the metrics count logins and reuse from them). A transaction that rolls
+   * back after the write still counted it: rare, and a count, not a record.
+   */
+  onRecorded?: (type: string, detail: unknown) => void
+}): EventRecorder {
   return {
     record(executor, { type, context, userId, sessionId, detail }) {
       const event: SecurityEvent = {
@@ -46,6 +58,7 @@ export function createEventRecorder({ outbox, clock }: { outbox: EventOutbox; cl
       return inTransaction(executor, async (trx) => {
         await createEventRepository(trx).insert(event)
         await outbox.enqueue(trx, { id: event.id, type, timestamp: event.at, data: eventResponse(event) })
+        onRecorded(type, event.detail)
         return event
       })
     },

@@ -1,7 +1,7 @@
 // The keys that sign and verify access tokens, as this instance currently knows them. They live in the
 // database, so every instance shares them; this store reloads them periodically and, rate-limited, when a
 // token names a kid it does not know, which is how a rotation made elsewhere reaches a running server.
-// A configured JWT_SECRET is used as it is and never stored.
+// A configured JWT_SECRET is used as it is and never stored; so is JWT_SECRET_PREVIOUS, which only verifies.
 import { createHmac, type JsonWebKey } from 'node:crypto'
 import type { Config } from '../config/load-config.ts'
 import type { Db } from '../db/database.ts'
@@ -17,7 +17,8 @@ import {
   publicJwkOf,
 } from './algorithms.ts'
 import { createKeyRepository, type KeyRepository, type KeyState } from './key.repository.ts'
-import { createKeyEncryption } from './key-encryption.ts'
+import { keyEncryptionFor } from './key-encryption.ts'
+import { KeyStoreError } from './key-store-error.ts'
 
 export type SigningKey = {
   kid: string
@@ -45,26 +46,33 @@ export interface KeyStore {
   reload(): Promise<void>
   /** The public keys other services verify with: active ones and retired ones still in their grace period. */
   publicJwks(): PublicJwk[]
+  /** When the keys were last read from the database (epoch ms): a reload that keeps failing shows here. */
+  loadedAt(): number
   /** Reloads every `intervalMs`; returns the function that stops it. */
   startAutoReload(intervalMs: number, onError: (error: unknown) => void): () => void
 }
 
-export class KeyStoreError extends Error {
-  override name = 'KeyStoreError'
-}
+// Defined apart so that key-encryption.ts can throw it; importers keep finding it here.
+export { KeyStoreError }
 
 // An unknown kid triggers at most one reload in this time, so a flood of made-up kids costs one query.
 const MIN_RELOAD_INTERVAL_MS = 5_000
 
-export type KeyStoreConfig = Pick<Config, 'env' | 'keyEncryptionSecret' | 'keysReloadIntervalSeconds'> & {
+export type KeyStoreConfig = Pick<
+  Config,
+  'env' | 'keyEncryptionSecret' | 'keyEncryptionSecretPrevious' | 'keysReloadIntervalSeconds'
+> & {
   jwt: Pick<
     Config['jwt'],
-    'algorithm' | 'secret' | 'privateKey' | 'accessTokenTtlSeconds' | 'clockLeewaySeconds'
+    'algorithm' | 'secret' | 'previousSecret' | 'privateKey' | 'accessTokenTtlSeconds' | 'clockLeewaySeconds'
   >
 }
 
-/** A stable kid for a configured secret that reveals no more about it than a token signature does. */
-function kidForSecret(secret: string): string {
+/**
+ * A stable kid for a configured secret that reveals no more about it than a token signature does. Each secret
+ * has its own, so after a rotation a token's kid still names the secret that signed it (JWT_SECRET_PREVIOUS).
+ */
+export function kidForSecret(secret: string): string {
   return createHmac('sha256', secret).update('tessera key id').digest('base64url').slice(0, 22)
 }
 
@@ -105,10 +113,17 @@ export async function rotateSigningKey(
 
 export function createKeyRepositoryFor(
   db: Db,
-  config: Pick<KeyStoreConfig, 'keyEncryptionSecret'>,
+  config: Pick<KeyStoreConfig, 'keyEncryptionSecret' | 'keyEncryptionSecretPrevious'>,
 ): KeyRepository {
-  return createKeyRepository(db, createKeyEncryption(config.keyEncryptionSecret))
+  return createKeyRepository(db, keyEncryptionFor(config))
 }
+
+/**
+ * Where the signing key in use at this start came from: JWT_SECRET or JWT_PRIVATE_KEY already known
+ * (`configured`), JWT_PRIVATE_KEY stored now (`imported`), made now (`generated`), or the database's active
+ * key (`stored`). The start line says it, so that an operator sees a key appear that nobody configured.
+ */
+export type KeyProvision = 'configured' | 'imported' | 'generated' | 'stored'
 
 /**
  * Makes sure the database holds the key the configuration asks for. Only `serve` runs this, never the
@@ -122,28 +137,27 @@ export async function provisionSigningKey(
   clock: Clock,
   config: KeyStoreConfig,
   onActivated?: KeyActivated,
-): Promise<void> {
+): Promise<KeyProvision> {
   const keys = createKeyRepositoryFor(db, config)
   const { algorithm } = config.jwt
   try {
     if (config.jwt.secret !== undefined) {
       await keys.retireActive(epochSeconds(clock))
-      return
+      return 'configured'
     }
     if (config.jwt.privateKey !== undefined) {
       const jwk = parsePrivateKey(config.jwt.privateKey)
-      if (!(await keys.has(await kidOf(algorithm, jwk)))) {
-        await rotateSigningKey(keys, clock, algorithm, jwk, { onActivated })
-      }
-      return
+      if (await keys.has(await kidOf(algorithm, jwk))) return 'configured'
+      await rotateSigningKey(keys, clock, algorithm, jwk, { onActivated })
+      return 'imported'
     }
     const active = await keys.findActive()
-    if (active?.algorithm === algorithm) return
+    if (active?.algorithm === algorithm) return 'stored'
     // The first key: if another instance starting at the same moment makes one first, the database refuses
     // a second active key (below) rather than this one retiring that one.
     if (!active && config.env !== 'production') {
       await rotateSigningKey(keys, clock, algorithm, undefined, { replace: false, onActivated })
-      return
+      return 'generated'
     }
     if (config.env === 'production') {
       throw new KeyStoreError(
@@ -155,32 +169,36 @@ export async function provisionSigningKey(
       )
     }
     await rotateSigningKey(keys, clock, algorithm, undefined, { onActivated })
+    return 'generated'
   } catch (error) {
     // Another instance starting at the same moment activated a key first: use that one.
     if (!isUniqueViolation(error)) throw error
+    return 'stored'
   }
 }
 
 export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfig): Promise<KeyStore> {
   const keys = createKeyRepositoryFor(db, config)
-  const { algorithm, secret } = config.jwt
+  const { algorithm, secret, previousSecret } = config.jwt
   const grace = retirementGraceSeconds(config)
 
-  const configuredSecret: SigningKey | undefined =
-    secret === undefined
-      ? undefined
-      : (() => {
-          const material = Buffer.from(secret)
-          return {
-            kid: kidForSecret(secret),
-            algorithm,
-            state: 'active',
-            retiredAt: null,
-            signing: material,
-            verifying: material,
-            publicJwk: null,
-          }
-        })()
+  const configured = (value: string | undefined, state: KeyState): SigningKey | undefined => {
+    if (value === undefined) return undefined
+    const material = Buffer.from(value)
+    // retiredAt stays null: a configured previous secret verifies for as long as it is configured.
+    return {
+      kid: kidForSecret(value),
+      algorithm,
+      state,
+      retiredAt: null,
+      signing: material,
+      verifying: material,
+      publicJwk: null,
+    }
+  }
+  const configuredSecret = configured(secret, 'active')
+  // Verifies only: `signing` below is never this one.
+  const previousConfiguredSecret = configured(previousSecret, 'retired')
 
   let byKid = new Map<string, SigningKey>()
   let signing: SigningKey | undefined
@@ -188,6 +206,7 @@ export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfi
   // a start or a periodic reload must not delay honouring a key rotated a moment later.
   let refreshedAt = Number.NEGATIVE_INFINITY
   let reloading: Promise<void> | undefined
+  let loadedAt = Number.NEGATIVE_INFINITY
 
   const load = async () => {
     const stored = await keys.listUsable(epochSeconds(clock) - grace)
@@ -196,9 +215,11 @@ export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfi
       const material = keyMaterial(key.algorithm, key.privateJwk)
       next.set(key.kid, { ...key, ...material })
     }
+    if (previousConfiguredSecret) next.set(previousConfiguredSecret.kid, previousConfiguredSecret)
     if (configuredSecret) next.set(configuredSecret.kid, configuredSecret)
     byKid = next
     signing = configuredSecret ?? [...next.values()].find((key) => key.state === 'active')
+    loadedAt = clock.now()
   }
   // Concurrent callers share one reload: a burst of unknown kids costs one query, not one each.
   const reload = () => {
@@ -232,6 +253,7 @@ export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfi
       return true
     },
     reload,
+    loadedAt: () => loadedAt,
     publicJwks() {
       return [...byKid.values()]
         .filter((key) => key.publicJwk !== null && isUsable(key))

@@ -6,11 +6,11 @@ import { randomBytes } from 'node:crypto'
 import type { Config } from '../config/load-config.ts'
 import type { Db } from '../db/database.ts'
 import { type Clock, epochSeconds } from '../lib/clock.ts'
-import { createKeyEncryption, type KeyEncryption } from './key-encryption.ts'
+import { type KeyEncryption, keyEncryptionFor } from './key-encryption.ts'
 import { KeyStoreError } from './key-store.ts'
 
 // base64url never holds a dot; a compact JWE always does.
-const isPlain = (stored: string) => /^[A-Za-z0-9_-]+$/.test(stored)
+export const isPlain = (stored: string) => /^[A-Za-z0-9_-]+$/.test(stored)
 
 const store = (encryption: KeyEncryption, secret: Buffer) =>
   encryption.encrypts
@@ -41,11 +41,11 @@ async function read(encryption: KeyEncryption, name: string, stored: string): Pr
 export async function getOrCreateServerSecret(
   db: Db,
   clock: Clock,
-  config: Pick<Config, 'keyEncryptionSecret'>,
+  config: Pick<Config, 'keyEncryptionSecret' | 'keyEncryptionSecretPrevious'>,
   name: string,
   bytes = 32,
 ): Promise<Buffer> {
-  const encryption = createKeyEncryption(config.keyEncryptionSecret)
+  const encryption = keyEncryptionFor(config)
   const find = () =>
     db.selectFrom('server_secrets').select('value').where('name', '=', name).executeTakeFirst()
   let row = await find()

@@ -45,6 +45,8 @@ export function createRateLimiters(
   limits: RateLimits,
   redis: RedisConnections | undefined,
   onStoreError: (error: unknown) => void,
+  /** Told of each request a limit refuses (the metrics). */
+  onRefused: (name: keyof RateLimiters) => void = () => {},
 ): RateLimiters {
   const reportStoreError = reportAtMostEvery(60_000, onStoreError)
 
@@ -86,6 +88,7 @@ export function createRateLimiters(
           await count((limiter) => limiter.consume(key))
         } catch (outcome) {
           if (!(outcome instanceof RateLimiterRes)) throw outcome
+          onRefused(name)
           const seconds = Math.max(1, Math.ceil(outcome.msBeforeNext / 1000))
           throw new AppError('rate_limited', `Too many attempts; try again in ${seconds} s`, {
             headers: { 'retry-after': String(seconds) },

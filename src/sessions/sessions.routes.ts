@@ -1,5 +1,6 @@
 // POST /auth/refresh, POST /auth/logout, POST /auth/logout-all, GET /auth/sessions, DELETE /auth/sessions/{id}.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { clientOf } from '../events/event.ts'
 import { AppError } from '../http/problem.ts'
 import { NoContent, problems } from '../http/responses.ts'
@@ -11,8 +12,13 @@ const DEAD_TOKEN_CODES = new Set(['invalid_refresh_token', 'refresh_token_reused
 const isDeadTokenError = (error: unknown) => error instanceof AppError && DEAD_TOKEN_CODES.has(error.code)
 
 export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { config } = app.deps
+  const { config, metrics } = app.deps
   const { sessions } = app.deps.services
+  // Every answer counted, the limits' 429s included: `succeeded`, or the problem code (`refresh_token_reused`).
+  const countOutcome = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    metrics.refreshAnswered(reply.statusCode < 400 ? 'succeeded' : (request.problemCode ?? 'failed'))
+    done()
+  }
 
   app.post(
     '/auth/refresh',
@@ -20,6 +26,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // refreshPerSession is counted by the session service, once it knows the token's session, and only for
       // a fresh rotation: a spent token presented again must always reach the reuse check.
       config: { auth: 'public', rateLimit: ['refreshPerIp', 'refreshPerSession'] },
+      ...(metrics.enabled ? { onResponse: countOutcome } : {}),
       schema: {
         operationId: 'refresh',
         tags: ['sessions'],

@@ -51,6 +51,8 @@ export interface WebhookDeliveryRepository {
   expire(now: number): Promise<number>
   /** Deletes delivered and dead deliveries enqueued before `before`; returns how many. */
   purge(before: number): Promise<number>
+  /** How many deliveries wait (pending) and were given up on (dead): the outbox's backlog, for the metrics. */
+  countBacklog(): Promise<{ pending: number; dead: number }>
   /** Newest first, from the one before `before` (an id) when given. */
   list(options: {
     status?: DeliveryStatus | undefined
@@ -238,6 +240,18 @@ export function createWebhookDeliveryRepository(db: Db): WebhookDeliveryReposito
         .where('created_at', '<', before)
         .executeTakeFirst()
       return Number(result.numDeletedRows)
+    },
+
+    async countBacklog() {
+      // Counted on the (status, id) index; delivered rows, the many, are not read.
+      const rows = await db
+        .selectFrom('webhook_deliveries')
+        .select(['status', (eb) => eb.fn.countAll<number>().as('count')])
+        .where('status', 'in', ['pending', 'dead'])
+        .groupBy('status')
+        .execute()
+      const count = (status: string) => Number(rows.find((row) => row.status === status)?.count ?? 0)
+      return { pending: count('pending'), dead: count('dead') }
     },
 
     async list({ status, limit, before }) {

@@ -31,6 +31,8 @@ export type WebhookDispatcherDeps = {
   random?: () => number
   /** Every event type there is: a filter that takes none of them (a typo) is warned of at start. */
   eventTypes?: readonly string[]
+  /** Told of each attempt's outcome (the metrics). */
+  onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void
 }
 
 const BATCH_SIZE = 10
@@ -59,6 +61,7 @@ export function retryDelayMs(attempts: number, config: WebhooksConfig, random: (
 
 export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDispatcher {
   const { deliveries, outbox, config, clock, log } = deps
+  const onAttempt = deps.onAttempt ?? (() => {})
   const random = deps.random ?? Math.random
   const endpoints = new Map(
     config.endpoints.map((endpoint) => [endpoint.name, createWebhookEndpoint(endpoint)]),
@@ -99,12 +102,15 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     }
     let kept: boolean
     if (failure === undefined) {
+      onAttempt('delivered')
       kept = await deliveries.markDelivered(claim, epochSeconds(clock))
       if (kept) log.debug(about, 'webhook delivered')
     } else if (delivery.attempts >= config.maxAttempts) {
+      onAttempt('dead')
       kept = await deliveries.markFailed(claim, failure, null)
       if (kept) log.error({ ...about, error: failure }, 'webhook delivery failed for the last time: dead')
     } else {
+      onAttempt('failed')
       const retryAt = Math.ceil((clock.now() + retryDelayMs(delivery.attempts, config, random)) / 1000)
       kept = await deliveries.markFailed(claim, failure, retryAt)
       if (kept) dueAt = Math.min(dueAt, retryAt * 1000)

@@ -26,13 +26,16 @@ export function createWebhooks(
     log: Logger
     /** Every event type there is, to warn of a WEBHOOK_EVENTS filter that takes none. */
     eventTypes?: readonly string[]
+    /** Told of each delivery attempt's outcome (the metrics). */
+    onAttempt?: (outcome: 'delivered' | 'failed' | 'dead') => void
   },
   overrides: Partial<Webhooks> = {},
 ): Webhooks {
-  const { db, config, clock, log, eventTypes } = options
+  const { db, config, clock, log, eventTypes, onAttempt } = options
   const outbox = overrides.outbox ?? createWebhookOutbox(config.endpoints, clock)
   const deliveries = overrides.deliveries ?? createWebhookDeliveryRepository(db)
   const dispatcher =
-    overrides.dispatcher ?? createWebhookDispatcher({ deliveries, outbox, config, clock, log, eventTypes })
+    overrides.dispatcher ??
+    createWebhookDispatcher({ deliveries, outbox, config, clock, log, eventTypes, onAttempt })
   return { outbox, deliveries, dispatcher }
 }

@@ -3,11 +3,14 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { call } from '../helpers/http-client.ts'
 import { startServer } from '../helpers/server-process.ts'
+import { createTestDatabase, TEST_POSTGRES_URL } from '../helpers/test-database.ts'
 
 const SERVER = resolve(import.meta.dirname, '../../src/server.ts')
 
@@ -149,5 +152,78 @@ describe('the server process', () => {
     } finally {
       assert.equal(await server.stop(), 0, 'SIGTERM is a clean exit')
     }
+  })
+
+  describe('issue 17, point 6: a clear start', () => {
+    const firstLine = (output: string) => JSON.parse(output.split('\n')[0] ?? '').msg as string
+
+    it('says in its first log line the URL, the database, the signing algorithm and kid, whether the key was generated, and the mode', async () => {
+      const dir = freshDir()
+      const first = await start(dir)
+      const generated = firstLine(first.output())
+      assert.equal(await first.stop(), 0)
+      assert.match(generated, new RegExp(`^Server listening at ${first.url}: Tessera`))
+      assert.ok(generated.includes(`SQLite ${join(dir, 'data/tessera.db')}`), generated)
+      assert.match(generated, /signing HS256 with kid hs-[\w-]+ \(generated at this start\)/)
+      assert.match(generated, /NODE_ENV=development/)
+
+      const again = await start(dir)
+      const stored = firstLine(again.output())
+      assert.equal(await again.stop(), 0)
+      assert.match(stored, /signing HS256 with kid hs-[\w-]+ \(stored in the database\)/)
+      assert.equal(/kid (\S+)/.exec(stored)?.[1], /kid (\S+)/.exec(generated)?.[1], 'the same key')
+    })
+
+    it('names a PostgreSQL database without its password', {
+      skip: !TEST_POSTGRES_URL && 'PostgreSQL runs only',
+    }, async () => {
+      const database = await createTestDatabase()
+      try {
+        const url = new URL(database.url)
+        url.password = 'pw-never-logged' // trust authentication ignores it
+        const server = await startServer({ cwd: freshDir(), env: { DATABASE_URL: url.href } })
+        const line = firstLine(server.output())
+        assert.equal(await server.stop(), 0)
+        assert.match(line, new RegExp(`PostgreSQL postgres://${url.username}@${url.host}${url.pathname}`))
+        assert.ok(!server.output().includes('pw-never-logged'), 'the password is never logged')
+      } finally {
+        await database.drop()
+      }
+    })
+
+    it('refuses a port in use in one line, with exit code 1', async () => {
+      const blocker = createServer()
+      await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r))
+      const { port } = blocker.address() as AddressInfo
+      try {
+        const { code, output } = await refusal(freshDir(), { PORT: String(port) })
+        assert.equal(code, 1)
+        assert.equal(
+          output.trim(),
+          `Cannot listen on 127.0.0.1:${port}: the address is already in use (another process listens there): stop it, or choose another port`,
+        )
+      } finally {
+        blocker.close()
+      }
+    })
+
+    it('refuses a database file it cannot open in one line, with exit code 1', async () => {
+      const dir = freshDir()
+      const notSqlite = join(dir, 'notes.txt')
+      writeFileSync(notSqlite, 'not a database, but a file someone pointed DATABASE_URL at by mistake\n')
+      for (const [path, reason] of [
+        [notSqlite, 'file is not a database'],
+        [dir, 'unable to open database file'],
+        [join(notSqlite, 'tessera.db'), 'EEXIST'],
+      ] as const) {
+        const { code, output } = await refusal(dir, { DATABASE_URL: path })
+        assert.equal(code, 1, output)
+        assert.equal(output.trim().split('\n').length, 1, output)
+        assert.match(
+          output,
+          new RegExp(`^Cannot open the SQLite database ${path} \\(DATABASE_URL\\): .*${reason}`),
+        )
+      }
+    })
   })
 })

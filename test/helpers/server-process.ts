@@ -15,10 +15,11 @@ export type ServerProcess = {
   stop(): Promise<number | null | 'killed'>
 }
 
+/** `server`: another server.ts to run instead of this checkout's (the previous release's, in the upgrade test). */
 export function startServer(
-  options: { cwd?: string; env?: Record<string, string>; serveArgs?: string[] } = {},
+  options: { cwd?: string; env?: Record<string, string>; serveArgs?: string[]; server?: string } = {},
 ): Promise<ServerProcess> {
-  const args = options.serveArgs ? [BIN, 'serve', ...options.serveArgs] : [SERVER]
+  const args = options.serveArgs ? [BIN, 'serve', ...options.serveArgs] : [options.server ?? SERVER]
   const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? process.cwd(),
     env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...options.env },
@@ -28,7 +29,8 @@ export function startServer(
   const stop = () =>
     new Promise<number | null | 'killed'>((resolveStop) => {
       child.removeAllListeners('exit')
-      if (child.exitCode !== null) return resolveStop(child.exitCode)
+      // Exited already, or killed by a signal (a test's SIGKILL): exitCode stays null then.
+      if (child.exitCode !== null || child.signalCode !== null) return resolveStop(child.exitCode)
       const killer = setTimeout(() => {
         child.kill('SIGKILL')
         resolveStop('killed')

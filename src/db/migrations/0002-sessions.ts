@@ -43,3 +43,7 @@ export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropTable('refresh_tokens').execute()
   await db.schema.dropTable('sessions').execute()
 }
+
+// What down() deletes that holds data (tables, and columns with the value a row has when it was never set):
+// `tessera migrate --down` counts it and refuses to lose it without --force. Indexes hold none.
+export const dropsOnDown = { tables: ['server_secrets', 'refresh_tokens', 'sessions'], columns: [] }

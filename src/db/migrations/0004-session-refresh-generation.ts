@@ -16,3 +16,13 @@ export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('sessions').dropColumn('refreshed_at').execute()
   await db.schema.alterTable('sessions').dropColumn('refresh_generation').execute()
 }
+
+// What down() deletes that holds data (tables, and columns with the value a row has when it was never set):
+// `tessera migrate --down` counts it and refuses to lose it without --force. Indexes hold none.
+export const dropsOnDown = {
+  tables: [],
+  columns: [
+    { table: 'sessions', column: 'refreshed_at', default: null },
+    { table: 'sessions', column: 'refresh_generation', default: null },
+  ],
+}
