@@ -7,10 +7,12 @@ import type { Config } from './config/load-config.ts'
 import { createDb } from './db/create-db.ts'
 import { migrateDatabase } from './db/migrator.ts'
 import { holdServingLock } from './db/serving-lock.ts'
-import { type KeyProvision, provisionSigningKey } from './keys/key-store.ts'
+import { createKeyStore, type KeyProvision, provisionSigningKey, type SigningKey } from './keys/key-store.ts'
+import { previousSecretNotices } from './keys/previous-secrets.ts'
 import { systemClock } from './lib/clock.ts'
 import { createLogger } from './lib/logger.ts'
 import { serveMetrics } from './metrics/metrics-server.ts'
+import { startLine } from './start-line.ts'
 
 // A worker that dies this soon after starting is failing at start, not crashing under load: after a few
 // such deaths in a row, restarting it again would only loop.
@@ -21,19 +23,32 @@ const WORKER_STOP_TIMEOUT_MS = 15_000
 
 export async function runPrimary(config: Config, workers: number): Promise<void> {
   const log = createLogger(config.logLevel)
+  // What the primary has to say waits for the start line, logged once the first worker listens: an operator
+  // reads first where the instance serves and with what.
+  const notes: (() => void)[] = []
+  const flushNotes = () => {
+    for (const note of notes.splice(0)) note()
+  }
+  const note = (level: 'info' | 'warn', details: object, message: string) =>
+    notes.push(() => log[level](details, message))
+  for (const warning of config.warnings) note('warn', {}, warning)
+  for (const notice of previousSecretNotices(config)) note('info', {}, notice)
   // Held for the life of the primary, between workers too: `tessera restore` refuses to replace the database.
   holdServingLock(config.database)
   // Migrations and the first signing key, once, before any worker starts.
   const db = createDb(config.database)
   let keyProvision: KeyProvision
+  let signingKey: SigningKey
   try {
     await migrateDatabase(config.database, db, log)
     keyProvision = await provisionSigningKey(db, systemClock, config)
+    signingKey = (await createKeyStore(db, systemClock, config)).signingKey()
   } finally {
     await db.destroy()
   }
   if (!config.redis) {
-    log.warn(
+    note(
+      'warn',
       { workers },
       'no REDIS_URL: each worker counts rate limits on its own, and learns of revocations made by the others ' +
         'within AUTH_STATE_CACHE_TTL_MS',
@@ -42,7 +57,9 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
 
   // METRICS_PORT, listened on before any worker starts: one answer adding up every worker's metrics, each
   // asked over the cluster's channel (prom-client's AggregatorRegistry; workers answer in deps.ts).
-  const closeMetrics = await serveClusterMetrics(config, log)
+  const closeMetrics = await serveClusterMetrics(config, log, (url) =>
+    note('info', { url }, 'metrics listening'),
+  )
 
   let stopping = false
   let failed = false
@@ -51,6 +68,8 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   const fork = () => startedAt.set(cluster.fork(), Date.now())
 
   cluster.on('exit', (worker, code, signal) => {
+    // A worker that failed at start never listened: the notes may say why (a warning about the settings).
+    flushNotes()
     const lived = Date.now() - (startedAt.get(worker) ?? 0)
     startedAt.delete(worker)
     if (stopping) {
@@ -86,14 +105,19 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))
 
+  cluster.once('listening', (_worker, address) => {
+    log.info(
+      startLine({ address: `http://${config.host}:${address.port}`, config, signingKey, keyProvision }),
+    )
+    flushNotes()
+  })
   for (let i = 0; i < workers; i++) fork()
-  // Each worker's first line names the key; only this process knows whether it was made at this start.
-  log.info({ workers, signingKey: keyProvision }, 'started workers')
 }
 
 async function serveClusterMetrics(
   config: Config,
   log: ReturnType<typeof createLogger>,
+  onListening: (url: string) => void,
 ): Promise<() => Promise<void>> {
   const { port, host } = config.metrics
   if (port === undefined) return async () => {}
@@ -104,6 +128,6 @@ async function serveClusterMetrics(
     async () => ({ contentType: aggregator.contentType, text: await aggregator.clusterMetrics() }),
     (error) => log.error({ err: error }, "the workers' metrics could not be collected"),
   )
-  log.info({ url: listener.url }, 'metrics listening')
+  onListening(listener.url)
   return listener.close
 }

@@ -6,7 +6,6 @@ import { loadConfig, readProcessEnv } from './config/load-config.ts'
 import { holdServingLock } from './db/serving-lock.ts'
 import { createDeps, type Deps } from './deps.ts'
 import { previousSecretNotices } from './keys/previous-secrets.ts'
-import { createLogger } from './lib/logger.ts'
 import { listenForMetrics } from './metrics/metrics-server.ts'
 import { isOperatorError, operatorMessage } from './start-errors.ts'
 import { startLine } from './start-line.ts'
@@ -53,10 +52,7 @@ export async function serve(options: { workers?: number } = {}): Promise<void> {
     exitOnStartError(error)
   }
   if (config.workers > 1 && cluster.isPrimary) {
-    // Once per instance: the workers read the same configuration again.
-    const log = createLogger(config.logLevel)
-    for (const warning of config.warnings) log.warn(warning)
-    for (const notice of previousSecretNotices(config)) log.info(notice)
+    // The primary logs the warnings and notices, once for the instance, after its start line.
     const { runPrimary } = await import('./cluster.ts')
     await runPrimary(config, config.workers).catch(exitOnStartError)
     return

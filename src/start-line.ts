@@ -43,12 +43,15 @@ export function startLine({ address, config, signingKey, keyProvision }: StartFa
   // It begins as Fastify's own line does, which scripts and tests may wait for.
   const parts = [
     `Server listening at ${address}: Tessera`,
-    ...(config.publicUrl !== address ? [`public URL ${config.publicUrl}`] : []),
+    // Unless it is the default made from HOST and PORT, which says nothing more (and PORT=0 is no port).
+    ...(config.publicUrl !== address && config.publicUrl !== `http://${config.host}:${config.port}`
+      ? [`public URL ${config.publicUrl}`]
+      : []),
     databaseForLog(config.database.url),
     `signing ${signingKey.algorithm} with kid ${signingKey.kid}${keyProvision ? ` (${KEY_ORIGIN[keyProvision]})` : ''}`,
     `NODE_ENV=${config.env}`,
     ...(config.redis ? ['Redis on'] : []),
-    ...(config.workers > 1 ? [`one of ${config.workers} workers`] : []),
+    ...(config.workers > 1 ? [`${config.workers} workers`] : []),
   ]
   return parts.join(', ')
 }

@@ -4,12 +4,21 @@
 // one read transaction, which in WAL mode holds up no writer, while the backup API copies a few pages at a
 // time and starts over whenever another process writes in between, so a busy server can keep it from ever
 // finishing. Its copy is also compacted and in rollback-journal mode: one file, with no -wal to carry along.
-import { randomUUID } from 'node:crypto'
-import { closeSync, existsSync, linkSync, openSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import {
+  closeSync,
+  existsSync,
+  linkSync,
+  mkdtempSync,
+  openSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { CliError, type Command, parseCommandArgs, writeLine } from './command.ts'
-import { asCliError, lastMigration, sqliteDatabase, syncToDisk } from './sqlite-file.ts'
+import { asCliError, isDatabaseFile, lastMigration, sqliteDatabase, syncToDisk } from './sqlite-file.ts'
 
 export const backupCommand: Command = {
   name: 'backup',
@@ -32,23 +41,29 @@ On PostgreSQL, use pg_dump: see docs/operations.md, "Backups".
     ])
     const database = sqliteDatabase(io.env, 'pg_dump')
     const target = resolve(positionals[0] as string)
-    if (target === database.path) throw new CliError(`${target} is the database itself`)
+    if (isDatabaseFile(target, database.path)) {
+      throw new CliError(`${target} is the database, or a file SQLite or the servers keep beside it`)
+    }
     if (!values.force && existsSync(target))
       throw new CliError(`${target} exists: pass --force to replace it`)
     // Never create the database by copying it: a mistyped DATABASE_URL would back up an empty file.
     if (!existsSync(database.path))
       throw new CliError(`there is no database at ${database.path} (DATABASE_URL)`)
 
-    // Written beside the target under another name, then renamed: an interrupted backup leaves no file that
-    // looks finished. Created owner-only (VACUUM INTO keeps an empty file's mode): it holds password hashes.
-    const partial = `${target}.partial-${randomUUID().slice(0, 8)}`
+    // Written in a folder of its own beside the target, then renamed: an interrupted backup leaves no file
+    // that looks finished, and in a folder others can write to (mkdtemp makes it 0700) nobody can swap or
+    // open the copy while VACUUM INTO writes it by name. Created owner-only (VACUUM INTO keeps an empty
+    // file's mode): it holds password hashes.
+    let workspace: string
     try {
-      closeSync(openSync(partial, 'wx', 0o600))
+      workspace = mkdtempSync(join(dirname(target), '.tessera-backup-'))
     } catch (error) {
       throw new CliError(`cannot write in ${dirname(target)}: ${(error as Error).message.split(',')[0]}`)
     }
+    const partial = join(workspace, basename(target))
     let migration: string
     try {
+      closeSync(openSync(partial, 'wx', 0o600))
       // Opened read-write though only read: a read-only connection cannot remove the -wal and -shm it may
       // create, which would be left owned by whoever ran this (root, say), and the server could not open them.
       const db = new DatabaseSync(database.path, { timeout: database.busyTimeoutMs })
@@ -59,10 +74,19 @@ On PostgreSQL, use pg_dump: see docs/operations.md, "Backups".
         db.close()
       }
       syncToDisk(partial)
+      // The copy is read back before it is called a backup.
+      const copy = new DatabaseSync(partial, { readOnly: true })
+      try {
+        if (lastMigration(copy, partial) !== migration)
+          throw new CliError(`the copy ${partial} is not complete`)
+      } finally {
+        copy.close()
+      }
       place(partial, target, values.force === true)
     } catch (error) {
-      rmSync(partial, { force: true })
       throw asCliError(error)
+    } finally {
+      rmSync(workspace, { recursive: true, force: true })
     }
     const kib = Math.ceil(statSync(target).size / 1024)
     writeLine(

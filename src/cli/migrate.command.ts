@@ -1,10 +1,12 @@
 // `tessera migrate`: applies pending migrations and says which ran; `--status` lists them; `--down` rolls the last
 // one back. Not through createDeps, which migrates silently on its way to building services this does not need.
+import { resolve } from 'node:path'
 import { loadConfig } from '../config/load-config.ts'
 import { createDb } from '../db/create-db.ts'
 import { type MigrationStatus, pendingMigrations, readMigrationStatus } from '../db/migration-status.ts'
 import { describeLoss, migrateDatabase, rollBackLast } from '../db/migrator.ts'
-import { type Command, parseCommandArgs, UsageError, writeLine } from './command.ts'
+import { DatabaseInUseError, sqliteFilePath, withoutServers } from '../db/serving-lock.ts'
+import { CliError, type Command, parseCommandArgs, UsageError, writeLine } from './command.ts'
 
 export const migrateCommand: Command = {
   name: 'migrate',
@@ -20,7 +22,8 @@ Options:
   --status   List every migration, applied (with its time) or pending, and those applied by a newer
              release that this one does not know. Changes nothing.
   --down     Roll back the last migration applied. Refused when that would delete data (rows of the
-             tables it drops, values of the columns it drops): the refusal says what.
+             tables it drops, values of the columns it drops): the refusal says what. Stop this
+             release's servers first (on SQLite it is refused while one runs).
   --force    With --down: roll back even so, deleting that data.
 `,
   async run(args, io) {
@@ -39,7 +42,9 @@ Options:
       if (values.status) {
         for (const line of statusLines(await readMigrationStatus(db))) writeLine(io.stdout, line)
       } else if (values.down) {
-        const { name, lost } = await rollBackLast(database, db, { force: values.force === true })
+        const { name, lost } = await withoutSqliteServers(database.url, () =>
+          rollBackLast(database, db, { force: values.force === true }),
+        )
         const deleted = lost.length > 0 ? `, deleting ${lost.map(describeLoss).join(', ')}` : ''
         writeLine(io.stdout, `Rolled back ${name}${deleted}.`)
       } else {
@@ -53,6 +58,19 @@ Options:
     }
     return 0
   },
+}
+
+/**
+ * A rollback drops what the servers of this release use: on SQLite it is refused while one runs, as a
+ * restore is (db/serving-lock.ts). PostgreSQL's servers cannot be seen from here: docs/operations.md says to
+ * stop this release's first.
+ */
+async function withoutSqliteServers<T>(url: string, use: () => Promise<T>): Promise<T> {
+  const path = sqliteFilePath(url)
+  if (path === undefined) return use()
+  return withoutServers(resolve(path), use).catch((error: unknown) => {
+    throw error instanceof DatabaseInUseError ? new CliError(error.message) : error
+  })
 }
 
 const aheadLine = (newer: string[]) =>

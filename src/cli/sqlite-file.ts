@@ -1,8 +1,8 @@
 // What `tessera backup` and `tessera restore` share: the SQLite file DATABASE_URL names (they refuse
 // PostgreSQL, which has its own tools), the check that a file is Tessera's, and a rename that survives a
 // power cut.
-import { closeSync, fsyncSync, openSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { closeSync, existsSync, fsyncSync, openSync, realpathSync, statSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
 import type { DatabaseSync } from 'node:sqlite'
 import { isPostgresUrl, loadConfig } from '../config/load-config.ts'
 import { sqliteFilePath } from '../db/serving-lock.ts'
@@ -21,7 +21,39 @@ export function sqliteDatabase(
   }
   const path = sqliteFilePath(database.url)
   if (path === undefined) throw new CliError('DATABASE_URL is :memory:, which has no file to copy or replace')
-  return { path: resolve(path), busyTimeoutMs: database.busyTimeoutMs }
+  return { path: canonical(path), busyTimeoutMs: database.busyTimeoutMs }
+}
+
+/**
+ * The path with every symbolic link in its folders resolved (the file itself too, if it is one), so that two
+ * names of one file compare equal: /var/lib/tessera is a link to /var/lib/private/tessera under systemd.
+ */
+export function canonical(path: string): string {
+  const absolute = resolve(path)
+  if (existsSync(absolute)) return realpathSync(absolute)
+  const folder = dirname(absolute)
+  return existsSync(folder) ? join(realpathSync(folder), basename(absolute)) : absolute
+}
+
+// The files SQLite and the serving lock keep beside a database.
+const COMPANIONS = ['', '-wal', '-shm', '-journal', '-lock']
+
+/**
+ * `path` names the database or one of its companion files, by any name: writing there would corrupt the live
+ * database or break the lock that keeps restores from it.
+ */
+export function isDatabaseFile(path: string, database: string): boolean {
+  const target = canonical(path)
+  if (COMPANIONS.some((suffix) => target === `${database}${suffix}`)) return true
+  if (!existsSync(target)) return false
+  // Another name of the same file: a hard link.
+  const { dev, ino } = statSync(target)
+  return COMPANIONS.some((suffix) => {
+    const companion = `${database}${suffix}`
+    if (!existsSync(companion)) return false
+    const other = statSync(companion)
+    return other.dev === dev && other.ino === ino
+  })
 }
 
 /**

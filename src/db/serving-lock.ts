@@ -13,7 +13,7 @@ import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { isPostgresUrl } from '../config/load-config.ts'
 import { type DatabaseConfig, sqlitePath } from './create-db.ts'
-import { DatabaseUnavailableError } from './database-errors.ts'
+import { DatabaseFileError, DatabaseUnavailableError } from './database-errors.ts'
 
 const SQLITE_BUSY = 5
 
@@ -39,14 +39,21 @@ const held = new Set<DatabaseSync>()
 export function holdServingLock(config: DatabaseConfig): ServingLock {
   const path = sqliteFilePath(config.url)
   if (path === undefined) return { release() {} }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
-  const lock = new DatabaseSync(servingLockPath(path), { timeout: config.busyTimeoutMs })
+  let lock: DatabaseSync
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+    lock = new DatabaseSync(servingLockPath(path), { timeout: config.busyTimeoutMs })
+  } catch (error) {
+    // The database's folder cannot be made or written (a path under a file, no permission): the database
+    // could not be opened either, and is what the operator named.
+    throw new DatabaseFileError(path, error)
+  }
   try {
     lock.exec('BEGIN')
     lock.prepare('SELECT count(*) FROM sqlite_master').get()
   } catch (error) {
     lock.close()
-    if (!isBusy(error)) throw error
+    if (!isBusy(error)) throw new DatabaseFileError(path, error)
     throw new DatabaseUnavailableError(
       new Error(`tessera restore is replacing ${path}; start the server once it has finished`),
     )

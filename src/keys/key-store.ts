@@ -185,12 +185,14 @@ export async function createKeyStore(db: Db, clock: Clock, config: KeyStoreConfi
   const configured = (value: string | undefined, state: KeyState): SigningKey | undefined => {
     if (value === undefined) return undefined
     const material = Buffer.from(value)
-    // retiredAt stays null: a configured previous secret verifies for as long as it is configured.
     return {
       kid: kidForSecret(value),
       algorithm,
       state,
-      retiredAt: null,
+      // A previous secret retires as this process starts: it verifies for the grace of any retired key (an
+      // access token's lifetime, and then some), not for as long as someone forgets it in the settings. One
+      // that leaked, the reason for many a rotation, then forges nothing past that.
+      retiredAt: state === 'retired' ? epochSeconds(clock) : null,
       signing: material,
       verifying: material,
       publicJwk: null,

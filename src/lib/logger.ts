@@ -24,7 +24,28 @@ export function serializeError(error: Error): ReturnType<typeof pino.stdSerializ
   return serialized
 }
 
-export const LOG_SERIALIZERS = { err: serializeError }
+/**
+ * Fastify's request line, without the query string: a client may put anything there (a token in a link
+ * someone followed), and the log is no place for it. The path is enough to find the route.
+ */
+export function serializeRequest(request: {
+  method: string
+  url: string
+  host?: string
+  ip?: string
+  socket?: { remotePort?: number }
+}) {
+  const query = request.url.indexOf('?')
+  return {
+    method: request.method,
+    url: query === -1 ? request.url : request.url.slice(0, query),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
+}
+
+export const LOG_SERIALIZERS = { err: serializeError, req: serializeRequest }
 
 export function createLogger(level: LogLevel): Logger {
   return pino({ level, serializers: LOG_SERIALIZERS })

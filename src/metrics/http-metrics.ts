@@ -6,6 +6,11 @@ import type { MetricsRegistry } from './metrics.ts'
 
 type Observe = (request: FastifyRequest, reply: FastifyReply, done: () => void) => void
 
+// A request no route serves may carry any of the few dozen methods Node's parser knows (PROPFIND, MKCOL...):
+// those beyond the API's share one label, so that a client cannot add series with them.
+const LABELLED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+const methodLabel = (method: string) => (LABELLED_METHODS.has(method) ? method : 'other')
+
 export function observeRequests(app: FastifyInstance, { httpRequests }: MetricsRegistry): void {
   // The hot path: each route keeps its labelled series by status, so that a request costs a map lookup and
   // prom-client's observe, not the building and checking of a label set.
@@ -15,7 +20,7 @@ export function observeRequests(app: FastifyInstance, { httpRequests }: MetricsR
       const status = reply.statusCode
       let series = byStatus.get(status)
       if (series === undefined) {
-        series = httpRequests.labels(route, method ?? request.method, String(status))
+        series = httpRequests.labels(route, method ?? methodLabel(request.method), String(status))
         // A route of several methods is rare (plugins' HEAD and GET): its series are not kept.
         if (method !== undefined) byStatus.set(status, series)
       }

@@ -27,7 +27,8 @@ export const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const checkToken = (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
     const header = request.headers.authorization
     if (header === undefined) return done(refuse('Send METRICS_TOKEN as a bearer token'))
-    const sent = header.startsWith('Bearer ') ? header.slice(7) : ''
+    // The scheme is case-insensitive (RFC 9110, section 11.1).
+    const sent = /^bearer /i.test(header) ? header.slice(7) : ''
     if (!timingSafeEqual(digest(sent), expected)) return done(refuse('The metrics token is not right'))
     done()
   }

@@ -3,20 +3,20 @@
 // commands of docs/operations.md run as written there. Either way, on the restored database, a user of the
 // backup signs in with its password and a session of the backup refreshes.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DatabaseSync } from 'node:sqlite'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { runCommand, runTessera } from '../helpers/cli-process.ts'
 import { call, TEST_PASSWORD } from '../helpers/http-client.ts'
 import { type ServerProcess, startServer } from '../helpers/server-process.ts'
 import { type PostJson, registerAndLogIn } from '../helpers/sign-up.ts'
 import { adminQuery, TEST_POSTGRES_URL } from '../helpers/test-database.ts'
 
-const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url))
 const OPERATIONS = fileURLToPath(new URL('../../docs/operations.md', import.meta.url))
 
 // Registrations and logins in a loop from one address: the per-address limits would cut the loop short.
@@ -27,21 +27,8 @@ const ENV = {
   RATE_LIMIT_LOGIN_PER_IP: '0',
 }
 
-type Run = { code: number | null; stdout: string; stderr: string }
-
-/** Runs `command args` to its end, with only PATH and `env` in its environment. */
-async function run(command: string, args: string[], cwd: string, env: Record<string, string>): Promise<Run> {
-  const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const [code] = (await once(child, 'close')) as [number | null]
-  return { code, stdout, stderr }
-}
-
 const tessera = (args: string[], cwd: string, env: Record<string, string>) =>
-  run(process.execPath, [BIN, ...args], cwd, { LOG_LEVEL: 'silent', ...ENV, ...env })
+  runTessera(args, { cwd, env: { LOG_LEVEL: 'silent', ...ENV, ...env } })
 
 /** The one line of a command's doing, or of its refusal: no second line, no stack trace. */
 function oneLine(text: string, pattern: RegExp): void {
@@ -154,7 +141,20 @@ describe('issue 17: backups', () => {
     const restored = await tessera(['restore', backup], dir, { DATABASE_URL: database })
     assert.equal(restored.code, 0, restored.stderr)
     oneLine(restored.stdout, /^Restored .*tessera\.db from .*backup\.db \(at migration \d{4}-/)
-    assert.equal(existsSync(`${database}-wal`), false, "the replaced database's -wal is gone")
+    assert.equal(
+      existsSync(`${database}-wal`),
+      false,
+      "the replaced database's -wal is not the restored one's",
+    )
+    // The replaced database is kept, with its -wal: what was written after the backup can still be read.
+    const kept = /kept as (\S+):/.exec(restored.stdout)?.[1] ?? ''
+    assert.ok(existsSync(`${kept}-wal`), restored.stdout)
+    const old = new DatabaseSync(kept, { readOnly: true })
+    assert.ok(
+      old.prepare("select 1 from users where username = 'grace'").get(),
+      'grace is in the kept database',
+    )
+    old.close()
 
     // Two workers and their primary: each holds the database.
     const second = await start({ env, serveArgs: ['--workers', '2'] })
@@ -169,6 +169,50 @@ describe('issue 17: backups', () => {
     assert.equal(refusedAgain.code, 1)
     oneLine(refusedAgain.stderr, /^tessera: a Tessera server is using .*tessera\.db: stop it/)
     assert.equal(await second.stop(), 0)
+  })
+
+  it('never writes a backup over the database or a file beside it, by any name; restores into a missing database only with --create, and never the backup of a newer release', {
+    skip: TEST_POSTGRES_URL ? 'SQLite runs only' : false,
+  }, async () => {
+    const home = join(dir, 'names')
+    const database = join(home, 'data', 'tessera.db')
+    const env = { DATABASE_URL: database }
+    const server = await start({ env: { ...ENV, ...env } })
+    await registerAndLogIn(poster(server), { username: 'ada', password: TEST_PASSWORD })
+    // Other names of the live files: a linked folder (systemd's /var/lib/tessera is one), a hard link.
+    symlinkSync(join(home, 'data'), join(home, 'alias'))
+    linkSync(database, join(home, 'hard.db'))
+    for (const name of ['alias/tessera.db', 'alias/tessera.db-lock', 'data/tessera.db-wal', 'hard.db']) {
+      const run = await tessera(['backup', '--force', join(home, name)], dir, env)
+      assert.equal(run.code, 1, `${name}: ${run.stdout}`)
+      oneLine(run.stderr, /^tessera: .* is the database, or a file SQLite or the servers keep beside it/)
+    }
+    assert.equal((await logIn(server, 'ada')).status, 200, 'the database is untouched')
+    const backup = join(home, 'backup.db')
+    assert.equal((await tessera(['backup', backup], dir, env)).code, 0)
+    assert.equal(await server.stop(), 0)
+
+    const elsewhere = { DATABASE_URL: join(home, 'drill', 'tessera.db') }
+    const missing = await tessera(['restore', backup], dir, elsewhere)
+    assert.equal(missing.code, 1)
+    oneLine(
+      missing.stderr,
+      /^tessera: there is no database at .*drill\/tessera\.db \(DATABASE_URL\): .*--create/,
+    )
+    const created = await tessera(['restore', '--create', backup], dir, elsewhere)
+    assert.equal(created.code, 0, created.stderr)
+    oneLine(created.stdout, /^Restored .*drill\/tessera\.db from/)
+
+    // What a newer release's backup looks like: a migration this release does not know.
+    const newer = new DatabaseSync(backup)
+    newer.exec("insert into kysely_migration (name, timestamp) values ('9999-from-a-newer-release', 'now')")
+    newer.close()
+    const refused = await tessera(['restore', backup], dir, env)
+    assert.equal(refused.code, 1)
+    oneLine(
+      refused.stderr,
+      /^tessera: .*backup\.db was made at migration 9999-from-a-newer-release, which this release does not know/,
+    )
   })
 
   it('refuses to back up or restore a PostgreSQL database, pointing at pg_dump and pg_restore in docs/operations.md', async () => {
@@ -202,14 +246,17 @@ describe('issue 17: backups', () => {
 
     const clients = startTraffic(server)
     await clients.started()
-    const dumped = await run('bash', ['-c', dump], dir, { DATABASE_URL: source.url })
+    const dumped = await runCommand('bash', ['-c', dump], { cwd: dir, env: { DATABASE_URL: source.url } })
     await clients.stop()
     assert.equal(dumped.code, 0, dumped.stderr)
     assert.deepEqual(clients.failures, [])
     await registerAndLogIn(poster(server), { username: 'grace', password: TEST_PASSWORD })
     assert.equal(await server.stop(), 0)
 
-    const restored = await run('bash', ['-c', restore], dir, { DATABASE_URL: target.url })
+    const restored = await runCommand('bash', ['-c', restore], {
+      cwd: dir,
+      env: { DATABASE_URL: target.url },
+    })
     assert.equal(restored.code, 0, restored.stderr)
     const again = await start({ env: { ...ENV, DATABASE_URL: target.url } })
     assert.equal((await logIn(again, 'ada')).status, 200)

@@ -7,15 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
+import { type CommandRun, runTessera } from '../helpers/cli-process.ts'
 import { bearer, login } from '../helpers/fixtures.ts'
 import { sharedTestDatabases } from '../helpers/test-database.ts'
 import { base32Decode, totp } from '../helpers/totp.ts'
 
-const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url))
-
-type Run = { code: number | null; stdout: string; stderr: string }
+type Run = CommandRun
 
 describe('the tessera command line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-cli-'))
@@ -26,28 +24,12 @@ describe('the tessera command line', () => {
   })
 
   /** Runs `tessera ...args` with the given stdin (closed at once when there is none). */
-  function tessera(args: string[], options: { input?: string; env?: Record<string, string> } = {}) {
-    // process.execPath is the pinned Node 24 under `npm test`; only the variables the test means are passed.
-    const child = spawn(process.execPath, [BIN, ...args], {
+  const tessera = (args: string[], options: { input?: string; env?: Record<string, string> } = {}) =>
+    runTessera(args, {
       cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'test',
-        LOG_LEVEL: 'silent',
-        DATABASE_URL: databaseUrl,
-        ...options.env,
-      },
+      input: options.input,
+      env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl, ...options.env },
     })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    child.stdin.end(options.input ?? '')
-    return new Promise<Run>((resolve, reject) => {
-      child.on('error', reject)
-      child.on('close', (code) => resolve({ code, stdout, stderr }))
-    })
-  }
 
   const noStackTrace = (text: string) => assert.doesNotMatch(text, /\bat .*\.(ts|js):\d+/)
 

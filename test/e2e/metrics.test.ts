@@ -152,6 +152,29 @@ describe('metrics', () => {
       assert.ok(!samples.some((sample) => sample.labels.route?.startsWith('/no/such')))
     })
 
+    it('labels the methods no route serves as one, so that a client cannot add series with them', async () => {
+      for (const method of ['PROPFIND', 'MKCOL', 'LOCK', 'PURGE', 'M-SEARCH'] as const) {
+        await test.app.inject({ method: method as 'GET', url: '/auth/login' })
+        await test.app.inject({ method: method as 'GET', url: '/x' })
+      }
+      const samples = await scrape()
+      const methods = new Set(
+        samples.filter((sample) => sample.labels.route === 'unmatched').map((sample) => sample.labels.method),
+      )
+      assert.ok(methods.has('other'), [...methods].join())
+      for (const method of methods)
+        assert.match(String(method), /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|other)$/)
+    })
+
+    it('takes the bearer scheme in any case, as HTTP has it', async () => {
+      const response = await test.app.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { authorization: `bearer ${TOKEN}` },
+      })
+      assert.equal(response.statusCode, 200)
+    })
+
     it('exports the metrics the alert rules name, and the rules pass `promtool check rules`', async () => {
       const rules = join(import.meta.dirname, '../../deploy/prometheus/tessera-alerts.yml')
       // Debian's prometheus package; .ci/run installs it when promtool is missing.

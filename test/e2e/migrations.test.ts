@@ -2,30 +2,26 @@
 // database (a SQLite file, or a PostgreSQL schema); and a server of this release on a database that a newer
 // release has migrated, as happens to the previous release's instances during a rolling upgrade.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { sql } from 'kysely'
 import { loadConfig } from '../../src/config/load-config.ts'
 import { createDb } from '../../src/db/create-db.ts'
 import { MIGRATIONS } from '../../src/db/migration-list.ts'
 import { migrateDatabase, rollBackLast } from '../../src/db/migrator.ts'
 import { buildTestApp, TEST_ENV } from '../helpers/build-test-app.ts'
+import { runTessera } from '../helpers/cli-process.ts'
 import { registerUser } from '../helpers/fixtures.ts'
 import { call, signUp, TEST_PASSWORD } from '../helpers/http-client.ts'
 import { startServer } from '../helpers/server-process.ts'
-import { sharedTestDatabases } from '../helpers/test-database.ts'
+import { sharedTestDatabases, TEST_POSTGRES_URL } from '../helpers/test-database.ts'
 
-const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url))
 const NAMES = Object.keys(MIGRATIONS)
 const LAST = NAMES.at(-1) ?? ''
 /** Named as the next release will name its first migration: after every migration of this one. */
 const FUTURE = '9999-from-a-newer-release'
-
-type Run = { code: number | null; stdout: string; stderr: string }
 
 const noStackTrace = (text: string) => assert.doesNotMatch(text, /\bat .*\.(ts|js):\d+/)
 
@@ -41,21 +37,8 @@ describe('upgrades: migrate --status, migrate --down, and a database migrated by
     rmSync(dir, { recursive: true, force: true })
   })
 
-  function tessera(args: string[], databaseUrl: string): Promise<Run> {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-    return new Promise((resolve, reject) => {
-      child.on('error', reject)
-      child.on('close', (code) => resolve({ code, stdout, stderr }))
-    })
-  }
+  const tessera = (args: string[], databaseUrl: string) =>
+    runTessera(args, { cwd: dir, env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl } })
 
   async function ok(args: string[], databaseUrl: string): Promise<string> {
     const run = await tessera(args, databaseUrl)
@@ -122,6 +105,29 @@ describe('upgrades: migrate --status, migrate --down, and a database migrated by
 
     assert.equal(await ok(['migrate', '--down', '--force'], url), `Rolled back ${LAST}, deleting ${lost}.\n`)
     assert.match(await ok(['migrate', '--status'], url), new RegExp(`^${LAST} +pending$`, 'm'))
+  })
+
+  it('--down is refused in one line while a server runs on the SQLite database', {
+    skip: TEST_POSTGRES_URL ? 'SQLite runs only: PostgreSQL servers cannot be seen from the command' : false,
+  }, async () => {
+    const url = await newDatabase()
+    const server = await startServer({
+      env: { NODE_ENV: 'test', DATABASE_URL: url, PUBLIC_URL: 'http://tessera.test' },
+    })
+    try {
+      const refused = await tessera(['migrate', '--down'], url)
+      assert.equal(refused.code, 1)
+      assert.match(refused.stderr, /^tessera: a Tessera server is using .*: stop it/)
+      assert.equal(refused.stderr.split('\n').length, 2, refused.stderr)
+      assert.match(await ok(['migrate', '--status'], url), new RegExp(`^${LAST} +applied `, 'm'))
+    } finally {
+      assert.equal(await server.stop(), 0)
+    }
+    assert.equal(
+      await ok(['migrate', '--down'], url),
+      `Rolled back ${LAST}.\n`,
+      'once the server has stopped',
+    )
   })
 
   it('every migration declares exactly the tables and columns its down drops (so that --down can count them)', async () => {

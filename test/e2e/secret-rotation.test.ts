@@ -1,20 +1,21 @@
 // Issue 17, point 4: rotating JWT_SECRET and KEY_ENCRYPTION_SECRET without logging anyone out, by the steps
 // docs/operations.md gives (Rotating secrets), on real server processes and the real `tessera` command.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { createHmac, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
+import { retirementGraceSeconds } from '../../src/keys/key-store.ts'
+import { createFixedClock } from '../../src/lib/clock.ts'
+import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
+import { type CommandRun, runTessera } from '../helpers/cli-process.ts'
 import { call, signUp, TEST_PASSWORD } from '../helpers/http-client.ts'
 import { type ServerProcess, startServer } from '../helpers/server-process.ts'
+import { registerAndLogIn } from '../helpers/sign-up.ts'
 import { sharedTestDatabases, testRedisEnv } from '../helpers/test-database.ts'
 import { base32Decode, totp } from '../helpers/totp.ts'
-
-const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url))
 
 const newSecret = () => randomBytes(48).toString('base64url')
 
@@ -54,29 +55,17 @@ async function logged(server: ServerProcess, pattern: RegExp): Promise<string> {
   return server.output()
 }
 
-type Run = { code: number | null; stdout: string; stderr: string }
-
-/** `tessera ...args` (or, with no args, the server) as a process that is expected to end. */
-function run(args: string[], env: Record<string, string>): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** `tessera ...args` as a process that is expected to end. */
+const run = (args: string[], env: Record<string, string>) =>
+  runTessera(args, {
     cwd: dir,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', PORT: '0', ...env },
+    env: { LOG_LEVEL: 'info', PORT: '0', ...env },
     // A server expected to refuse to start that starts anyway is stopped, and fails the test by its code.
-    timeout: 30_000,
+    timeoutMs: 30_000,
   })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  child.stdin.end()
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
 
 /** A failure as the operator sees it: exit 1, one line on stderr, no stack trace. */
-function assertOneLineFailure(result: Run, pattern: RegExp) {
+function assertOneLineFailure(result: CommandRun, pattern: RegExp) {
   assert.equal(result.code, 1, result.stdout + result.stderr)
   const lines = result.stderr.trim().split('\n')
   assert.equal(lines.length, 1, result.stderr)
@@ -107,7 +96,7 @@ describe('rotating JWT_SECRET with JWT_SECRET_PREVIOUS', () => {
       async (server) => {
         const log = await logged(
           server,
-          /JWT_SECRET_PREVIOUS is set: access tokens signed with it .*are still accepted/,
+          /JWT_SECRET_PREVIOUS is set: access tokens signed with it .*are accepted for \d+ s from this start/,
         )
         assert.ok(!log.includes(OLD) && !log.includes(NEW), 'no secret in the log')
         const answer = await me(server.url, before.access)
@@ -136,6 +125,45 @@ describe('rotating JWT_SECRET with JWT_SECRET_PREVIOUS', () => {
     })
   })
 
+  it('accepts the previous secret for an access token’s lifetime and leeway from the start, then refuses it, though it is still set', async () => {
+    const env = await baseEnv('jwt-expiry')
+    const OLD = newSecret()
+    const NEW = newSecret()
+    const clock = createFixedClock()
+    const rotated = await buildTestApp({
+      env: { ...env, JWT_SECRET: NEW, JWT_SECRET_PREVIOUS: OLD },
+      overrides: { clock },
+    })
+    // An instance not yet switched, still signing with the old secret, as during a rolling restart.
+    const notYet = await buildTestApp({ env: { ...env, JWT_SECRET: OLD }, overrides: { clock } })
+    try {
+      const grace = retirementGraceSeconds(rotated.deps.config)
+      const me = (test: TestApp, token: string) =>
+        test.app.inject({ method: 'GET', url: '/auth/me', headers: { authorization: `Bearer ${token}` } })
+      const post = async (path: string, body: Record<string, string>) => {
+        const response = await notYet.app.inject({ method: 'POST', url: path, payload: body })
+        return { status: response.statusCode, body: response.json() }
+      }
+      await registerAndLogIn(post, { username: 'ada', password: TEST_PASSWORD })
+      const fresh = async () => (await post('/auth/login', { username: 'ada', password: TEST_PASSWORD })).body
+      assert.equal((await me(rotated, (await fresh()).access_token)).statusCode, 200)
+
+      // Just before the end of the grace, a token the old secret signed a moment ago still verifies...
+      clock.advance((grace - 60) * 1000)
+      const late = (await fresh()).access_token
+      assert.equal((await me(rotated, late)).statusCode, 200)
+      // ...and just after it, the same token, unexpired, is refused: the previous secret verifies no more.
+      clock.advance(61 * 1000)
+      const refused = await me(rotated, late)
+      assert.equal(refused.statusCode, 401)
+      assert.equal(refused.json().code, 'invalid_token')
+      assert.equal((await me(notYet, late)).statusCode, 200, 'the token itself has not expired')
+    } finally {
+      await rotated.close()
+      await notYet.close()
+    }
+  })
+
   it('refuses to start with JWT_SECRET_PREVIOUS equal to JWT_SECRET, too short, or with an asymmetric algorithm', async () => {
     const env = await baseEnv('jwt-refusals')
     // 48 bytes: enough for HS256 and HS384, not for HS512.
@@ -150,7 +178,7 @@ describe('rotating JWT_SECRET with JWT_SECRET_PREVIOUS', () => {
       }),
       run(['serve'], { ...env, JWT_ALGORITHM: 'EdDSA', JWT_SECRET_PREVIOUS: secret }),
     ])
-    const [same, short, asymmetric] = runs as [Run, Run, Run]
+    const [same, short, asymmetric] = runs as [CommandRun, CommandRun, CommandRun]
     for (const result of runs) {
       assert.equal(result.code, 1, result.stdout + result.stderr)
       assert.ok(!(result.stdout + result.stderr).includes(secret), 'the secret is never echoed')

@@ -174,6 +174,31 @@ describe('the server process', () => {
       assert.equal(/kid (\S+)/.exec(stored)?.[1], /kid (\S+)/.exec(generated)?.[1], 'the same key')
     })
 
+    it('with several workers, begins its log with the start line too, saying whether the key was generated', async () => {
+      const dir = freshDir()
+      const server = await startServer({ cwd: dir, serveArgs: ['--workers', '2'] })
+      // The other workers' lines come when they listen: wait for all three start lines.
+      for (
+        let tries = 0;
+        tries < 100 && (server.output().match(/Server listening/g)?.length ?? 0) < 3;
+        tries++
+      ) {
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const lines = server.output().split('\n')
+      assert.equal(await server.stop(), 0)
+      assert.match(
+        firstLine(lines.join('\n')),
+        /^Server listening at http:\/\/127\.0\.0\.1:\d+: Tessera, .*, 2 workers$/,
+      )
+      assert.ok(
+        lines.some((line) => /\(generated at this start\).*2 workers/.test(line)),
+        lines.join('\n'),
+      )
+      const warning = lines.findIndex((line) => line.includes('no REDIS_URL'))
+      assert.ok(warning > 0, 'the warning follows a start line')
+    })
+
     it('names a PostgreSQL database without its password', {
       skip: !TEST_POSTGRES_URL && 'PostgreSQL runs only',
     }, async () => {
@@ -189,6 +214,15 @@ describe('the server process', () => {
       } finally {
         await database.drop()
       }
+    })
+
+    it('logs the path of each request, never its query string', async () => {
+      const server = await start(freshDir())
+      await fetch(`${server.url}/health?token=a-secret-in-a-link`)
+      const output = server.output()
+      assert.equal(await server.stop(), 0)
+      assert.match(output, /"url":"\/health"/)
+      assert.ok(!output.includes('a-secret-in-a-link'), output)
     })
 
     it('refuses a port in use in one line, with exit code 1', async () => {

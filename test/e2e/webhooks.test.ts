@@ -2,7 +2,6 @@
 // retries that back off, dead deliveries that `tessera webhooks retry` revives, and an admin view. Messages
 // are enqueued through the outbox as the event log does; time is a fixed clock the tests move.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -10,11 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import { type Clock, createFixedClock, epochSeconds } from '../../src/lib/clock.ts'
 import { newId } from '../../src/lib/ids.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
+import { runTessera } from '../helpers/cli-process.ts'
 import { bearer, createAdmin, registerUser } from '../helpers/fixtures.ts'
 import { sharedTestDatabases } from '../helpers/test-database.ts'
 import {
@@ -23,8 +22,6 @@ import {
   startReceiver,
   TEST_WEBHOOK_SECRET,
 } from '../helpers/webhook-receiver.ts'
-
-const BIN = fileURLToPath(new URL('../../bin/tessera.js', import.meta.url))
 
 /** A fixed clock on a whole second of real time: receivers check signatures' timestamps against theirs. */
 const realTimeClock = () => createFixedClock(Math.floor(Date.now() / 1000) * 1000)
@@ -540,20 +537,6 @@ describe('issue 13: webhooks from a durable outbox', () => {
   })
 })
 
-type Run = { code: number | null; stdout: string; stderr: string }
-
 /** `tessera ...args` as a real process on the test's database. */
-function tessera(args: string[], databaseUrl: string): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl },
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  child.stdin.end()
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const tessera = (args: string[], databaseUrl: string) =>
+  runTessera(args, { env: { NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl } })

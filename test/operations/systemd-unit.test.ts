@@ -60,13 +60,16 @@ describe('deploy/tessera.service', { timeout: 30_000 }, () => {
         env[name] = value
       }
     }
-    // deploy/tessera.env as an operator fills it in: the two secrets replaced, nothing else.
+    // deploy/tessera.env as an operator fills it in: the two secrets replaced, and the state directory where
+    // the unit's copy has it.
     const settings = readFileSync(join(ROOT, 'deploy/tessera.env'), 'utf8')
       .replace('JWT_SECRET=replace-me', `JWT_SECRET=${randomBytes(64).toString('base64')}`)
       .replace(
         'KEY_ENCRYPTION_SECRET=replace-me',
         `KEY_ENCRYPTION_SECRET=${randomBytes(48).toString('base64')}`,
       )
+      .replaceAll('/var/lib/tessera', join(dir, 'state'))
+    writeFileSync(join(dir, 'tessera.env'), settings)
     // After Environment=, as systemd reads them: the file's values win.
     Object.assign(env, parseEnv(settings))
     // A free port, rather than the unit's 8000, which something else on a CI machine may hold.
@@ -94,6 +97,19 @@ describe('deploy/tessera.service', { timeout: 30_000 }, () => {
       assert.ok(
         readFileSync(join(workingDirectory, 'tessera.db')).length > 0,
         'the database in the state dir',
+      )
+      // deploy/tessera-admin, as docs/operations.md runs it while the service serves: on its database.
+      const admin = readFileSync(join(ROOT, 'deploy/tessera-admin'), 'utf8')
+        .replace('/etc/tessera/tessera.env', join(dir, 'tessera.env'))
+        .replaceAll('/opt/tessera/', `${ROOT}/`)
+      writeFileSync(join(dir, 'tessera-admin'), admin, { mode: 0o755 })
+      const backup = join(dir, 'backup.db')
+      const made = await promisify(execFile)(join(dir, 'tessera-admin'), ['backup', backup], {
+        env: { PATH: process.env.PATH ?? '' },
+      })
+      assert.match(
+        made.stdout,
+        new RegExp(`^Wrote ${backup} .*a backup of ${join(workingDirectory, 'tessera.db')}`),
       )
       // What `systemctl stop` does: SIGTERM, and a clean exit well within TimeoutStopSec.
       child.removeAllListeners('exit')
