@@ -8,7 +8,7 @@
 // else's. Node has no flock, so SQLite takes the lock: a read transaction on an (empty) database in
 // rollback-journal mode holds a POSIX SHARED lock until it ends, and BEGIN EXCLUSIVE fails while any is held.
 // The lock is on a file of its own, never replaced, not on the database, whose file restore swaps.
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { isPostgresUrl } from '../config/load-config.ts'
@@ -39,6 +39,9 @@ const held = new Set<DatabaseSync>()
 export function holdServingLock(config: DatabaseConfig): ServingLock {
   const path = sqliteFilePath(config.url)
   if (path === undefined) return { release() {} }
+  // A file that is not SQLite (an .env file named by mistake) gets no lock file beside it: the start fails
+  // on it below, as it would on opening the database.
+  if (!isSqliteOrEmpty(path)) throw new DatabaseFileError(path, new Error('file is not a database'))
   let lock: DatabaseSync
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
@@ -92,6 +95,27 @@ export async function withoutServers<T>(databasePath: string, use: () => Promise
     return await use()
   } finally {
     lock.close()
+  }
+}
+
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0')
+
+/** The file is missing, empty (SQLite makes it a database), or begins with SQLite's header. */
+function isSqliteOrEmpty(path: string): boolean {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch {
+    return true // missing, or not readable: opening the database says which
+  }
+  try {
+    const header = Buffer.alloc(SQLITE_HEADER.length)
+    const read = readSync(fd, header, 0, header.length, 0)
+    return read === 0 || header.equals(SQLITE_HEADER)
+  } catch {
+    return true // a directory, say: opening the database says so
+  } finally {
+    closeSync(fd)
   }
 }
 

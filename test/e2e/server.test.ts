@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -258,6 +258,11 @@ describe('the server process', () => {
           new RegExp(`^Cannot open the SQLite database ${path} \\(DATABASE_URL\\): .*${reason}`),
         )
       }
+      assert.equal(
+        existsSync(`${notSqlite}-lock`),
+        false,
+        'no lock file is left beside a file that is not SQLite',
+      )
     })
   })
 })
