@@ -107,7 +107,13 @@ export async function runPrimary(config: Config, workers: number): Promise<void>
 
   cluster.once('listening', (_worker, address) => {
     log.info(
-      startLine({ address: `http://${config.host}:${address.port}`, config, signingKey, keyProvision }),
+      startLine({
+        address: `http://${config.host}:${address.port}`,
+        config,
+        signingKey,
+        keyProvision,
+        primary: true,
+      }),
     )
     flushNotes()
   })

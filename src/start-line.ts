@@ -11,6 +11,8 @@ export type StartFacts = {
   config: Config
   signingKey: { algorithm: string; kid: string }
   keyProvision: KeyProvision | undefined
+  /** A cluster's primary, which listens through its workers: its line is not a process's own listen line. */
+  primary?: boolean
 }
 
 const KEY_ORIGIN: Record<KeyProvision, string> = {
@@ -39,10 +41,12 @@ export function databaseForLog(url: string): string {
   }
 }
 
-export function startLine({ address, config, signingKey, keyProvision }: StartFacts): string {
-  // It begins as Fastify's own line does, which scripts and tests may wait for.
+export function startLine({ address, config, signingKey, keyProvision, primary }: StartFacts): string {
+  // A process's line begins as Fastify's own does, which scripts and tests wait for (and read its pid from).
   const parts = [
-    `Server listening at ${address}: Tessera`,
+    primary
+      ? `Tessera listening at ${address} through its workers`
+      : `Server listening at ${address}: Tessera`,
     // Unless it is the default made from HOST and PORT, which says nothing more (and PORT=0 is no port).
     ...(config.publicUrl !== address && config.publicUrl !== `http://${config.host}:${config.port}`
       ? [`public URL ${config.publicUrl}`]
