@@ -14,6 +14,7 @@ export type AccessState = {
   lastName: string
   createdAt: number
   updatedAt: number
+  externalId: string | null
   roles: string[]
   disabled: boolean
   tokenVersion: number

@@ -17,6 +17,8 @@ export interface UsersTable {
   token_version: number
   created_at: number
   updated_at: number
+  /** The id the user had in the system they were imported from (issue 18), unique; null for the others. */
+  external_id: string | null
 }
 
 export interface SigningKeysTable {

@@ -9,6 +9,7 @@ import * as m0005 from './migrations/0005-events.ts'
 import * as m0006 from './migrations/0006-webhook-deliveries.ts'
 import * as m0007 from './migrations/0007-password-resets-and-login-throttles.ts'
 import * as m0008 from './migrations/0008-second-factor.ts'
+import * as m0009 from './migrations/0009-user-external-ids.ts'
 
 /**
  * What a migration's `down` deletes that can hold data: whole tables, and columns, each with the value of a
@@ -36,4 +37,5 @@ export const MIGRATIONS: Readonly<Record<string, TesseraMigration>> = {
   '0006-webhook-deliveries': m0006,
   '0007-password-resets-and-login-throttles': m0007,
   '0008-second-factor': m0008,
+  '0009-user-external-ids': m0009,
 }

@@ -14,9 +14,15 @@ export type User = {
   tokenVersion: number
   createdAt: number
   updatedAt: number
+  /** The id the user had in the system they were imported from (issue 18), or null. */
+  externalId: string | null
 }
 
-export type NewUser = Omit<User, 'tokenVersion' | 'disabled'> & { passwordHash: string; usernameKey: string }
+export type NewUser = Omit<User, 'tokenVersion' | 'disabled' | 'externalId'> & {
+  passwordHash: string
+  usernameKey: string
+  externalId?: string | null
+}
 
 export type UserChanges = Partial<Pick<User, 'firstName' | 'lastName' | 'roles' | 'disabled'>>
 
@@ -33,6 +39,14 @@ export interface UserRepository {
   insert(user: NewUser): Promise<User>
   findById(id: string): Promise<User | undefined>
   findByUsernameKey(usernameKey: string): Promise<User | undefined>
+  findByExternalId(externalId: string): Promise<User | undefined>
+  /** Inserts many users in one statement (an import's batch); within the caller's transaction when given one. */
+  insertMany(users: NewUser[]): Promise<void>
+  /** Of these username keys and external ids, those a user already has (an import's batch, checked at once). */
+  findTaken(
+    usernameKeys: string[],
+    externalIds: string[],
+  ): Promise<{ usernameKeys: Map<string, string | null>; externalIds: Set<string> }>
   findCredentials(usernameKey: string): Promise<{ user: User; passwordHash: string } | undefined>
   findPasswordHash(id: string): Promise<string | undefined>
   /** Users in creation order, after the given id. */
@@ -73,6 +87,7 @@ const USER_COLUMNS = [
   'token_version',
   'created_at',
   'updated_at',
+  'external_id',
 ] as const
 
 function toUser(row: Pick<Row, (typeof USER_COLUMNS)[number]>): User {
@@ -86,6 +101,24 @@ function toUser(row: Pick<Row, (typeof USER_COLUMNS)[number]>): User {
     tokenVersion: Number(row.token_version),
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+    externalId: row.external_id,
+  }
+}
+
+function toRow(user: NewUser) {
+  return {
+    id: user.id,
+    username: user.username,
+    username_key: user.usernameKey,
+    first_name: user.firstName,
+    last_name: user.lastName,
+    password_hash: user.passwordHash,
+    roles: JSON.stringify(user.roles),
+    disabled: 0,
+    token_version: 0,
+    created_at: user.createdAt,
+    updated_at: user.updatedAt,
+    external_id: user.externalId ?? null,
   }
 }
 
@@ -147,21 +180,41 @@ export function createUserRepository(db: Db): UserRepository {
 
   return {
     async insert(user) {
-      const row = {
-        id: user.id,
-        username: user.username,
-        username_key: user.usernameKey,
-        first_name: user.firstName,
-        last_name: user.lastName,
-        password_hash: user.passwordHash,
-        roles: JSON.stringify(user.roles),
-        disabled: 0,
-        token_version: 0,
-        created_at: user.createdAt,
-        updated_at: user.updatedAt,
-      }
+      const row = toRow(user)
       await db.insertInto('users').values(row).execute()
       return toUser(row)
+    },
+
+    async insertMany(users) {
+      if (users.length > 0) await db.insertInto('users').values(users.map(toRow)).execute()
+    },
+
+    async findTaken(usernameKeys, externalIds) {
+      const [byKey, byExternalId] = await Promise.all([
+        usernameKeys.length === 0
+          ? []
+          : db
+              .selectFrom('users')
+              .select(['username_key', 'external_id'])
+              .where('username_key', 'in', usernameKeys)
+              .execute(),
+        externalIds.length === 0
+          ? []
+          : db.selectFrom('users').select('external_id').where('external_id', 'in', externalIds).execute(),
+      ])
+      return {
+        usernameKeys: new Map(byKey.map((row) => [row.username_key, row.external_id])),
+        externalIds: new Set(byExternalId.map((row) => row.external_id ?? '')),
+      }
+    },
+
+    async findByExternalId(externalId) {
+      const row = await db
+        .selectFrom('users')
+        .select(USER_COLUMNS)
+        .where('external_id', '=', externalId)
+        .executeTakeFirst()
+      return row && toUser(row)
     },
 
     findById: (id) => findById(db, id),

@@ -9,7 +9,7 @@ import type { User as DomainUser } from './user.repository.ts'
 // separators, and the characters that show as nothing though Unicode counts them as letters or marks (the
 // Hangul fillers, U+034F, U+17B4-5, U+2800 Braille blank). Variation selectors stay: they pick a glyph of the
 // character before them, as some Japanese family names need.
-const NOT_IN_NAMES =
+export const NOT_IN_NAMES =
   '\\p{Cc}\\p{Cf}\\p{Co}\\p{Cs}\\p{Zl}\\p{Zp}\\u034F\\u115F\\u1160\\u17B4\\u17B5\\u2800\\u3164\\uFFA0'
 
 /** A first or last name. */
@@ -33,6 +33,10 @@ export const User = Type.Object(
     disabled: Type.Boolean(),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
+    externalId: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'The id the user had in the system they were imported from (`tessera users import`), or null',
+    }),
   },
   { title: 'User' },
 )
@@ -60,6 +64,14 @@ export const ListUsersQuery = Type.Object(
     cursor: Type.Optional(
       Type.String({ format: 'uuid', description: 'The `nextCursor` of the previous page' }),
     ),
+    externalId: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description:
+          'Only the user with this external id (the id they had in the system they were imported from): a page of one, or none',
+      }),
+    ),
   },
   { additionalProperties: false, required: [] },
 )
@@ -80,5 +92,6 @@ export function userResponse(user: Omit<DomainUser, 'tokenVersion'>) {
     disabled: user.disabled,
     createdAt: isoTime(user.createdAt),
     updatedAt: isoTime(user.updatedAt),
+    externalId: user.externalId,
   }
 }

@@ -30,9 +30,11 @@ export interface UsersService {
     changes: Pick<UserChanges, 'firstName' | 'lastName'>,
     context: EventContext,
   ): Promise<User>
+  /** A page of users; with `externalId`, only the user who has it (a page of one, or an empty one). */
   list(options: {
     limit: number
     cursor?: string | undefined
+    externalId?: string | undefined
   }): Promise<{ users: User[]; nextCursor: string | null }>
   /**
    * An admin's (or the CLI's) change; records each role granted or revoked, and the user disabled or enabled.
@@ -114,7 +116,11 @@ export function createUsersService({ users, transact, authStates, clock }: Users
       return user
     },
 
-    async list({ limit, cursor }) {
+    async list({ limit, cursor, externalId }) {
+      if (externalId !== undefined) {
+        const user = await users.findByExternalId(externalId)
+        return { users: user && (cursor === undefined || user.id > cursor) ? [user] : [], nextCursor: null }
+      }
       // One extra row tells whether there is a next page without a second query.
       const page = await users.list({ limit: limit + 1, after: cursor })
       const hasMore = page.length > limit

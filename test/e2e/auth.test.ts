@@ -26,6 +26,7 @@ describe('registration, login and the current user', () => {
     assert.deepEqual(Object.keys(user).sort(), [
       'createdAt',
       'disabled',
+      'externalId',
       'firstName',
       'id',
       'lastName',

@@ -85,14 +85,15 @@ describe('upgrades: migrate --status, migrate --down, and a database migrated by
 
   it('--down refuses in one line to delete data, saying what it would delete, and changes nothing; --force deletes it', async () => {
     const url = await newDatabase()
-    // A user who signed in: a session whose columns of the last migration (how and when it signed in) are set.
+    // A user with an external id (issue 18): the column of the last migration, set.
     const t = await buildTestApp({ env: { DATABASE_URL: url } })
     try {
-      await registerUser(t.app)
+      const user = await registerUser(t.app)
+      await t.deps.db.updateTable('users').set({ external_id: '42' }).where('id', '=', user.id).execute()
     } finally {
       await t.close()
     }
-    const lost = '1 value of sessions.amr, 1 value of sessions.auth_time'
+    const lost = '1 value of users.external_id'
 
     const refused = await tessera(['migrate', '--down'], url)
     assert.equal(refused.code, 1)
