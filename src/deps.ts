@@ -8,6 +8,7 @@ import { createAccessStateLoader } from './access/access-state.repository.ts'
 import { type AuthStateCache, createAuthStateCache } from './access/auth-state.ts'
 import { broadcastRevocations } from './access/revocation-broadcast.ts'
 import { createTokenService, type TokenService } from './access/token.service.ts'
+import { createUsernamePolicy, type UsernamePolicy } from './access/username.ts'
 import { type AuthService, createAuthService } from './auth/auth.service.ts'
 import { createBreachedPasswordCheck } from './auth/breached-passwords.ts'
 import { createDeviceTokens } from './auth/device-tokens.ts'
@@ -26,6 +27,7 @@ import {
   type PasswordResetService,
   type SendResetLink,
 } from './auth/password-reset.service.ts'
+import { createUserImporter, type UserImporter } from './auth/user-import.service.ts'
 import { type Config, PASSWORD_RESET_ENDPOINT } from './config/load-config.ts'
 import { createDb, poolUsage } from './db/create-db.ts'
 import type { Db } from './db/database.ts'
@@ -87,6 +89,8 @@ export type Access = {
   /** The revocation state behind access tokens, remembered briefly (and broadcast through Redis). */
   authStates: AuthStateCache
   rateLimits: RateLimiters
+  /** USERNAME_PATTERN and USERNAME_MAX_LENGTH: what a new username must be (register, CLI, import). */
+  usernames: UsernamePolicy
 }
 
 export type Services = {
@@ -97,6 +101,8 @@ export type Services = {
   sessions: SessionService
   users: UsersService
   events: EventsService
+  /** `tessera user import`: users and their hashes from another system (issue 18). */
+  userImport: UserImporter
 }
 
 export type Deps = {
@@ -230,6 +236,7 @@ export async function createDeps(
             log.warn({ err: error }, 'Redis cannot count rate limits; counting in this process until it can'),
           metrics.rateLimitRefused,
         ),
+      usernames: createUsernamePolicy(config.usernames),
     }
 
     const { tokens, authStates } = access
@@ -311,6 +318,7 @@ export async function createDeps(
           authStates,
           clock,
           reservedUsernames: config.reservedUsernames,
+          usernames: access.usernames,
           // Login names that no account has are recorded as an HMAC under this key, never as typed.
           hashAttemptedName: createNameHasher(
             await getOrCreateServerSecret(db, clock, config, 'event-name-key'),
@@ -318,6 +326,9 @@ export async function createDeps(
           throttleWindowSeconds: config.rateLimits.windowSeconds,
         }),
       users: overrides.services?.users ?? createUsersService({ users, transact, authStates, clock }),
+      userImport:
+        overrides.services?.userImport ??
+        createUserImporter({ users, transact, usernames: access.usernames, clock }),
       events:
         overrides.services?.events ??
         createEventsService({

@@ -4,12 +4,75 @@
 // "аdmin" cannot pass for "admin" beside it (issue 11).
 import { remove as removeConfusables } from 'confusables'
 
+/** USERNAME_MAX_LENGTH's default, and the most it may be: what the users columns hold (migration 0009). */
+export const DEFAULT_USERNAME_MAX_LENGTH = 32
+export const USERNAME_MAX_LENGTH_LIMIT = 254
+
 /**
- * Letters (with their combining marks, which Indic and vocalised scripts need) and digits of any script, plus
- * . _ and -, starting with a letter or digit: 3 to 32 characters.
+ * The default rule (USERNAME_PATTERN unset): letters (with their combining marks, which Indic and vocalised
+ * scripts need) and digits of any script, plus . _ and -, starting with a letter or digit: 3 to `maxLength`.
  */
-export const USERNAME_PATTERN = '^[\\p{L}\\p{N}][\\p{L}\\p{M}\\p{N}._-]{2,31}$'
-const USERNAME_REGEXP = new RegExp(USERNAME_PATTERN, 'u')
+const defaultPattern = (maxLength: number) => `^[\\p{L}\\p{N}][\\p{L}\\p{M}\\p{N}._-]{2,${maxLength - 1}}$`
+
+/** The default rule at the default length, as the OpenAPI document shows it. */
+export const USERNAME_PATTERN = defaultPattern(DEFAULT_USERNAME_MAX_LENGTH)
+
+/**
+ * A configured pattern, anchored by us: `^(?:...)$` holds whatever the operator wrote (`a|b` included) to the
+ * whole name. Config validation (config/formats.ts) has checked that it compiles and has no nested repetition.
+ */
+export const anchoredPattern = (pattern: string) => `^(?:${pattern})$`
+
+/** What a new username must be: one policy, read by the register schema, register(), the CLI and the import. */
+export type UsernamePolicy = {
+  /** The anchored pattern the JSON Schema (and the OpenAPI document) shows, in Unicode mode. */
+  readonly pattern: string
+  /** In characters (code points, as JSON Schema counts). */
+  readonly maxLength: number
+  /** USERNAME_PATTERN is set (else the built-in rule applies). */
+  readonly configured: boolean
+  /** The rule in words: the schema's description, and the CLI's help. */
+  readonly description: string
+  /** What is wrong with a new username (NFKC-normalized), as a phrase after "the username", or undefined. */
+  problem(normalized: string): string | undefined
+}
+
+export type UsernameSettings = { pattern: string | undefined; maxLength: number }
+
+/**
+ * USERNAME_PATTERN and USERNAME_MAX_LENGTH as a policy. Unset, the pattern is today's rule up to the maximum
+ * length. Either way, the rules that keep look-alikes apart (one script, no invisible letter, one number system)
+ * and the case fold of the key apply, so that an email address is as safe a username as any other name.
+ */
+export function createUsernamePolicy({ pattern, maxLength }: UsernameSettings): UsernamePolicy {
+  const source = pattern === undefined ? defaultPattern(maxLength) : anchoredPattern(pattern)
+  const regexp = new RegExp(source, 'u')
+  const description =
+    pattern === undefined
+      ? `3 to ${maxLength} letters, digits, ".", "_" or "-", starting with a letter or digit; case-insensitive`
+      : `At most ${maxLength} characters matching the pattern; case-insensitive`
+  return {
+    pattern: source,
+    configured: pattern !== undefined,
+    maxLength,
+    description,
+    problem(normalized) {
+      // Checked after normalization too: NFKC can turn valid input into something the pattern refuses.
+      if ([...normalized].length > maxLength) return `is longer than ${maxLength} characters once normalized`
+      if (!regexp.test(normalized)) return 'is not a valid username once normalized'
+      // The case fold can lengthen a name ("ß" is "ss"): the key must fit its column too.
+      if ([...usernameKey(normalized)].length > USERNAME_MAX_LENGTH_LIMIT)
+        return 'is too long once case-folded'
+      return lookalikeProblem(normalized)
+    },
+  }
+}
+
+/** The policy at the default settings. */
+export const DEFAULT_USERNAME_POLICY = createUsernamePolicy({
+  pattern: undefined,
+  maxLength: DEFAULT_USERNAME_MAX_LENGTH,
+})
 
 export function normalizeUsername(input: string): string {
   return input.normalize('NFKC')
@@ -29,20 +92,19 @@ export function lookalikeKey(input: string): string {
   return usernameKey(removeConfusables(usernameKey(input))).replace(/[\p{N}._-]/gu, '')
 }
 
-/** Checked after normalization too: NFKC can turn valid input into something the pattern refuses. */
-export function isValidUsername(normalized: string): boolean {
-  return USERNAME_REGEXP.test(normalized)
+/** What is wrong with a new username under the default policy (see createUsernamePolicy), or undefined. */
+export function usernameProblem(normalized: string): string | undefined {
+  return DEFAULT_USERNAME_POLICY.problem(normalized)
 }
 
 /**
- * What is wrong with a new username (NFKC-normalized), as a phrase after "the username", or undefined. Beyond
- * the pattern: no invisible letter (the Hangul fillers are letters that show as nothing), one script (or Latin
- * with Han and kana, Bopomofo or Hangul), and digits of one number system. Existing usernames are not checked:
- * these rules apply to new accounts.
+ * What makes a name pass for another, as a phrase after "the username", or undefined: an invisible letter (the
+ * Hangul fillers are letters that show as nothing), more than one script (but Latin with Han and kana, Bopomofo
+ * or Hangul), or digits of several number systems. Existing usernames are not checked: these rules apply to new
+ * accounts.
  */
-export function usernameProblem(normalized: string): string | undefined {
-  if (!isValidUsername(normalized)) return 'is not a valid username once normalized'
-  // ASCII letters, digits and . _ - are Latin and Common only: nothing below can refuse them.
+function lookalikeProblem(normalized: string): string | undefined {
+  // ASCII letters, digits and symbols are Latin and Common only: nothing below can refuse them.
   if (/^[\x20-\x7e]*$/.test(normalized)) return undefined
   if (INVISIBLE.test(normalized)) return 'holds an invisible character'
   const mixed = mixedScripts([...normalized])

@@ -8,7 +8,7 @@ import { NoContent, problems } from '../http/responses.ts'
 import { deliverInCookie } from '../sessions/refresh-cookie.ts'
 import type { SessionGrant } from '../sessions/session.service.ts'
 import { User, userResponse } from '../users/users.schemas.ts'
-import { ChangePasswordBody, LoginBody, LoginGrant, RegisterBody } from './auth.schemas.ts'
+import { ChangePasswordBody, LoginBody, LoginGrant, registerBody } from './auth.schemas.ts'
 import { readDeviceCookie, setDeviceCookie } from './device-cookie.ts'
 import type { DeviceToken } from './device-tokens.ts'
 import { countCodeChecks, oneFactor, RECENT_AUTHENTICATION_SECONDS } from './factor-proof.ts'
@@ -17,7 +17,8 @@ import { AccessGrant, LoginMfaBody, MfaChallenge, ReauthenticateBody } from './m
 export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app.deps
   const { auth, users } = app.deps.services
-  const { authStates } = app.deps.access
+  const { authStates, usernames } = app.deps.access
+  const RegisterBody = registerBody(usernames)
 
   /** A session's answer: the grant in the body, or its refresh token (and the device token) as cookies. */
   const answerGrant = (

@@ -1,7 +1,7 @@
 // Request and response bodies of the /auth endpoints: each declared once, for validation, serialization,
 // TypeScript types and the OpenAPI document.
 import { Type } from 'typebox'
-import { USERNAME_PATTERN } from '../access/username.ts'
+import { USERNAME_MAX_LENGTH_LIMIT, type UsernamePolicy } from '../access/username.ts'
 import { SessionGrant } from '../sessions/sessions.schemas.ts'
 import { PersonName } from '../users/users.schemas.ts'
 
@@ -28,20 +28,33 @@ const DeviceTokenValue = Type.String({
 /** A password to check against the stored one: any length the stored one could have. */
 const PasswordToCheck = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, writeOnly: true })
 
-export const Username = Type.String({
-  pattern: USERNAME_PATTERN,
-  description: '3 to 32 letters, digits, ".", "_" or "-", starting with a letter or digit; case-insensitive',
-  examples: ['ada'],
-})
+/**
+ * A new username, as the policy says (USERNAME_PATTERN, USERNAME_MAX_LENGTH). At the defaults the schema shows
+ * the pattern alone, whose repetition bounds the length; a configured pattern shows its anchored form and the
+ * maximum length beside it.
+ */
+export function usernameSchema(policy: UsernamePolicy) {
+  const custom = policy.configured
+  return Type.String({
+    pattern: policy.pattern,
+    ...(custom ? { minLength: 1, maxLength: policy.maxLength } : {}),
+    description: policy.description,
+    examples: custom ? undefined : ['ada'],
+  })
+}
 
-export const RegisterBody = Type.Object(
-  { username: Username, password: Password, firstName: PersonName, lastName: PersonName },
-  { additionalProperties: false },
-)
+export const registerBody = (policy: UsernamePolicy) =>
+  Type.Object(
+    { username: usernameSchema(policy), password: Password, firstName: PersonName, lastName: PersonName },
+    { additionalProperties: false },
+  )
+
+/** A name to look up (login, a reset request): any length a username can have. */
+const UsernameToFind = Type.String({ minLength: 1, maxLength: USERNAME_MAX_LENGTH_LIMIT })
 
 export const LoginBody = Type.Object(
   {
-    username: Type.String({ minLength: 1, maxLength: 128 }),
+    username: UsernameToFind,
     password: PasswordToCheck,
     refresh_token_delivery: Type.Optional(
       Type.Union([Type.Literal('body'), Type.Literal('cookie')], {
@@ -88,7 +101,7 @@ export const PasswordResetBody = Type.Object(
 )
 
 export const PasswordResetRequestBody = Type.Object(
-  { username: Type.String({ minLength: 1, maxLength: 128 }) },
+  { username: UsernameToFind },
   { additionalProperties: false },
 )
 

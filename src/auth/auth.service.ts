@@ -6,7 +6,7 @@
 // the devices that hold its device token (lockout.ts, issue 14). For a user with a second factor (issue 15) the
 // right password opens a challenge instead of a session, which a code completes (second-factor-login.ts).
 import type { AuthStateCache } from '../access/auth-state.ts'
-import { lookalikeKey, normalizeUsername, usernameKey, usernameProblem } from '../access/username.ts'
+import { lookalikeKey, normalizeUsername, type UsernamePolicy, usernameKey } from '../access/username.ts'
 import { isUniqueViolation } from '../db/database-errors.ts'
 import type { Transact } from '../db/transact.ts'
 import type { Client, EventContext } from '../events/event.ts'
@@ -90,6 +90,8 @@ export type AuthServiceDeps = {
   clock: Clock
   /** Usernames only the CLI may register (RESERVED_USERNAMES), compared by usernameKey. */
   reservedUsernames: readonly string[]
+  /** What a new username must be (USERNAME_PATTERN, USERNAME_MAX_LENGTH). */
+  usernames: UsernamePolicy
   /** The stand-in recorded for a login name no account has (events/event-recorder.ts, createNameHasher). */
   hashAttemptedName: (usernameKey: string) => string
   /** RATE_LIMIT_WINDOW_SECONDS: a throttled login is recorded once per account and address in this time. */
@@ -124,7 +126,7 @@ export function createAuthService(deps: AuthServiceDeps): AuthService {
     async register(input, options) {
       const username = normalizeUsername(input.username)
       const usernameIssue =
-        usernameProblem(username) ??
+        deps.usernames.problem(username) ??
         (!options.allowReservedUsername && reserved.has(lookalikeKey(username)) ? 'is reserved' : undefined)
       // Checked (breaches included) whether or not the name is taken, which is known only at the insert: a
       // check that ran only for free names would tell taken ones by time.

@@ -2,9 +2,15 @@
 // register() as POST /auth/register, after checking the input against the same schemas and rules. Only the
 // reserved usernames (RESERVED_USERNAMES) are the operator's to use: the CLI may create them.
 
-import { isValidUsername, normalizeUsername, usernameKey, usernameProblem } from '../access/username.ts'
-import { Password, Username } from '../auth/auth.schemas.ts'
+import {
+  createUsernamePolicy,
+  DEFAULT_USERNAME_POLICY,
+  normalizeUsername,
+  usernameKey,
+} from '../access/username.ts'
+import { Password, usernameSchema } from '../auth/auth.schemas.ts'
 import { passwordProblem, USERNAME_IN_PASSWORD_MIN_LENGTH } from '../auth/password-policy.ts'
+import { loadConfig } from '../config/load-config.ts'
 import { CLI_CONTEXT } from '../events/event.ts'
 import { PersonName } from '../users/users.schemas.ts'
 import {
@@ -62,7 +68,8 @@ export const userCreateCommand: Command = {
 Creates a user who can log in at once, under the same rules as POST /auth/register, except that the
 reserved usernames (RESERVED_USERNAMES: admin, root, system, ...) are allowed here.
 
-  <username>          ${ruleOf(Username)}
+  <username>          ${DEFAULT_USERNAME_POLICY.description}
+                      (or as USERNAME_PATTERN and USERNAME_MAX_LENGTH say, when set)
   --first-name NAME   defaults to the username; the user can change it later (PATCH /users/me)
   --last-name NAME    defaults to the username
   --admin             give the admin role as well as user
@@ -83,13 +90,10 @@ Examples:
     const firstName = values['first-name'] ?? username
     const lastName = values['last-name'] ?? username
     const normalized = normalizeUsername(username)
-    const patternProblem = fieldProblem(`The username "${username}"`, Username, username)
+    const usernames = createUsernamePolicy(loadConfig(io.env).usernames)
+    const patternProblem = fieldProblem(`The username "${username}"`, usernameSchema(usernames), username)
     // register() checks the normalized form too, but only after the password has been typed.
-    const normalizedProblem = patternProblem
-      ? undefined
-      : !isValidUsername(normalized)
-        ? 'is not valid once normalized (NFKC)'
-        : usernameProblem(normalized)
+    const normalizedProblem = patternProblem ? undefined : usernames.problem(normalized)
     refuseInvalid([
       patternProblem,
       normalizedProblem && `The username "${username}" ${normalizedProblem}`,

@@ -2,7 +2,14 @@
 // loadConfig reads values and words its error messages from these entries, and the README's configuration
 // table is generated from them (`npm run docs:config`), so none of them can drift.
 import type { LogLevel } from '../lib/logger.ts'
-import { EVENT_FILTERS, ORIGINS, URL_PATH, WEBHOOK_SECRET_HINT, WEBHOOK_SECRETS } from './formats.ts'
+import {
+  EVENT_FILTERS,
+  ORIGINS,
+  URL_PATH,
+  USERNAME_REGEXP,
+  WEBHOOK_SECRET_HINT,
+  WEBHOOK_SECRETS,
+} from './formats.ts'
 import type { Setting, ValuesOf } from './setting.ts'
 
 /** The signing algorithms Tessera supports (src/keys/algorithms.ts knows how to make and use their keys). */
@@ -485,6 +492,19 @@ export const SETTINGS = {
     description: 'argon2id time cost (OWASP minimum with 19 MiB: 2).',
   },
   ARGON2_PARALLELISM: { kind: 'integer', min: 1, max: 16, default: 1, description: 'argon2id lanes.' },
+  USERNAME_PATTERN: {
+    kind: 'string',
+    format: USERNAME_REGEXP,
+    description:
+      'Unset: 3 to USERNAME_MAX_LENGTH letters, digits, `.`, `_` or `-` of one script, starting with a letter or digit. Set: the regular expression a new username must match, whole (Tessera anchors it: `[^@\\s]+@[^@\\s]+` for email addresses), after Unicode NFKC normalization; registration, `tessera user create` and `tessera users import` apply it, login does not. Either way usernames are case-insensitive and may not mix scripts (`аdmin` with a Cyrillic `а`), and the OpenAPI document shows the pattern. Changing it leaves existing usernames as they are.',
+  },
+  USERNAME_MAX_LENGTH: {
+    kind: 'integer',
+    min: 3,
+    max: 254,
+    default: 32,
+    description: 'The longest new username, in characters once normalized (254 fits any email address).',
+  },
   RESERVED_USERNAMES: {
     kind: 'string',
     default:

@@ -1,5 +1,6 @@
 // The forms of text some string settings must have, each with the phrase that says what it accepts (in the
 // error message and the README table). config.schema.ts names them in its declarations.
+import safeRegex from 'safe-regex2'
 import type { Format } from './setting.ts'
 
 // A dotted event type (`login.failed`), a family (`login.*`), or every type (`*`).
@@ -62,4 +63,25 @@ export const ORIGINS: Format = {
       .map((origin) => origin.trim())
       .filter((origin) => origin !== '')
       .every((origin) => ORIGIN.test(origin) && !DEFAULT_PORT.test(origin)),
+}
+
+/** Whether `source` compiles as a JavaScript regular expression in Unicode mode (as Ajv compiles patterns). */
+function compiles(source: string): boolean {
+  try {
+    new RegExp(source, 'u')
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * USERNAME_PATTERN: a regular expression that compiles on its own (so that `a)|(b` cannot undo the anchors the
+ * username policy puts around it) and anchored, with no nested repetition such as `(a+)+`, whose backtracking
+ * can take exponential time on a crafted name (safe-regex2's star-height check, as Fastify's router uses:
+ * cheap, and it errs on the side of refusing).
+ */
+export const USERNAME_REGEXP: Format = {
+  accepts: 'a JavaScript regular expression (Unicode mode) without nested repetition such as `(a+)+`',
+  pattern: (text) => compiles(text) && compiles(`^(?:${text})$`) && safeRegex(`^(?:${text})$`),
 }

@@ -64,6 +64,8 @@ export type Config = {
   argon2: { memoryKib: number; iterations: number; parallelism: number }
   /** RESERVED_USERNAMES: names only the CLI may register. */
   reservedUsernames: string[]
+  /** USERNAME_PATTERN (unset: the built-in rule) and USERNAME_MAX_LENGTH: what a new username must be. */
+  usernames: { pattern: string | undefined; maxLength: number }
   webhooks: WebhooksConfig
   recovery: RecoveryConfig
   lockout: LockoutConfig
@@ -347,6 +349,7 @@ export function loadConfig(env: Env, { serving = false }: { serving?: boolean } 
       parallelism: v.ARGON2_PARALLELISM,
     },
     reservedUsernames: listOf(v.RESERVED_USERNAMES),
+    usernames: { pattern: v.USERNAME_PATTERN, maxLength: v.USERNAME_MAX_LENGTH },
     webhooks: {
       endpoints: (v.WEBHOOK_URL === undefined
         ? []
