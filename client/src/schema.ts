@@ -815,6 +815,8 @@ export interface operations {
                         createdAt: string;
                         /** Format: date-time */
                         updatedAt: string;
+                        /** @description The id the user had in the system they were imported from (`tessera users import`), or null */
+                        externalId: string | null;
                     };
                 };
             };
@@ -1243,6 +1245,8 @@ export interface operations {
                         createdAt: string;
                         /** Format: date-time */
                         updatedAt: string;
+                        /** @description The id the user had in the system they were imported from (`tessera users import`), or null */
+                        externalId: string | null;
                     };
                 };
             };
@@ -2611,6 +2615,8 @@ export interface operations {
                         createdAt: string;
                         /** Format: date-time */
                         updatedAt: string;
+                        /** @description The id the user had in the system they were imported from (`tessera users import`), or null */
+                        externalId: string | null;
                     };
                 };
             };
@@ -2668,6 +2674,8 @@ export interface operations {
                 limit?: number;
                 /** @description The `nextCursor` of the previous page */
                 cursor?: string;
+                /** @description Only the user with this external id (the id they had in the system they were imported from): a page of one, or none */
+                externalId?: string;
             };
             header?: never;
             path?: never;
@@ -2694,6 +2702,8 @@ export interface operations {
                             createdAt: string;
                             /** Format: date-time */
                             updatedAt: string;
+                            /** @description The id the user had in the system they were imported from (`tessera users import`), or null */
+                            externalId: string | null;
                         }[];
                         /** @description Pass as `cursor` for the next page */
                         nextCursor: string | null;
@@ -2767,6 +2777,8 @@ export interface operations {
                         createdAt: string;
                         /** Format: date-time */
                         updatedAt: string;
+                        /** @description The id the user had in the system they were imported from (`tessera users import`), or null */
+                        externalId: string | null;
                     };
                 };
             };
@@ -2963,6 +2975,8 @@ export interface operations {
                         createdAt: string;
                         /** Format: date-time */
                         updatedAt: string;
+                        /** @description The id the user had in the system they were imported from (`tessera users import`), or null */
+                        externalId: string | null;
                     };
                 };
             };
@@ -3055,7 +3069,7 @@ export interface operations {
                 /** @description Only events about this user */
                 user?: string;
                 /** @description A security event type (README, "Security events") */
-                type?: "user.registered" | "login.succeeded" | "login.mfa_required" | "login.failed" | "session.revoked" | "session.reauthenticated" | "session.reuse_detected" | "sessions.revoked_all" | "login.locked" | "login.unlocked" | "mfa.enrollment_started" | "mfa.enabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.disabled" | "password.reset_link_issued" | "password.reset" | "password.changed" | "user.updated" | "user.disabled" | "user.enabled" | "user.deleted" | "role.granted" | "role.revoked" | "key.rotated" | "key.pruned";
+                type?: "user.registered" | "login.succeeded" | "login.mfa_required" | "login.failed" | "session.revoked" | "session.reauthenticated" | "session.reuse_detected" | "sessions.revoked_all" | "login.locked" | "login.unlocked" | "mfa.enrollment_started" | "mfa.enabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.disabled" | "password.reset_link_issued" | "password.reset" | "password.changed" | "user.updated" | "user.disabled" | "user.enabled" | "user.deleted" | "users.imported" | "role.granted" | "role.revoked" | "key.rotated" | "key.pruned";
                 /** @description Only events at or after this time */
                 since?: string;
                 /** @description Only events before this time */
@@ -3089,7 +3103,7 @@ export interface operations {
                              * @description A security event type (README, "Security events")
                              * @enum {string}
                              */
-                            type: "user.registered" | "login.succeeded" | "login.mfa_required" | "login.failed" | "session.revoked" | "session.reauthenticated" | "session.reuse_detected" | "sessions.revoked_all" | "login.locked" | "login.unlocked" | "mfa.enrollment_started" | "mfa.enabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.disabled" | "password.reset_link_issued" | "password.reset" | "password.changed" | "user.updated" | "user.disabled" | "user.enabled" | "user.deleted" | "role.granted" | "role.revoked" | "key.rotated" | "key.pruned";
+                            type: "user.registered" | "login.succeeded" | "login.mfa_required" | "login.failed" | "session.revoked" | "session.reauthenticated" | "session.reuse_detected" | "sessions.revoked_all" | "login.locked" | "login.unlocked" | "mfa.enrollment_started" | "mfa.enabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.disabled" | "password.reset_link_issued" | "password.reset" | "password.changed" | "user.updated" | "user.disabled" | "user.enabled" | "user.deleted" | "users.imported" | "role.granted" | "role.revoked" | "key.rotated" | "key.pruned";
                             /** Format: date-time */
                             at: string;
                             actor: {
@@ -3146,6 +3160,14 @@ export interface operations {
                                 expiresIn?: number;
                                 /** @description the fields changed */
                                 fields?: ("firstName" | "lastName")[];
+                                /** @description the kind of source: `sqlite`, `csv` or `jsonl` */
+                                source?: string;
+                                /** @description how many users it added */
+                                imported?: number;
+                                /** @description rows whose external id a user already had */
+                                alreadyImported?: number;
+                                /** @description rows refused, each with its reason in the report */
+                                skipped?: number;
                                 /** @description the role */
                                 role?: string;
                                 /** @description the key id */
@@ -3229,7 +3251,7 @@ export interface operations {
                              * @description A security event type (README, "Security events")
                              * @enum {string}
                              */
-                            type: "user.registered" | "login.succeeded" | "login.mfa_required" | "login.failed" | "session.revoked" | "session.reauthenticated" | "session.reuse_detected" | "sessions.revoked_all" | "login.locked" | "login.unlocked" | "mfa.enrollment_started" | "mfa.enabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.disabled" | "password.reset_link_issued" | "password.reset" | "password.changed" | "user.updated" | "user.disabled" | "user.enabled" | "user.deleted" | "role.granted" | "role.revoked" | "key.rotated" | "key.pruned";
+                            type: "user.registered" | "login.succeeded" | "login.mfa_required" | "login.failed" | "session.revoked" | "session.reauthenticated" | "session.reuse_detected" | "sessions.revoked_all" | "login.locked" | "login.unlocked" | "mfa.enrollment_started" | "mfa.enabled" | "mfa.recovery_codes_regenerated" | "mfa.recovery_code_used" | "mfa.disabled" | "password.reset_link_issued" | "password.reset" | "password.changed" | "user.updated" | "user.disabled" | "user.enabled" | "user.deleted" | "users.imported" | "role.granted" | "role.revoked" | "key.rotated" | "key.pruned";
                             /** Format: date-time */
                             at: string;
                             actor: {
@@ -3286,6 +3308,14 @@ export interface operations {
                                 expiresIn?: number;
                                 /** @description the fields changed */
                                 fields?: ("firstName" | "lastName")[];
+                                /** @description the kind of source: `sqlite`, `csv` or `jsonl` */
+                                source?: string;
+                                /** @description how many users it added */
+                                imported?: number;
+                                /** @description rows whose external id a user already had */
+                                alreadyImported?: number;
+                                /** @description rows refused, each with its reason in the report */
+                                skipped?: number;
                                 /** @description the role */
                                 role?: string;
                                 /** @description the key id */

@@ -18,6 +18,15 @@ export interface PasswordHasher {
   needsRehash(passwordHash: string): boolean
 }
 
+// The whole forms of the hashes verify() reads, for an import to refuse any other before it is stored.
+const BCRYPT_HASH = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/
+const ARGON2_HASH = /^\$argon2(?:id|i|d)\$v=(?:16|19)\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/
+
+/** Whether verify() can read this stored hash: bcrypt ($2a$, $2b$, $2y$, as Flask-Bcrypt writes) or argon2. */
+export function isReadableHash(passwordHash: string): boolean {
+  return BCRYPT_HASH.test(passwordHash) || ARGON2_HASH.test(passwordHash)
+}
+
 // `Algorithm` is a const enum in the package's types; its runtime value for argon2id is 2.
 const ARGON2ID = 2 as Algorithm
 const BCRYPT_PREFIX = /^\$2[aby]\$\d\d\$/

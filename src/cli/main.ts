@@ -24,6 +24,7 @@ import {
   userUnlockCommand,
 } from './user-admin.commands.ts'
 import { userCreateCommand } from './user-create.command.ts'
+import { userImportCommand, usersImportCommand } from './user-import.command.ts'
 import { userListCommand } from './user-list.command.ts'
 import { webhooksListCommand, webhooksRetryCommand } from './webhooks.commands.ts'
 
@@ -34,6 +35,8 @@ const COMMANDS: readonly Command[] = [
   restoreCommand,
   userCreateCommand,
   userListCommand,
+  userImportCommand,
+  usersImportCommand,
   userGrantAdminCommand,
   userRevokeAdminCommand,
   userEnableCommand,

@@ -161,6 +161,17 @@ export const EVENT_TYPES = {
     when: 'An admin deleted the user (`DELETE /users/{id}`); their sessions went with them.',
     detail: Type.Object({ username: Type.String({ description: 'the username the account had' }) }),
   },
+  'users.imported': {
+    when:
+      '`tessera user import` added users from another system (issue 18): one event per run that imported any, ' +
+      'not one per user, so that a million imported users do not bury the log or flood the webhooks.',
+    detail: Type.Object({
+      source: Type.String({ description: 'the kind of source: `sqlite`, `csv` or `jsonl`' }),
+      imported: Type.Integer({ minimum: 1, description: 'how many users it added' }),
+      alreadyImported: Type.Integer({ minimum: 0, description: 'rows whose external id a user already had' }),
+      skipped: Type.Integer({ minimum: 0, description: 'rows refused, each with its reason in the report' }),
+    }),
+  },
   'role.granted': {
     when: 'An admin or `tessera user grant-admin` gave the user a role: one event per role.',
     detail: Type.Object({ role: Type.String({ description: 'the role' }) }),
