@@ -46,7 +46,7 @@ export interface UserRepository {
   findTaken(
     usernameKeys: string[],
     externalIds: string[],
-  ): Promise<{ usernameKeys: Map<string, string | null>; externalIds: Set<string> }>
+  ): Promise<{ usernameKeys: Set<string>; externalIds: Set<string> }>
   findCredentials(usernameKey: string): Promise<{ user: User; passwordHash: string } | undefined>
   findPasswordHash(id: string): Promise<string | undefined>
   /** Users in creation order, after the given id. */
@@ -178,6 +178,12 @@ export function createUserRepository(db: Db): UserRepository {
     return row && toUser(row)
   }
 
+  /** The user whose unique `column` holds `value`. */
+  const findOneBy = async (column: 'username_key' | 'external_id', value: string) => {
+    const row = await db.selectFrom('users').select(USER_COLUMNS).where(column, '=', value).executeTakeFirst()
+    return row && toUser(row)
+  }
+
   return {
     async insert(user) {
       const row = toRow(user)
@@ -193,40 +199,22 @@ export function createUserRepository(db: Db): UserRepository {
       const [byKey, byExternalId] = await Promise.all([
         usernameKeys.length === 0
           ? []
-          : db
-              .selectFrom('users')
-              .select(['username_key', 'external_id'])
-              .where('username_key', 'in', usernameKeys)
-              .execute(),
+          : db.selectFrom('users').select('username_key').where('username_key', 'in', usernameKeys).execute(),
         externalIds.length === 0
           ? []
           : db.selectFrom('users').select('external_id').where('external_id', 'in', externalIds).execute(),
       ])
       return {
-        usernameKeys: new Map(byKey.map((row) => [row.username_key, row.external_id])),
+        usernameKeys: new Set(byKey.map((row) => row.username_key)),
         externalIds: new Set(byExternalId.map((row) => row.external_id ?? '')),
       }
     },
 
-    async findByExternalId(externalId) {
-      const row = await db
-        .selectFrom('users')
-        .select(USER_COLUMNS)
-        .where('external_id', '=', externalId)
-        .executeTakeFirst()
-      return row && toUser(row)
-    },
+    findByExternalId: (externalId) => findOneBy('external_id', externalId),
 
     findById: (id) => findById(db, id),
 
-    async findByUsernameKey(usernameKey) {
-      const row = await db
-        .selectFrom('users')
-        .select(USER_COLUMNS)
-        .where('username_key', '=', usernameKey)
-        .executeTakeFirst()
-      return row && toUser(row)
-    },
+    findByUsernameKey: (usernameKey) => findOneBy('username_key', usernameKey),
 
     async findCredentials(usernameKey) {
       const row = await db
