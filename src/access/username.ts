@@ -59,6 +59,11 @@ export function createUsernamePolicy({ pattern, maxLength }: UsernameSettings): 
     problem(normalized) {
       // Checked after normalization too: NFKC can turn valid input into something the pattern refuses.
       if ([...normalized].length > maxLength) return `is longer than ${maxLength} characters once normalized`
+      // Whatever the pattern allows (`.+`, an email pattern's `[^@\s]`): no control, format or unassigned
+      // character (NUL breaks PostgreSQL's text), no line separator, and no space at either end, which would
+      // make "admin " another name than "admin" to the eye of no one.
+      if (CONTROL_OR_SEPARATOR.test(normalized)) return 'holds a control or invisible character'
+      if (/^\s|\s$/u.test(normalized)) return 'begins or ends with a space'
       if (!regexp.test(normalized)) return 'is not a valid username once normalized'
       // The case fold can lengthen a name ("ß" is "ss"): the key must fit its column too.
       if ([...usernameKey(normalized)].length > USERNAME_MAX_LENGTH_LIMIT)
@@ -67,6 +72,8 @@ export function createUsernamePolicy({ pattern, maxLength }: UsernameSettings): 
     },
   }
 }
+
+const CONTROL_OR_SEPARATOR = /[\p{C}\p{Zl}\p{Zp}]/u
 
 /** The policy at the default settings. */
 export const DEFAULT_USERNAME_POLICY = createUsernamePolicy({

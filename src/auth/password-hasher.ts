@@ -20,11 +20,44 @@ export interface PasswordHasher {
 
 // The whole forms of the hashes verify() reads, for an import to refuse any other before it is stored.
 const BCRYPT_HASH = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/
-const ARGON2_HASH = /^\$argon2(?:id|i|d)\$v=(?:16|19)\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/
 
-/** Whether verify() can read this stored hash: bcrypt ($2a$, $2b$, $2y$, as Flask-Bcrypt writes) or argon2. */
-export function isReadableHash(passwordHash: string): boolean {
-  return BCRYPT_HASH.test(passwordHash) || ARGON2_HASH.test(passwordHash)
+// What a stored hash may ask verify() to spend. A hash is the cost of every check of it, and an imported one
+// (or one written to the database by other means) could ask for days of bcrypt or gigabytes of argon2: a few
+// wrong guesses at that account would then hold every hash slot, and nobody could log in. bcrypt: Flask-Bcrypt
+// writes cost 12; 15 takes seconds. argon2: up to 256 MiB (or ARGON2_MEMORY_KIB if higher), 10 passes (or
+// ARGON2_ITERATIONS), 16 lanes; a salt of 8 bytes and a hash of 16 at least (RFC 9106), or it is no hash.
+const BCRYPT_COSTS = { min: 4, max: 15 }
+const ARGON2_LIMITS = { memoryKib: 262_144, iterations: 10, parallelism: 16, saltBytes: 8, hashBytes: 16 }
+const ARGON2_PARTS =
+  /^\$argon2(?:id|i|d)\$v=(?:16|19)\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/
+
+/** Bytes of unpadded base64. */
+const base64Bytes = (text: string) => Math.floor((text.length * 3) / 4)
+
+/**
+ * Whether verify() reads this stored hash: bcrypt ($2a$, $2b$, $2y$, as Flask-Bcrypt writes) or argon2, each
+ * within the costs above (`params`: this server's own argon2 parameters, which are always within).
+ */
+export function isReadableHash(
+  passwordHash: string,
+  params?: Pick<Argon2Params, 'memoryKib' | 'iterations'>,
+): boolean {
+  if (BCRYPT_HASH.test(passwordHash)) {
+    const cost = Number(passwordHash.slice(4, 6))
+    return cost >= BCRYPT_COSTS.min && cost <= BCRYPT_COSTS.max
+  }
+  const parts = ARGON2_PARTS.exec(passwordHash)
+  if (!parts) return false
+  const [m, t, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])]
+  return (
+    m <= Math.max(ARGON2_LIMITS.memoryKib, params?.memoryKib ?? 0) &&
+    t >= 1 &&
+    t <= Math.max(ARGON2_LIMITS.iterations, params?.iterations ?? 0) &&
+    p >= 1 &&
+    p <= ARGON2_LIMITS.parallelism &&
+    base64Bytes(parts[4] ?? '') >= ARGON2_LIMITS.saltBytes &&
+    base64Bytes(parts[5] ?? '') >= ARGON2_LIMITS.hashBytes
+  )
 }
 
 // `Algorithm` is a const enum in the package's types; its runtime value for argon2id is 2.
@@ -144,6 +177,8 @@ export function createPasswordHasher(
     hash: (password, requester = {}) => limit(requester, () => argon2Hash(password, options)),
 
     async verify(passwordHash, password, requester = {}) {
+      // A hash past the costs it may ask for is refused without being run (see isReadableHash).
+      if (!isReadableHash(passwordHash, params)) return false
       if (BCRYPT_PREFIX.test(passwordHash)) {
         const bytes = Buffer.from(password, 'utf8')
         const tooLong = bytes.length > BCRYPT_MAX_BYTES

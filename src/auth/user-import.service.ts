@@ -29,7 +29,9 @@ export const SKIP_REASONS = {
   missing_field: 'a required field (username, password) is empty or missing',
   invalid_username: 'the username is not valid under the username policy',
   invalid_name: 'the first or last name is not valid',
-  invalid_hash: 'the password hash is neither bcrypt ($2a$, $2b$, $2y$) nor argon2',
+  invalid_hash:
+    'the password hash is neither bcrypt ($2a$, $2b$, $2y$, cost 4 to 15) nor argon2 (at most 256 MiB, 10 passes, 16 lanes)',
+  invalid_external_id: 'the id is longer than 128 characters or holds a control or invisible character',
   username_taken: 'the username is, once normalized, that of a user Tessera already has',
   duplicate_username: 'the username is, once normalized, that of an earlier row of the source',
   duplicate_external_id: 'an earlier row of the source has the same id',
@@ -102,6 +104,7 @@ export function createUserImporter(deps: UserImporterDeps) {
 
   /** The user a row makes, or why it is skipped (before any lookup). */
   function candidateOf(row: ImportRow, now: number): Candidate | Omit<Skipped, 'line' | 'externalId'> {
+    const externalId = row.externalId?.trim() || null
     const rawName = row.username?.trim() ?? ''
     const username = normalizeUsername(rawName)
     const skip = (reason: SkipReason, detail: string = SKIP_REASONS[reason]) => ({
@@ -111,6 +114,10 @@ export function createUserImporter(deps: UserImporterDeps) {
     })
     const hash = row.passwordHash?.trim() ?? ''
     if (rawName === '' || hash === '') return skip('missing_field')
+    // As GET /users?externalId= takes it, and as the column holds it.
+    if (externalId !== null && ([...externalId].length > 128 || /[\p{C}\p{Zl}\p{Zp}]/u.test(externalId))) {
+      return skip('invalid_external_id')
+    }
     const problem = usernames.problem(username)
     if (problem) return skip('invalid_username', `the username ${problem}`)
     if (!isReadableHash(hash)) return skip('invalid_hash')
@@ -130,7 +137,7 @@ export function createUserImporter(deps: UserImporterDeps) {
         roles: ['user'],
         createdAt: now,
         updatedAt: now,
-        externalId: row.externalId?.trim() || null,
+        externalId,
       },
     }
   }
@@ -213,7 +220,9 @@ export function createUserImporter(deps: UserImporterDeps) {
         // Repeats within the source, found before any lookup: the first row of a name or id wins.
         const sameId =
           externalId === null ? undefined : options.seen.claim('externalId', externalId, row.line)
-        const sameName = options.seen.claim('username', made.user.usernameKey, row.line)
+        // A row skipped for its id does not claim its name: a later row may have it.
+        const sameName =
+          sameId === undefined ? options.seen.claim('username', made.user.usernameKey, row.line) : undefined
         if (sameId !== undefined || sameName !== undefined) {
           const reason = sameId !== undefined ? 'duplicate_external_id' : 'duplicate_username'
           skipRow({

@@ -87,8 +87,9 @@ Examples:
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(NAME, args, OPTIONS, ['username'])
     const username = positionals[0] ?? ''
-    const firstName = values['first-name'] ?? username
-    const lastName = values['last-name'] ?? username
+    // A name is at most 100 characters; a username may be longer (an email address under USERNAME_PATTERN).
+    const firstName = values['first-name'] ?? username.slice(0, 100)
+    const lastName = values['last-name'] ?? username.slice(0, 100)
     const normalized = normalizeUsername(username)
     const usernames = createUsernamePolicy(loadConfig(io.env).usernames)
     const patternProblem = fieldProblem(`The username "${username}"`, usernameSchema(usernames), username)

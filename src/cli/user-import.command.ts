@@ -108,7 +108,10 @@ function printReport(report: ImportReport, source: string, io: Io): void {
     writeLine(io.stdout, `  ${reason}: ${count}`)
   }
   for (const skip of report.skips.slice(0, SKIPS_PRINTED)) {
-    const who = [skip.externalId === null ? '' : `id ${skip.externalId}`, skip.username ?? '']
+    const who = [
+      skip.externalId === null ? '' : `id ${printable(skip.externalId)}`,
+      printable(skip.username ?? ''),
+    ]
       .filter((part) => part !== '')
       .join(', ')
     writeLine(io.stdout, `  line ${skip.line}${who ? ` (${who})` : ''}: ${skip.reason}: ${skip.detail}`)
@@ -159,4 +162,15 @@ export const usersImportCommand: Command = {
   ...userImportCommand,
   name: 'users import',
   summary: 'Same as "user import"',
+}
+
+/**
+ * A value from the source, as the text report prints it: control and invisible characters escaped (`\u001b`),
+ * so that a row cannot clear the terminal or forge a line of the report. The --json report escapes them itself.
+ */
+function printable(value: string): string {
+  return value.replace(
+    /[\p{C}\p{Zl}\p{Zp}]/gu,
+    (char) => `\\u${char.codePointAt(0)?.toString(16).padStart(4, '0')}`,
+  )
 }

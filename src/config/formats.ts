@@ -76,12 +76,45 @@ function compiles(source: string): boolean {
 }
 
 /**
+ * Whether a group holding an alternation (`|`, at any depth) is repeated without bound (`*`, `+`, `{n,}`,
+ * `{n,m}` with m above 1): `(a|a)*` and `(\w|[a-z.])+` backtrack exponentially on a name that almost matches,
+ * and safe-regex2 does not see it (it counts nested repetition only). A scan, not a parser: escapes and
+ * character classes are skipped, and it errs on the side of refusing.
+ */
+export function repeatsAlternation(pattern: string): boolean {
+  const groups: boolean[] = [] // per open group: whether it holds a `|`
+  let inClass = false
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i]
+    if (char === '\\') {
+      i++
+      continue
+    }
+    if (inClass) {
+      if (char === ']') inClass = false
+      continue
+    }
+    if (char === '[') inClass = true
+    else if (char === '(') groups.push(false)
+    else if (char === '|' && groups.length > 0) groups[groups.length - 1] = true
+    else if (char === ')') {
+      const alternates = groups.pop() ?? false
+      if (alternates && /^(?:[*+]|\{\d+,(?:\d*[2-9]\d*|\d{2,})?\})/.test(pattern.slice(i + 1))) return true
+      if (alternates && groups.length > 0) groups[groups.length - 1] = true
+    }
+  }
+  return false
+}
+
+/**
  * USERNAME_PATTERN: a regular expression that compiles on its own (so that `a)|(b` cannot undo the anchors the
- * username policy puts around it) and anchored, with no nested repetition such as `(a+)+`, whose backtracking
- * can take exponential time on a crafted name (safe-regex2's star-height check, as Fastify's router uses:
- * cheap, and it errs on the side of refusing).
+ * username policy puts around it) and anchored, with no nested repetition such as `(a+)+` (safe-regex2's
+ * star-height check, as Fastify's router uses) and no repeated alternation such as `(a|b)+`, whose
+ * backtracking can take exponential time on a crafted name. Cheap, and it errs on the side of refusing.
  */
 export const USERNAME_REGEXP: Format = {
-  accepts: 'a JavaScript regular expression (Unicode mode) without nested repetition such as `(a+)+`',
-  pattern: (text) => compiles(text) && compiles(`^(?:${text})$`) && safeRegex(`^(?:${text})$`),
+  accepts:
+    'a JavaScript regular expression (Unicode mode) without nested repetition such as `(a+)+` or repeated alternation such as `(a|b)+`',
+  pattern: (text) =>
+    compiles(text) && compiles(`^(?:${text})$`) && safeRegex(`^(?:${text})$`) && !repeatsAlternation(text),
 }

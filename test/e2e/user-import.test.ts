@@ -234,6 +234,40 @@ describe('tessera user import (issue 18)', () => {
     assert.match(text.stdout, /Imported 0 users .*\nAlready imported .*: 2\nSkipped: 1\n {2}missing_field: 1/)
   })
 
+  it('skips hashes that ask more than a check may spend, ids too long or with control characters, and lets a later row have the name of a row skipped for its id', async () => {
+    const source = join(dir, 'hostile.jsonl')
+    const hash = bcryptHash('hostile password', 4)
+    const salt = 'c2FsdHNhbHRzYWx0c2FsdA'
+    const digest = 'aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA'
+    const rows = [
+      { id: 'h-1', username: 'slowpoke', password: `$2b$31$${'a'.repeat(53)}` },
+      { id: 'h-2', username: 'bigmem', password: `$argon2id$v=19$m=8000000,t=1,p=1$${salt}$${digest}` },
+      { id: 'x'.repeat(129), username: 'longid', password: hash },
+      { id: 'ctl\u001b[2J', username: 'ctlid', password: hash },
+      { id: 'h-5', username: 'first', password: hash },
+      { id: 'h-5', username: 'bob', password: hash },
+      { id: 'h-7', username: 'bob', password: hash },
+    ]
+    writeFileSync(source, `${rows.map((row) => JSON.stringify(row)).join('\n')}\n`)
+    const report = await importJson([source])
+    assert.deepEqual(
+      report.skips.map((skip) => [skip.line, skip.reason]),
+      [
+        [1, 'invalid_hash'],
+        [2, 'invalid_hash'],
+        [3, 'invalid_external_id'],
+        [4, 'invalid_external_id'],
+        [6, 'duplicate_external_id'],
+      ],
+    )
+    assert.equal(report.imported, 2, 'first, and bob from line 7')
+    await login(t.app, 'bob', 'hostile password')
+    // The text report escapes what a row could use to clear the terminal or forge a line.
+    const text = await tessera(['user', 'import', '--dry-run', source])
+    assert.ok(!text.stdout.includes('\u001b'), 'no raw escape character')
+    assert.match(text.stdout, /id ctl\\u001b\[2J/)
+  })
+
   it('imports, registers and signs in users whose usernames are email addresses, with USERNAME_PATTERN', async () => {
     const emails = join(dir, 'emails.jsonl')
     const long = `${'a'.repeat(40)}@example.com`
@@ -297,7 +331,14 @@ describe('tessera user import (issue 18)', () => {
   })
 
   it('refuses to start on a USERNAME_PATTERN that does not compile, escapes its anchors, or may backtrack without end', () => {
-    for (const pattern of ['[a-z', 'a)|(b', '(a+)+@x']) {
+    for (const pattern of [
+      '[a-z',
+      'a)|(b',
+      '(a+)+@x',
+      '(a|a)*',
+      '(?:a|a)+',
+      '(\\w|[a-z.])+@[a-z]+\\.[a-z]+',
+    ]) {
       assert.throws(
         () => loadConfig({ NODE_ENV: 'test', USERNAME_PATTERN: pattern }),
         /USERNAME_PATTERN must be/,

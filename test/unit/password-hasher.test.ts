@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { before, describe, it } from 'node:test'
 import { type Algorithm, hash as argon2Hash } from '@node-rs/argon2'
 import { hash as bcryptHash } from '@node-rs/bcrypt'
-import { createPasswordHasher } from '../../src/auth/password-hasher.ts'
+import { createPasswordHasher, isReadableHash } from '../../src/auth/password-hasher.ts'
 
 // Cheap but distinct from every default, so that the hash shows the configured values were used.
 const PARAMS = { memoryKib: 2048, iterations: 2, parallelism: 2 }
@@ -42,6 +42,25 @@ describe('createPasswordHasher', () => {
   })
 
   describe('verify', () => {
+    it('refuses, without running it, a stored hash that asks for more than a check may spend (days of bcrypt, gigabytes of argon2)', async () => {
+      const salt = 'c2FsdHNhbHRzYWx0c2FsdA'
+      const digest = 'aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA'
+      const started = performance.now()
+      for (const absurd of [
+        `$2b$31$${'a'.repeat(53)}`,
+        `$argon2id$v=19$m=8000000,t=1,p=1$${salt}$${digest}`,
+        `$argon2id$v=19$m=1024,t=1000,p=1$${salt}$${digest}`,
+        `$argon2id$v=19$m=1024,t=1,p=255$${salt}$${digest}`,
+        `$argon2id$v=19$m=1024,t=1,p=1$c2E$${digest}`,
+      ]) {
+        assert.equal(isReadableHash(absurd), false, absurd)
+        assert.equal(await hasher.verify(absurd, PASSWORD), false, absurd)
+      }
+      assert.ok(performance.now() - started < 1000, 'none was run')
+      assert.equal(isReadableHash(`$2b$12$${'a'.repeat(53)}`), true, "Flask-Bcrypt's cost 12")
+      assert.equal(isReadableHash(stored), true, 'what this server writes')
+    })
+
     it('is true for the password', async () => {
       assert.equal(await hasher.verify(stored, PASSWORD), true)
     })

@@ -2,7 +2,12 @@
 // this Node knows, or a new script's letters would be checked against no script at all.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { KNOWN_SCRIPT, normalizeUsername, usernameProblem } from '../../src/access/username.ts'
+import {
+  createUsernamePolicy,
+  KNOWN_SCRIPT,
+  normalizeUsername,
+  usernameProblem,
+} from '../../src/access/username.ts'
 
 describe('the username rules (issue 11)', () => {
   it("lists every script of this Node's Unicode: each assigned character belongs to one, or to Common or Inherited", () => {
@@ -38,5 +43,20 @@ describe('the username rules (issue 11)', () => {
     assert.match(usernameProblem('김たろう') ?? '', /mixes scripts \(Hangul, Hiragana\)/)
     assert.equal(usernameProblem('kim김金'), undefined)
     assert.equal(usernameProblem('taro太郎たろう'), undefined)
+  })
+})
+
+describe('a configured USERNAME_PATTERN (issue 18)', () => {
+  it('still refuses control and invisible characters, line separators and spaces at either end, whatever it allows', () => {
+    const email = createUsernamePolicy({ pattern: '[^@\\s]+@[^@\\s]+\\.[^@\\s]+', maxLength: 254 })
+    assert.equal(email.problem('ada@example.com'), undefined)
+    for (const name of ['ada\u0000@example.com', 'ada\u0007@x.io', 'admin\u0085@x.io', 'ada\u200b@x.io']) {
+      assert.match(String(email.problem(name)), /control or invisible/, JSON.stringify(name))
+    }
+    const anything = createUsernamePolicy({ pattern: '.+', maxLength: 254 })
+    for (const name of ['admin ', ' admin'])
+      assert.equal(anything.problem(name), 'begins or ends with a space')
+    assert.match(String(anything.problem('admin\u2028')), /control or invisible/)
+    assert.equal(anything.problem('ad min'), undefined)
   })
 })
