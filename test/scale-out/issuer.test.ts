@@ -36,6 +36,10 @@ describe('issue 11: instances over one PostgreSQL with the default issuer', () =
 
   it('each warns at start that its issuer is its own address, and a token from one is refused by the other', async () => {
     for (const server of [a, b]) {
+      // Logged just after the start line, which is what the server's start waited for: it may still be on its way.
+      for (let tries = 0; tries < 50 && !WARNING.test(server.output()); tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
       const line = server
         .output()
         .split('\n')
