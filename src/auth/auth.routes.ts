@@ -3,6 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
+import type { AccessState } from '../access/auth-state.ts'
 import { anonymousContext, clientOf, contextOf } from '../events/event.ts'
 import { NoContent, problems } from '../http/responses.ts'
 import { deliverInCookie } from '../sessions/refresh-cookie.ts'
@@ -18,6 +19,18 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { config } = app.deps
   const { auth, users } = app.deps.services
   const { authStates, usernames } = app.deps.access
+  // GET /auth/me's answer, made once per remembered state (a state is replaced, never changed, when it is
+  // read again): formatting its two dates was the largest cost of the handler (issue 19). Kept as long as
+  // the cache holds the state, and no longer.
+  const answers = new WeakMap<AccessState, ReturnType<typeof userResponse>>()
+  const answerOf = (state: AccessState) => {
+    let answer = answers.get(state)
+    if (!answer) {
+      answer = userResponse({ id: state.userId, ...state })
+      answers.set(state, answer)
+    }
+    return answer
+  }
   const RegisterBody = registerBody(usernames)
 
   /** A session's answer: the grant in the body, or its refresh token (and the device token) as cookies. */
@@ -179,11 +192,16 @@ export const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: User },
       },
     },
-    async (request) => {
+    // Not an async function: a remembered state is answered without a promise (as the auth check is).
+    (request) => {
       // The state the auth check just read (from the cache, mostly): no database read per request.
-      const state = await authStates.get(request.auth.sessionId)
-      if (!state) return userResponse(await users.get(request.auth.userId))
-      return userResponse({ id: state.userId, ...state })
+      const state = authStates.get(request.auth.sessionId)
+      if (state instanceof Promise) {
+        return state.then((loaded) =>
+          loaded ? answerOf(loaded) : users.get(request.auth.userId).then(userResponse),
+        )
+      }
+      return state ? answerOf(state) : users.get(request.auth.userId).then(userResponse)
     },
   )
 
