@@ -1,0 +1,26 @@
+// One compiled response serializer for every route and status whose schema is the same. Nearly every route
+// declares its problems (401, 413, 414, 415, 429...) as `$ref: Problem`, and Fastify compiles a serializer for
+// each route, status and plugin context: hundreds of copies of a few functions, each with its own generated
+// code (11 MB of RSS at `ready`; issue 19, docs/decisions/0019-memory-and-hot-path.md).
+import SerializerSelector from '@fastify/fast-json-stringify-compiler'
+
+/** Fastify's own serializer factory (fast-json-stringify), sharing what it compiles within one app. */
+export function sharedSerializers(): SerializerSelector.SerializerFactory {
+  const build = SerializerSelector()
+  const compiled = new Map<string, SerializerSelector.Serializer>()
+  return (externalSchemas, options) => {
+    const compile = build(externalSchemas, options)
+    // A serializer depends on the route's schema, the shared schemas its $refs name, and the options: all
+    // three are in the key, so that a plugin context with schemas of its own never gets another's.
+    const context = JSON.stringify([externalSchemas, options])
+    return (route) => {
+      const key = `${context}\n${JSON.stringify(route.schema)}`
+      let serialize = compiled.get(key)
+      if (!serialize) {
+        serialize = compile(route)
+        compiled.set(key, serialize)
+      }
+      return serialize
+    }
+  }
+}
