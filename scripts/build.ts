@@ -1,0 +1,84 @@
+// `npm run build` (and `prepare`, at every `npm install` / `npm ci`): the production build that `npm start` and
+// the systemd unit run, made by esbuild into dist/node/. Two entries, server.js (what src/server.ts does when run)
+// and tessera.js (the command line), sharing chunks; every dynamic import() stays a chunk of its own, loaded
+// when first used. docs/decisions/0018-production-build.md says what is bundled and why.
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { build, type Plugin } from 'esbuild'
+
+const ROOT = new URL('..', import.meta.url).pathname
+/**
+ * Two levels below the root, like the sources (src/http/...): the few modules that find a file of the
+ * repository by a path relative to their own (account-page.ts: '../../account/') find it from here too.
+ */
+export const OUT_DIR = `${ROOT}dist/node/`
+/** Written last: its time is the build's, which bin/build-state.js compares with the sources'. */
+export const STAMP = `${OUT_DIR}build-stamp.json`
+
+// Left to node_modules, loaded as they are: native addons (a .node file per platform), and packages that read
+// files next to their own source (swagger-ui's assets). Packages a module loads through createRequire (pg,
+// ioredis, the rate limiter's stores: only when configured) are not seen by the bundler, and stay there too.
+const EXTERNAL = ['@node-rs/argon2', '@node-rs/bcrypt', '@fastify/swagger-ui']
+
+// The entries call serve() and cli() themselves: in a bundle, `import.meta.main` would be true in whichever
+// chunk a module lands in when that chunk is an entry, so every module's own check is turned off (define, below).
+const ENTRIES: Record<string, string> = {
+  server: `import { serve } from '${ROOT}src/server.ts'\nawait serve()\n`,
+  tessera: `import { cli } from '${ROOT}src/cli/main.ts'\nawait cli()\n`,
+}
+
+const entries: Plugin = {
+  name: 'tessera-entries',
+  setup(build) {
+    build.onResolve({ filter: /^entry:/ }, (args) => ({ path: args.path.slice(6), namespace: 'entry' }))
+    build.onLoad({ filter: /.*/, namespace: 'entry' }, (args) => ({
+      contents: ENTRIES[args.path] ?? '',
+      loader: 'ts',
+      resolveDir: ROOT,
+    }))
+  },
+}
+
+export async function buildProduction(): Promise<void> {
+  const started = performance.now()
+  const result = await build({
+    entryPoints: Object.keys(ENTRIES).map((name) => ({ in: `entry:${name}`, out: name })),
+    plugins: [entries],
+    absWorkingDir: ROOT,
+    outdir: OUT_DIR,
+    // Chunks beside the entries: at the same depth (OUT_DIR, above).
+    chunkNames: '[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node24',
+    external: EXTERNAL,
+    define: { 'import.meta.main': 'false' },
+    // Bundled CommonJS packages call require() for Node's own modules; an ES module has none of its own.
+    banner: {
+      js: "import { createRequire as __tesseraRequire } from 'node:module';const require = __tesseraRequire(import.meta.url);",
+    },
+    minify: true,
+    sourcemap: 'linked',
+    write: false,
+    logLevel: 'warning',
+  })
+  // Each file replaced at once (written beside, then renamed): a server starting, or one already running and
+  // loading a chunk on first use, never reads a half-written file. Files of earlier builds are left: a server
+  // still running one may yet load its chunks (their names change with their content).
+  mkdirSync(OUT_DIR, { recursive: true })
+  for (const file of result.outputFiles) writeAtomically(file.path, file.contents)
+  const scripts = result.outputFiles.filter((file) => file.path.endsWith('.js')).length
+  writeAtomically(STAMP, `${JSON.stringify({ builtAt: new Date().toISOString(), scripts })}\n`)
+  const ms = Math.round(performance.now() - started)
+  console.error(`tessera: built ${scripts} scripts into dist/node/ in ${ms} ms`)
+}
+
+function writeAtomically(path: string, contents: string | Uint8Array): void {
+  const temporary = `${dirname(path)}/.${process.pid}-${path.slice(path.lastIndexOf('/') + 1)}`
+  writeFileSync(temporary, contents)
+  renameSync(temporary, path)
+}
+
+if (import.meta.main) await buildProduction()
