@@ -18,7 +18,10 @@ export const STAMP = `${OUT_DIR}build-stamp.json`
 // Left to node_modules, loaded as they are: native addons (a .node file per platform), and packages that read
 // files next to their own source (swagger-ui's assets). Packages a module loads through createRequire (pg,
 // ioredis, the rate limiter's stores: only when configured) are not seen by the bundler, and stay there too.
-const EXTERNAL = ['@node-rs/argon2', '@node-rs/bcrypt', '@fastify/swagger-ui']
+// prom-client, a CommonJS package our code import()s for its named exports (metrics are off by default): a
+// split chunk of a bundled CommonJS module exports only `default`, where Node also gives the named ones, so
+// `new AggregatorRegistry()` found undefined (WORKERS with METRICS_PORT failed to start from the build).
+const EXTERNAL = ['@node-rs/argon2', '@node-rs/bcrypt', '@fastify/swagger-ui', 'prom-client']
 
 // The entries call serve() and cli() themselves: in a bundle, `import.meta.main` would be true in whichever
 // chunk a module lands in when that chunk is an entry, so every module's own check is turned off (define, below).
