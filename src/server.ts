@@ -1,6 +1,6 @@
 // Entry point: load config, build dependencies and the app, listen; close cleanly on SIGTERM or SIGINT.
 // With more than one worker, this process becomes the cluster's primary (cluster.ts) and each worker runs
-// this file again as a single server.
+// this file again as a single server (from the production build, dist/node/server.js: bin/start.js).
 import cluster from 'node:cluster'
 import { loadConfig, readProcessEnv } from './config/load-config.ts'
 import { holdServingLock } from './db/serving-lock.ts'

@@ -1,4 +1,5 @@
-// `tessera serve`: the HTTP server, exactly as `npm start` runs it.
+// `tessera serve`: the HTTP server from the sources; `npm start` runs the same serve() from the production
+// build (bin/start.js, scripts/build.ts).
 import { availableParallelism } from 'node:os'
 import { SETTINGS } from '../config/config.schema.ts'
 import { allowedValues } from '../config/setting.ts'
