@@ -5,7 +5,7 @@
 // says why. Plain JavaScript: loading the TypeScript stripper is part of what the build saves.
 import { spawnSync } from 'node:child_process'
 import cluster from 'node:cluster'
-import { readdirSync, statSync } from 'node:fs'
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const STAMP = `${ROOT}dist/node/build-stamp.json`
@@ -42,8 +42,18 @@ function newest(path) {
 
 const isFresh = () => newest(STAMP) > Math.max(...INPUTS.map((input) => newest(ROOT + input)))
 
+/** Whether the build can be written: not under the systemd unit, where the install is read-only (EROFS). */
+function writable() {
+  try {
+    accessSync(existsSync(`${ROOT}dist`) ? `${ROOT}dist` : ROOT, constants.W_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
 // A cluster's workers run this file again: only the primary builds, before any worker starts.
-if (!isFresh() && cluster.isPrimary) {
+if (!isFresh() && cluster.isPrimary && writable()) {
   const build = spawnSync(process.execPath, [`${ROOT}scripts/build.ts`], { stdio: 'inherit' })
   if (build.status !== 0) console.error('tessera: the production build failed (above)')
 }
