@@ -6,10 +6,10 @@
 import { spawnSync } from 'node:child_process'
 import cluster from 'node:cluster'
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 
-const ROOT = new URL('..', import.meta.url).pathname
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const STAMP = `${ROOT}dist/node/build-stamp.json`
-const SERVER = `${ROOT}dist/node/server.js`
 // What the build is made from. npm rewrites node_modules/.package-lock.json at every install, so a change of
 // dependencies counts too; a directory's time changes when a file in it is added, removed or renamed.
 const INPUTS = [
@@ -59,7 +59,7 @@ if (!isFresh() && cluster.isPrimary && writable()) {
 }
 
 if (isFresh()) {
-  await import(SERVER)
+  await import('../dist/node/server.js')
 } else {
   console.error(
     'tessera: dist/node/ is missing or older than the sources, and could not be made: running the sources ' +

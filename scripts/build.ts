@@ -4,9 +4,10 @@
 // when first used. docs/decisions/0018-production-build.md says what is bundled and why.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { build, type Plugin } from 'esbuild'
 
-const ROOT = new URL('..', import.meta.url).pathname
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /**
  * Two levels below the root, like the sources (src/http/...): the few modules that find a file of the
  * repository by a path relative to their own (account-page.ts: '../../account/') find it from here too.
