@@ -19,6 +19,7 @@ import { mayRerun, noise, OTHERS_CPU_LIMIT } from './lib/quiet.ts'
 import { num, type TargetRow, targetTable } from './lib/report.ts'
 import { tesseraConfig, tesseraEnv } from './lib/tessera.ts'
 import { wrkVersion } from './lib/wrk.ts'
+import coldStart from './sections/cold-start.bench.ts'
 import databases from './sections/databases.bench.ts'
 import events from './sections/events.bench.ts'
 import keys from './sections/keys.bench.ts'
@@ -27,7 +28,7 @@ import requests from './sections/requests.bench.ts'
 import upgrade from './sections/upgrade.bench.ts'
 
 /** The sections, in the order they run. A new section: a file in ./sections, and a line here. */
-const SECTIONS: RunnableSection[] = [requests, logins, databases, keys, upgrade, events]
+const SECTIONS: RunnableSection[] = [requests, logins, coldStart, databases, keys, upgrade, events]
 
 const names = SECTIONS.map((section) => section.name)
 const selected = list('BENCH_SECTIONS', names, names)
@@ -39,7 +40,7 @@ const settings: Settings = {
   loadCpus,
   serverCores: normalizeCpus(serverCpus).split(',').length,
   connections: setting('BENCH_CONNECTIONS', 50),
-  rounds: setting('BENCH_ROUNDS', 4),
+  rounds: setting('BENCH_ROUNDS', 5),
   durationSeconds: setting('BENCH_DURATION', 4),
   warmupSeconds: setting('BENCH_WARMUP', 3),
   sectionRounds: setting('BENCH_SECTION_ROUNDS', 2),

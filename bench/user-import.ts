@@ -1,6 +1,10 @@
 // `node bench/user-import.ts [rows]`: `tessera user import` on a source of `rows` users (1,000,000 by default), made
-// first, into a fresh SQLite database: rows/s and the import process's peak RSS (from /usr/bin/time). Not a
-// section of `npm run bench`, which measures servers under wrk: an import is one process from start to end.
+// first, into a fresh SQLite database: rows/s and the import process's peak RSS (from /usr/bin/time), beside a
+// baseline measured in the same run, the import of the source's first 1,000 rows (what the command costs whatever
+// the source's size). Then a second run over the same source (every row already imported), and a run with V8's
+// heap capped (old space 48 MB, young 2 MB semi-spaces), which can only finish if what the import keeps alive does
+// not grow with the source.
+// Not a section of `npm run bench`, which measures servers under wrk: an import is one process from start to end.
 //   node bench/user-import.ts make FILE ROWS [sqlite|csv|jsonl]   only makes the source (the command printed)
 // BENCH_IMPORT_FORMAT: the source's format (sqlite, the Flask tutorial's table, by default; csv; jsonl).
 import { spawnSync } from 'node:child_process'
@@ -53,6 +57,11 @@ async function makeSource(file: string, rows: number, format: Format): Promise<v
 }
 
 const node = process.execPath
+/** The same-run baseline: an import of this many rows costs what the command costs, whatever the source's size. */
+const BASELINE_ROWS = 1_000
+/** V8's heap capped far below what an uncapped run reaches: the run fails if the live heap grows with the source. */
+const CAPPED = '--max-old-space-size=48 --max-semi-space-size=2'
+const mb = (kb: number) => `${Math.round(kb / 1024)} MB`
 const [first, ...rest] = process.argv.slice(2)
 if (first === 'make') {
   const [file, rows, format] = rest
@@ -61,52 +70,64 @@ if (first === 'make') {
   const rows = Number(first ?? 1_000_000)
   const format = (process.env.BENCH_IMPORT_FORMAT as Format | undefined) ?? 'sqlite'
   const dir = mkdtempSync(join(tmpdir(), 'tessera-import-bench-'))
+  const sourceOf = (name: string) => join(dir, `${name}.${format === 'sqlite' ? 'db' : format}`)
   try {
-    const source = join(dir, `users.${format === 'sqlite' ? 'db' : format}`)
-    const make = ['bench/user-import.ts', 'make', source, String(rows), format]
-    console.log(`Source: node ${make.join(' ')}`)
-    let started = performance.now()
+    const source = sourceOf('users')
+    console.log(`Source: node bench/user-import.ts make ${source} ${rows} ${format}`)
+    const started = performance.now()
     await makeSource(source, rows, format)
     console.log(
       `  made in ${((performance.now() - started) / 1000).toFixed(1)} s, ${(statSync(source).size / 1e6).toFixed(0)} MB`,
     )
-    const env = {
-      PATH: process.env.PATH ?? '',
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'silent',
-      DATABASE_URL: join(dir, 'tessera.db'),
-      PUBLIC_URL: 'https://bench.example',
-    }
-    const importArgs = [join(ROOT, 'bin/tessera.js'), 'user', 'import', source, '--json']
-    console.log(`Import: /usr/bin/time -f '%M %e' node bin/tessera.js user import ${source} --json`)
-    started = performance.now()
-    const run = spawnSync('/usr/bin/time', ['-f', 'TIME %M %e', node, ...importArgs], {
-      env,
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-    })
-    const seconds = (performance.now() - started) / 1000
-    const timing = /TIME (\d+) ([\d.]+)/.exec(run.stderr)
-    if (run.status !== 0 || !timing) throw new Error(`the import failed (${run.status}): ${run.stderr}`)
-    const report = JSON.parse(run.stdout) as { imported: number; skipped: number }
+    const small = sourceOf('small')
+    await makeSource(small, BASELINE_ROWS, format)
+
+    console.log(`Import: /usr/bin/time -f '%M %e' node bin/tessera.js user import <source> --json`)
+    const baseline = importOnce(small, join(dir, 'baseline.db'))
     console.log(
-      `  imported ${report.imported} of ${rows} rows (${report.skipped} skipped) in ${seconds.toFixed(1)} s`,
+      `  baseline, ${BASELINE_ROWS} rows: ${baseline.seconds.toFixed(1)} s, peak RSS ${mb(baseline.peakKb)}`,
     )
+    const first = importOnce(source, join(dir, 'tessera.db'))
     console.log(
-      `  ${Math.round(rows / seconds)} rows/s; peak RSS of the import process ${Math.round(Number(timing[1]) / 1024)} MB`,
+      `  ${rows} rows: imported ${first.report.imported} (${first.report.skipped} skipped) in ` +
+        `${first.seconds.toFixed(1)} s, ${Math.round(rows / first.seconds)} rows/s; peak RSS ${mb(first.peakKb)} = ` +
+        `${(first.peakKb / baseline.peakKb).toFixed(2)}x the baseline`,
     )
-    // A second run over the same source: every row is already imported.
-    started = performance.now()
-    const again = spawnSync('/usr/bin/time', ['-f', 'TIME %M %e', node, ...importArgs], {
-      env,
-      encoding: 'utf8',
-    })
-    const againTiming = /TIME (\d+) ([\d.]+)/.exec(again.stderr)
-    const againReport = JSON.parse(again.stdout) as { alreadyImported: number }
+    const again = importOnce(source, join(dir, 'tessera.db'))
     console.log(
-      `  run again: ${againReport.alreadyImported} already imported in ${((performance.now() - started) / 1000).toFixed(1)} s, peak RSS ${Math.round(Number(againTiming?.[1]) / 1024)} MB`,
+      `  run again: ${again.report.alreadyImported} already imported in ${again.seconds.toFixed(1)} s, peak RSS ` +
+        `${mb(again.peakKb)} = ${(again.peakKb / baseline.peakKb).toFixed(2)}x the baseline`,
+    )
+    const capped = importOnce(source, join(dir, 'capped.db'), CAPPED)
+    console.log(
+      `  NODE_OPTIONS=${CAPPED}: imported ${capped.report.imported} in ${capped.seconds.toFixed(1)} s, peak RSS ` +
+        `${mb(capped.peakKb)} = ${(capped.peakKb / baseline.peakKb).toFixed(2)}x the baseline`,
     )
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+type Report = { imported: number; skipped: number; alreadyImported: number }
+
+/** One `tessera user import --json` of `source` into the SQLite file `database`, timed by /usr/bin/time. */
+function importOnce(source: string, database: string, nodeOptions?: string) {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: database,
+    PUBLIC_URL: 'https://bench.example',
+    ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+  }
+  const started = performance.now()
+  const run = spawnSync(
+    '/usr/bin/time',
+    ['-f', 'TIME %M %e', node, join(ROOT, 'bin/tessera.js'), 'user', 'import', source, '--json'],
+    { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  )
+  const seconds = (performance.now() - started) / 1000
+  const timing = /TIME (\d+) ([\d.]+)/.exec(run.stderr)
+  if (run.status !== 0 || !timing) throw new Error(`the import failed (${run.status}): ${run.stderr}`)
+  return { report: JSON.parse(run.stdout) as Report, seconds, peakKb: Number(timing[1]) }
 }

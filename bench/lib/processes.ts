@@ -198,13 +198,20 @@ export function commandCpuMs(names: readonly string[]): number {
   return total
 }
 
-/** Peak RSS (VmHWM, over the process's whole life) summed over the process and its descendants, in MB. */
-export function peakRssMb(pid: number): number {
+/** A field of /proc/<pid>/status in kB, summed over the process and its descendants, in MB. */
+function memoryMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const pattern = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm')
   return processTree(pid).reduce((sum, each) => {
     const status = readFileSync(`/proc/${each}/status`, 'utf8')
-    return sum + Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? Number.NaN) / 1024
+    return sum + Number(pattern.exec(status)?.[1] ?? Number.NaN) / 1024
   }, 0)
 }
+
+/** Peak RSS (VmHWM, over the process's whole life) summed over the process and its descendants, in MB. */
+export const peakRssMb = (pid: number): number => memoryMb(pid, 'VmHWM')
+
+/** RSS now (VmRSS), summed over the process and its descendants, in MB. */
+export const rssMb = (pid: number): number => memoryMb(pid, 'VmRSS')
 
 /**
  * CPU time used so far by every process on the machine, all cores together (from the first line of /proc/stat).

@@ -4,7 +4,7 @@ import { OTHERS_CPU_LIMIT } from './quiet.ts'
 import { combine, p99Of, type RatioStats, roundRatios, rps } from './rounds.ts'
 import type { LoadResult } from './wrk.ts'
 
-export type Target = { op: '>=' | '<='; limit: number; unit: 'x' | 'MB' }
+export type Target = { op: '>=' | '<='; limit: number; unit: 'x' | 'MB' | 'ms' }
 
 export type TargetRow = {
   name: string
@@ -50,6 +50,11 @@ function ratioBeside(row: TargetRow): string {
   return text === ratio(row.target.limit) && !passes(row) ? `${num(row.value, 3)}x` : text
 }
 
+function limitText({ limit, unit }: Target): string {
+  if (unit === 'x') return ratio(limit)
+  return unit === 'MB' ? mb(limit) : `${num(limit)} ms`
+}
+
 export function targetTable(rows: TargetRow[]): string[] {
   return table(
     ['measurement', 'measured', 'baseline', 'ratio', 'range', 'target', 'result'],
@@ -59,7 +64,7 @@ export function targetTable(rows: TargetRow[]): string[] {
       row.baseline,
       row.target.unit === 'x' ? ratioBeside(row) : '-',
       row.range ? range(row.range) : '-',
-      `${row.target.op} ${row.target.unit === 'x' ? ratio(row.target.limit) : mb(row.target.limit)}`,
+      `${row.target.op} ${limitText(row.target)}`,
       passes(row) ? 'PASS' : 'MISS',
     ]),
   )

@@ -4,7 +4,7 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Context, defineSection, setting } from '../lib/context.ts'
-import { peakRssMb, spawnPinned } from '../lib/processes.ts'
+import { peakRssMb, rssMb, spawnPinned } from '../lib/processes.ts'
 import { waitForQuiet } from '../lib/quiet.ts'
 import { mb, ms, num, pct, range, ratio, runNotes, type TargetRow, table } from '../lib/report.ts'
 import { median, p99Of, roundRatios } from '../lib/rounds.ts'
@@ -24,7 +24,10 @@ type Result = {
   steps: Step[]
   best: Step
   probe: ProbeRound[]
+  /** RSS after serving GET /auth/me, before the first login of the section; then the peak over the section. */
+  servingMb: number
   peakMb: number
+  argon2MemoryMb: number
 }
 
 /** argon2id timed in a process of its own on the server cores, while the servers are idle. */
@@ -58,6 +61,16 @@ export default defineSection<Result>({
     const hashing = await timeHashing(ctx, argon2)
     const tessera = await ctx.startTessera('Tessera, logins')
     const { credentials, headers } = await signUp(tessera)
+    // What the process holds serving GET /auth/me, before the logins: the sign-up's one hash has long ended, and
+    // argon2's working memory (an mmap of m KiB) is returned when a hash ends, so RSS now is the serving memory.
+    await runLoad(ctx.wrk, {
+      server: tessera,
+      path: '/auth/me',
+      headers,
+      connections: settings.connections,
+      durationSeconds: Math.min(settings.warmupSeconds, 2),
+    })
+    const servingMb = rssMb(tessera.pid)
     const login = (connections: number, seconds: number, user: Credentials = credentials): LoadOptions => ({
       server: tessera,
       path: '/auth/login',
@@ -98,7 +111,16 @@ export default defineSection<Result>({
     const peakMb = peakRssMb(tessera.pid)
     await tessera.stop()
     const argon2Text = `argon2id m=${argon2.memoryKib} KiB t=${argon2.iterations} p=${argon2.parallelism}`
-    return { argon2: argon2Text, hashing, steps, best, probe: rounds, peakMb }
+    return {
+      argon2: argon2Text,
+      hashing,
+      steps,
+      best,
+      probe: rounds,
+      servingMb,
+      peakMb,
+      argon2MemoryMb: argon2.memoryKib / 1024,
+    }
   },
 
   print(r, ctx) {
@@ -164,17 +186,21 @@ export default defineSection<Result>({
         med((round) => round.logins.requestsPerSecond),
         1,
       )} logins/s; ` + `storm/idle p99 ${ratio(stormP99.median)} (range ${range(stormP99)}, per round)`,
-      `  peak RSS of this Tessera process over the section: ${mb(r.peakMb)}`,
+      `  RSS of this Tessera process serving GET /auth/me before any login ${mb(r.servingMb)}; peak over the ` +
+        `section ${mb(r.peakMb)}`,
       '',
     )
 
+    // A login storm may add the working memory of the hashes it runs at once (one per server core: the hash
+    // queue's slots, availableParallelism() under taskset) and 10 MB, no more.
+    const stormAllowanceMb = cores * r.argon2MemoryMb + 10
     const targets: TargetRow[] = [
       {
-        name: `logins/s (best of ${r.steps.length}) vs hash ceiling`,
+        name: `logins/s (best of ${r.steps.length}) vs ${cores} hash(es) at a time`,
         measured: `${num(r.best.result.requestsPerSecond, 1)}/s`,
-        baseline: `${num(ceiling, 1)}/s`,
-        value: r.best.result.requestsPerSecond / ceiling,
-        target: { op: '>=', limit: 0.95, unit: 'x' },
+        baseline: `${num(r.hashing.parallelHashesPerSecond, 1)}/s`,
+        value: r.best.result.requestsPerSecond / r.hashing.parallelHashesPerSecond,
+        target: { op: '>=', limit: 0.9, unit: 'x' },
       },
       {
         name: 'GET /auth/me p99 in login storm vs idle',
@@ -185,11 +211,11 @@ export default defineSection<Result>({
         target: { op: '<=', limit: 2, unit: 'x' },
       },
       {
-        name: 'Tessera peak RSS, logins and storm',
-        measured: mb(r.peakMb),
-        baseline: '-',
-        value: r.peakMb,
-        target: { op: '<=', limit: 100, unit: 'MB' },
+        name: `RSS added by logins (allowed: ${cores} x ${num(r.argon2MemoryMb)} MB argon2 + 10 MB)`,
+        measured: `${mb(r.peakMb - r.servingMb)} added`,
+        baseline: `${mb(r.servingMb)} serving, ${mb(r.peakMb)} peak`,
+        value: r.peakMb - r.servingMb,
+        target: { op: '<=', limit: stormAllowanceMb, unit: 'MB' },
       },
     ]
     const loadCores = ctx.wrk.threads

@@ -6,7 +6,8 @@ import { BENCH_RESPONSE, BenchResponse } from './bench-response.ts'
 
 const app = Fastify()
 app.get('/bench/bare', { schema: { response: { 200: BenchResponse } } }, async () => BENCH_RESPONSE)
-await app.listen({ host: '127.0.0.1', port: 0 })
+// PORT: the cold-start section picks the port (the process runs without IPC there).
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) })
 const address = app.server.address()
 if (address === null || typeof address === 'string') throw new Error('not listening on a TCP port')
 
