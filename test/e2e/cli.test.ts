@@ -188,7 +188,8 @@ describe('the tessera command line', () => {
     before(async () => {
       env = { DATABASE_URL: await databases.url(join(dir, 'create-rules.db')) }
       // Migrated once first: the runs below start at the same time.
-      assert.equal((await tessera(['migrate'], { env })).code, 0)
+      const migrated = await tessera(['migrate'], { env })
+      assert.equal(migrated.code, 0, migrated.stderr)
     })
 
     it('refuses a common password, or one that contains the username, and creates nobody (exit 1)', async () => {
@@ -230,7 +231,8 @@ describe('the tessera command line', () => {
     const password = 'a long operator passphrase'
     before(async () => {
       env = { DATABASE_URL: await databases.url(join(dir, 'admins.db')) }
-      assert.equal((await tessera(['migrate'], { env })).code, 0)
+      const migrated = await tessera(['migrate'], { env })
+      assert.equal(migrated.code, 0, migrated.stderr)
       const created = await Promise.all(
         ['root_ada', 'bob_b'].map((name, i) =>
           tessera(['user', 'create', name, ...(i === 0 ? ['--admin'] : []), '--password-stdin'], {
@@ -334,7 +336,8 @@ describe('the tessera command line', () => {
       // A first wait long enough to outlast the commands below.
       LOCKOUT_BASE_SECONDS: '600',
     }
-    assert.equal((await tessera(['migrate'], { env })).code, 0)
+    const migrated = await tessera(['migrate'], { env })
+    assert.equal(migrated.code, 0, migrated.stderr)
     const password = 'a long operator passphrase'
     const created = await tessera(['user', 'create', 'rita_r', '--password-stdin'], { input: password, env })
     assert.equal(created.code, 0, created.stderr)
@@ -385,7 +388,8 @@ describe('the tessera command line', () => {
 
   it('issue 15: user mfa-reset removes a second factor, so that logins ask for the password only', async () => {
     const env = { DATABASE_URL: await databases.url(join(dir, 'mfa.db')) }
-    assert.equal((await tessera(['migrate'], { env })).code, 0)
+    const migrated = await tessera(['migrate'], { env })
+    assert.equal(migrated.code, 0, migrated.stderr)
     const password = 'a long operator passphrase'
     assert.equal(
       (await tessera(['user', 'create', 'otto_m', '--password-stdin'], { input: password, env })).code,
@@ -430,7 +434,8 @@ describe('the tessera command line', () => {
     // A change reads the row before writing it. Another process (a running server, a second command) holds
     // the write lock meanwhile: the command must wait its turn, up to DATABASE_BUSY_TIMEOUT_MS.
     const env = { DATABASE_URL: join(dir, 'busy.db') }
-    assert.equal((await tessera(['migrate'], { env })).code, 0)
+    const migrated = await tessera(['migrate'], { env })
+    assert.equal(migrated.code, 0, migrated.stderr)
     const created = await tessera(['user', 'create', 'busy_bee', '--password-stdin'], {
       input: 'a long operator passphrase',
       env,
