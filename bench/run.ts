@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
+import { buildServers, fromSources } from './lib/build.ts'
 import {
   type Context,
   list,
@@ -101,10 +102,13 @@ async function main() {
   }
   const dir = mkdtempSync(join(os.tmpdir(), 'tessera-bench-'))
   tempDir = dir
-  const tesseraFile = join(import.meta.dirname, 'servers', 'tessera-server.ts')
+  const [tesseraFile = '', bareFile = ''] = await buildServers(join(import.meta.dirname, '..'), [
+    join(import.meta.dirname, 'servers', 'tessera-server.ts'),
+    join(import.meta.dirname, 'servers', 'bare-server.ts'),
+  ])
   // A fresh bare Fastify for each section, so that no section's baseline depends on what ran before it.
   const startBare = async () => {
-    const server = await startServer('bare Fastify', join(import.meta.dirname, 'servers', 'bare-server.ts'), {
+    const server = await startServer('bare Fastify', bareFile, {
       cpus: serverCpus,
     })
     stops.push(server.stop)
@@ -120,6 +124,7 @@ async function main() {
     wrk: { ...wrk, tempDir: dir },
     tempDir: dir,
     bare,
+    bareFile,
     async startTessera(name, env = {}) {
       const full: Record<string, string | undefined> = {
         ...tesseraEnv(dir, `tessera-${++started}`, settings.logLevel),
@@ -155,7 +160,7 @@ async function main() {
     `  Tessera   NODE_ENV=production, LOG_LEVEL=${settings.logLevel}, rate limits off, HS256 with JWT_SECRET unless ` +
       `said, SQLite unless said, AUTH_STATE_CACHE_TTL_MS ${authStateCacheTtlMs}, argon2id m=${argon2.memoryKib} KiB ` +
       `t=${argon2.iterations} p=${argon2.parallelism}${settings.serverExecArgv.length ? `, node ${settings.serverExecArgv.join(' ')}` : ''}`,
-    `  code      ${codeVersion()}`,
+    `  code      ${codeVersion()}; ${fromSources ? 'the TypeScript sources (BENCH_SOURCES=1)' : "built as npm start's (scripts/build.ts) into dist/bench/, bare Fastify too"}`,
     `  sections  ${selected.join(', ')}`,
     '',
   ])

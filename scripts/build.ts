@@ -43,13 +43,21 @@ const entries: Plugin = {
   },
 }
 
-export async function buildProduction(): Promise<void> {
-  const started = performance.now()
+/**
+ * Bundles `entryPoints` into `outDir` as the production build does (the same options: what is external, minified,
+ * split), each file written atomically; returns how many scripts it wrote. The bench builds its servers with it,
+ * so that what it measures is built as what ships.
+ */
+export async function bundle(options: {
+  entryPoints: { in: string; out: string }[]
+  outDir: string
+  plugins?: Plugin[]
+}): Promise<number> {
   const result = await build({
-    entryPoints: Object.keys(ENTRIES).map((name) => ({ in: `entry:${name}`, out: name })),
-    plugins: [entries],
+    entryPoints: options.entryPoints,
+    plugins: options.plugins ?? [],
     absWorkingDir: ROOT,
-    outdir: OUT_DIR,
+    outdir: options.outDir,
     // Chunks beside the entries: at the same depth (OUT_DIR, above).
     chunkNames: '[name]-[hash]',
     bundle: true,
@@ -71,9 +79,18 @@ export async function buildProduction(): Promise<void> {
   // Each file replaced at once (written beside, then renamed): a server starting, or one already running and
   // loading a chunk on first use, never reads a half-written file. Files of earlier builds are left: a server
   // still running one may yet load its chunks (their names change with their content).
-  mkdirSync(OUT_DIR, { recursive: true })
+  mkdirSync(options.outDir, { recursive: true })
   for (const file of result.outputFiles) writeAtomically(file.path, file.contents)
-  const scripts = result.outputFiles.filter((file) => file.path.endsWith('.js')).length
+  return result.outputFiles.filter((file) => file.path.endsWith('.js')).length
+}
+
+export async function buildProduction(): Promise<void> {
+  const started = performance.now()
+  const scripts = await bundle({
+    entryPoints: Object.keys(ENTRIES).map((name) => ({ in: `entry:${name}`, out: name })),
+    plugins: [entries],
+    outDir: OUT_DIR,
+  })
   writeAtomically(STAMP, `${JSON.stringify({ builtAt: new Date().toISOString(), scripts })}\n`)
   const ms = Math.round(performance.now() - started)
   console.error(`tessera: built ${scripts} scripts into dist/node/ in ${ms} ms`)

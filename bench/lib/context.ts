@@ -33,6 +33,8 @@ export type Context = {
   tempDir: string
   /** Bare Fastify, pinned to the server cores: a fresh process for each section. */
   bare: ServerProcess
+  /** The script bare Fastify runs (built as Tessera's server is: ./build.ts). */
+  bareFile: string
   /**
    * A Tessera process (bench/servers/tessera-server.ts) with the bench's environment and `env` on top, pinned to
    * the server cores (undefined takes a variable out). It is stopped when the section ends, if the section has not.

@@ -1,11 +1,12 @@
 // An earlier commit of Tessera, served beside this code in the same run: checked out in a git worktree in a temp
 // dir (node_modules a symlink to this repo's) and served by this bench's own server script, copied into the
-// worktree's bench/servers/ so that it runs against the old src/. The worktree is removed when the bench ends,
-// also after a failure.
+// worktree's bench/servers/ so that it runs against the old src/, and built as this code's is (./build.ts). The
+// worktree is removed when the bench ends, also after a failure.
 import { spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
+import { buildServers } from './build.ts'
 import type { Context } from './context.ts'
 import { type ServerProcess, startServer } from './processes.ts'
 import { tesseraEnv } from './tessera.ts'
@@ -56,11 +57,14 @@ export function checkOutPrevious(ctx: Context, ref: string): PreviousTree {
   for (const file of SERVER_FILES)
     cpSync(join(repo, 'bench', 'servers', file), join(tree, 'bench', 'servers', file))
 
+  let built: Promise<string[]> | undefined
   return {
     commit,
     async start(name, file, env) {
       const { settings } = ctx
-      const server = await startServer(name, join(tree, 'bench', 'servers', 'tessera-server.ts'), {
+      built ??= buildServers(tree, [join(tree, 'bench', 'servers', 'tessera-server.ts')])
+      const [script = ''] = await built
+      const server = await startServer(name, script, {
         cpus: settings.serverCpus,
         start: { type: 'start', env: { ...tesseraEnv(ctx.tempDir, file, settings.logLevel), ...env } },
         execArgv: settings.serverExecArgv,

@@ -101,7 +101,7 @@ export default defineSection<Result>({
   async run(ctx) {
     const { serverCpus } = ctx.settings
     const { file, args } = startCommand()
-    const bareFile = join(import.meta.dirname, '..', 'servers', 'bare-server.ts')
+    const { bareFile } = ctx
     const emptyScript = join(ctx.tempDir, 'empty.js')
     writeFileSync(emptyScript, '')
     const result: Result = {

@@ -102,12 +102,11 @@ async function start({ env }: StartMessage) {
   process.send?.({ type: 'listening', port: address.port, node: process.version })
 }
 
-if (import.meta.main) {
-  process.once('disconnect', () => process.exit(0))
-  process.once('message', (message: StartMessage) =>
-    start(message).catch((error: unknown) => {
-      process.send?.({ type: 'error', message: error instanceof Error ? error.message : String(error) })
-      process.exitCode = 1
-    }),
-  )
-}
+// Not behind `import.meta.main`: this file is only ever run, and built (bench/lib/build.ts) it would read false.
+process.once('disconnect', () => process.exit(0))
+process.once('message', (message: StartMessage) =>
+  start(message).catch((error: unknown) => {
+    process.send?.({ type: 'error', message: error instanceof Error ? error.message : String(error) })
+    process.exitCode = 1
+  }),
+)
