@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
-import { buildServers, fromSources } from './lib/build.ts'
+import { buildServers, fromSources, npmStart } from './lib/build.ts'
 import {
   type Context,
   list,
@@ -49,7 +49,11 @@ const settings: Settings = {
   sectionWarmupSeconds: setting('BENCH_SECTION_WARMUP', 1),
   retries: setting('BENCH_RETRIES', 2, 0),
   logLevel: process.env.BENCH_LOG_LEVEL || 'silent',
-  serverExecArgv: (process.env.BENCH_SERVER_EXEC_ARGV ?? '').split(' ').filter(Boolean),
+  // npm start's node options (its V8 flags) first: the Tessera processes run as the server ships.
+  serverExecArgv: [
+    ...npmStart().nodeOptions,
+    ...(process.env.BENCH_SERVER_EXEC_ARGV ?? '').split(' ').filter(Boolean),
+  ],
 }
 
 /** The cores must exist, be ours, and not overlap; then this process (the driver) moves to the load cores. */

@@ -4,10 +4,11 @@
 // pinned to the server cores. `npm start`'s own command is read from package.json, so that the bench times what
 // ships; npm's start-up (a second or so of its own CLI) is not Tessera's and is left out.
 import { spawn } from 'node:child_process'
-import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { npmStart } from '../lib/build.ts'
 import { defineSection, setting } from '../lib/context.ts'
 import { ms, num, type TargetRow, table } from '../lib/report.ts'
 import { median } from '../lib/rounds.ts'
@@ -16,18 +17,6 @@ import { tesseraEnv } from '../lib/tessera.ts'
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const rounds = setting('BENCH_COLD_START_ROUNDS', 7)
 const TIMEOUT_MS = 30_000
-
-/** The file `npm start` runs with node, and its arguments: package.json's `start` script, `node <file> [args]`. */
-function startCommand(): { file: string; args: string[] } {
-  const scripts = (
-    JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
-  ).scripts
-  const [program, file, ...args] = (scripts.start ?? '').split(/\s+/)
-  if (program !== 'node' || file === undefined) {
-    throw new Error(`package.json's start script is not "node <file> ...": ${scripts.start}`)
-  }
-  return { file: join(ROOT, file), args }
-}
 
 /** A port free now: the OS picks it, and the server under test is told it (it cannot say, being silent). */
 function freePort(): Promise<number> {
@@ -49,13 +38,14 @@ function freePort(): Promise<number> {
  */
 async function timeStart(
   cpus: string,
+  nodeOptions: string[],
   file: string,
   args: string[],
   env: Record<string, string>,
   url?: string,
 ): Promise<number> {
   const started = performance.now()
-  const child = spawn('taskset', ['-c', cpus, process.execPath, file, ...args], {
+  const child = spawn('taskset', ['-c', cpus, process.execPath, ...nodeOptions, file, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -100,12 +90,12 @@ export default defineSection<Result>({
 
   async run(ctx) {
     const { serverCpus } = ctx.settings
-    const { file, args } = startCommand()
+    const { nodeOptions, file, args } = npmStart()
     const { bareFile } = ctx
     const emptyScript = join(ctx.tempDir, 'empty.js')
     writeFileSync(emptyScript, '')
     const result: Result = {
-      command: `node ${[file.slice(ROOT.length + 1), ...args].join(' ')}`,
+      command: `node ${[...nodeOptions, file.slice(ROOT.length + 1), ...args].join(' ')}`,
       node: [],
       bare: [],
       restart: [],
@@ -118,6 +108,7 @@ export default defineSection<Result>({
       // As a production start needs it: the issuer clients see, which the listening address is not.
       return timeStart(
         serverCpus,
+        nodeOptions,
         file,
         args,
         { ...env, PORT: String(port), PUBLIC_URL: 'https://auth.bench.example' },
@@ -126,11 +117,12 @@ export default defineSection<Result>({
     }
     await health(restartEnv)
     for (let round = 0; round < rounds; round++) {
-      result.node.push(await timeStart(serverCpus, emptyScript, [], {}))
+      result.node.push(await timeStart(serverCpus, [], emptyScript, [], {}))
       const barePort = await freePort()
       result.bare.push(
         await timeStart(
           serverCpus,
+          [],
           bareFile,
           [],
           { PORT: String(barePort) },

@@ -15,11 +15,21 @@ export type ServerProcess = {
   stop(): Promise<number | null | 'killed'>
 }
 
-/** `server`: another server.ts to run instead of this checkout's (the previous release's, in the upgrade test). */
+/**
+ * `server`: another server.ts to run instead of this checkout's (the previous release's, in the upgrade test).
+ * `nodeOptions`: given to node before the script (the V8 flags of `npm start`, in the production build's test).
+ */
 export function startServer(
-  options: { cwd?: string; env?: Record<string, string>; serveArgs?: string[]; server?: string } = {},
+  options: {
+    cwd?: string
+    env?: Record<string, string>
+    serveArgs?: string[]
+    server?: string
+    nodeOptions?: string[]
+  } = {},
 ): Promise<ServerProcess> {
-  const args = options.serveArgs ? [BIN, 'serve', ...options.serveArgs] : [options.server ?? SERVER]
+  const script = options.serveArgs ? [BIN, 'serve', ...options.serveArgs] : [options.server ?? SERVER]
+  const args = [...(options.nodeOptions ?? []), ...script]
   const child = spawn(process.execPath, args, {
     cwd: options.cwd ?? process.cwd(),
     env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...options.env },

@@ -4,7 +4,7 @@
 // from the repository (the account page). Every other test runs the sources. Issue 19.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -14,6 +14,10 @@ import { type ServerProcess, startServer } from '../helpers/server-process.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
 const METRICS_TOKEN = 'a-metrics-token-of-32-characters-at-least'
+/** `npm start`'s command, in words: `node [V8 flags] bin/start.js`. */
+const NPM_START = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start.split(/\s+/)
 
 describe('the production build', { timeout: 120_000 }, () => {
   let dir: string
@@ -25,7 +29,12 @@ describe('the production build', { timeout: 120_000 }, () => {
     dir = mkdtempSync(join(tmpdir(), 'tessera-build-'))
     // Metrics on: prom-client is loaded by a dynamic import(), which a bundler can get wrong (scripts/build.ts).
     const env = { METRICS_TOKEN: METRICS_TOKEN }
-    server = await startServer({ cwd: dir, env, server: join(ROOT, 'bin/start.js') })
+    server = await startServer({
+      cwd: dir,
+      env,
+      server: join(ROOT, 'bin/start.js'),
+      nodeOptions: NPM_START.slice(1, -1),
+    })
   })
 
   after(async () => {
@@ -35,6 +44,15 @@ describe('the production build', { timeout: 120_000 }, () => {
 
   it('is what bin/start.js runs, not the sources', () => {
     assert.doesNotMatch(server.output(), /running the sources/)
+  })
+
+  it('is started by the systemd unit as npm start starts it, with the same node options', () => {
+    const unit = readFileSync(join(ROOT, 'deploy/tessera.service'), 'utf8')
+    const execStart = /^ExecStart=(.*)$/m.exec(unit)?.[1]?.split(/\s+/) ?? []
+    const asNpmStarts = execStart.map((word) =>
+      word.replace('/opt/tessera/node_modules/.bin/node', 'node').replace('/opt/tessera/', ''),
+    )
+    assert.deepEqual(asNpmStarts, NPM_START)
   })
 
   it('answers /health and /ready, registers, logs in (argon2) and serves /auth/me', async () => {
