@@ -1,20 +1,14 @@
 // `npm run build` (and `prepare`, at every `npm install` / `npm ci`): the production build that `npm start` and
-// the systemd unit run, made by esbuild into dist/node/. Two entries, server.js (what src/server.ts does when run)
-// and tessera.js (the command line), sharing chunks; every dynamic import() stays a chunk of its own, loaded
-// when first used. docs/decisions/0018-production-build.md says what is bundled and why.
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
+// the systemd unit run, made by esbuild into dist/node/ (two levels below the root, like the sources in
+// src/http/...: the few modules that find a file of the repository by a path relative to their own, such as
+// account-page.ts's '../../account/', find it from there too). One entry, server.js (what src/server.ts does when
+// run); every dynamic import() stays a chunk of its own, loaded when first used. The command line (bin/tessera.js)
+// runs the sources: a command is short, and starts once. docs/decisions/0018-production-build.md says what is
+// bundled and why.
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { basename, dirname, join } from 'node:path'
 import { build, type Plugin } from 'esbuild'
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-/**
- * Two levels below the root, like the sources (src/http/...): the few modules that find a file of the
- * repository by a path relative to their own (account-page.ts: '../../account/') find it from here too.
- */
-export const OUT_DIR = `${ROOT}dist/node/`
-/** Written last: its time is the build's, which bin/build-state.js compares with the sources'. */
-export const STAMP = `${OUT_DIR}build-stamp.json`
+import { inputsDigest, OUT_DIR, ROOT, readStamp, STAMP } from '../bin/build-state.js'
 
 // Left to node_modules, loaded as they are: native addons (a .node file per platform), and packages that read
 // files next to their own source (swagger-ui's assets). Packages a module loads through createRequire (pg,
@@ -27,8 +21,7 @@ const EXTERNAL = ['@node-rs/argon2', '@node-rs/bcrypt', '@fastify/swagger-ui', '
 // The entries call serve() and cli() themselves: in a bundle, `import.meta.main` would be true in whichever
 // chunk a module lands in when that chunk is an entry, so every module's own check is turned off (define, below).
 const ENTRIES: Record<string, string> = {
-  server: `import { serve } from '${ROOT}src/server.ts'\nawait serve()\n`,
-  tessera: `import { cli } from '${ROOT}src/cli/main.ts'\nawait cli()\n`,
+  server: `import { serve } from ${JSON.stringify(`${ROOT}src/server.ts`)}\nawait serve()\n`,
 }
 
 const entries: Plugin = {
@@ -45,14 +38,14 @@ const entries: Plugin = {
 
 /**
  * Bundles `entryPoints` into `outDir` as the production build does (the same options: what is external, minified,
- * split), each file written atomically; returns how many scripts it wrote. The bench builds its servers with it,
+ * split), each file written atomically; returns the names of the files it wrote. The bench builds its servers with it,
  * so that what it measures is built as what ships.
  */
 export async function bundle(options: {
   entryPoints: { in: string; out: string }[]
   outDir: string
   plugins?: Plugin[]
-}): Promise<number> {
+}): Promise<string[]> {
   const result = await build({
     entryPoints: options.entryPoints,
     plugins: options.plugins ?? [],
@@ -81,18 +74,28 @@ export async function bundle(options: {
   // still running one may yet load its chunks (their names change with their content).
   mkdirSync(options.outDir, { recursive: true })
   for (const file of result.outputFiles) writeAtomically(file.path, file.contents)
-  return result.outputFiles.filter((file) => file.path.endsWith('.js')).length
+  return result.outputFiles.map((file) => basename(file.path))
 }
 
 export async function buildProduction(): Promise<void> {
   const started = performance.now()
-  const scripts = await bundle({
+  // Taken before bundling: a source saved during the build makes the stamp name the older inputs, and the next
+  // start builds again, rather than the reverse.
+  const inputs = inputsDigest()
+  const previous = readStamp()
+  const files = await bundle({
     entryPoints: Object.keys(ENTRIES).map((name) => ({ in: `entry:${name}`, out: name })),
     plugins: [entries],
     outDir: OUT_DIR,
   })
-  writeAtomically(STAMP, `${JSON.stringify({ builtAt: new Date().toISOString(), scripts })}\n`)
+  writeAtomically(STAMP, `${JSON.stringify({ builtAt: new Date().toISOString(), inputs, files })}\n`)
+  // The build before this one stays (a server still running it may yet load one of its chunks); older ones go.
+  const kept = new Set([...files, ...(previous?.files ?? []), basename(STAMP)])
+  for (const name of readdirSync(OUT_DIR)) {
+    if (!kept.has(name) && !name.startsWith('.')) rmSync(join(OUT_DIR, name), { force: true })
+  }
   const ms = Math.round(performance.now() - started)
+  const scripts = files.filter((name) => name.endsWith('.js')).length
   console.error(`tessera: built ${scripts} scripts into dist/node/ in ${ms} ms`)
 }
 

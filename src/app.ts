@@ -21,7 +21,7 @@ import { BODY_LIMIT_BYTES, MAX_PATH_PARAMETER_LENGTH } from './http/limits.ts'
 import { AppError, Problem } from './http/problem.ts'
 import { declarePreHandlerErrors, OPTIONAL_BODY, withProblemMediaType } from './http/responses.ts'
 import { securityHeaders } from './http/security-headers.ts'
-import { sharedSerializers } from './http/shared-serializers.ts'
+import { createSharedSerializerFactory } from './http/shared-serializers.ts'
 import { LOG_SERIALIZERS } from './lib/logger.ts'
 import { observeRequests } from './metrics/http-metrics.ts'
 import { isServed } from './metrics/metrics.ts'
@@ -100,7 +100,7 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     // request the HTTP parser refuses, answered on the socket. Both are problems like any other.
     frameworkErrors: (error, request, reply) => errorHandler(error, request, reply.headers(headers)),
     clientErrorHandler: createClientErrorHandler(headers),
-    schemaController: { compilersFactory: { buildSerializer: sharedSerializers() } },
+    schemaController: { compilersFactory: { buildSerializer: createSharedSerializerFactory() } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Bodies are JSON and must already have the right types; query strings and path parameters are text, so

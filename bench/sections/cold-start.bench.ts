@@ -71,6 +71,9 @@ async function timeStart(
         (response) => response.status === 200,
         () => false,
       )
+      // bin/start.js falls back to the sources when it cannot build: that start is not the one to time.
+      if (ok && /running the sources/.test(stderr))
+        throw new Error(`${file} ran the sources: ${stderr.trim()}`)
       if (ok) return performance.now() - started
       await sleep(2)
     }

@@ -2,11 +2,13 @@
 // typed client among them (account/tessera-client.js, built from client/ by `npm run client:build`), served by
 // @fastify/static under a Content-Security-Policy that allows this origin's scripts, styles and calls only (and
 // data: images, the QR code). Registered before the policy hooks (app.ts), as /docs is: public files.
+import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 
 export const ACCOUNT_PAGE_PATH = '/account/'
 
-const ACCOUNT_DIR = new URL('../../account/', import.meta.url).pathname
+// fileURLToPath, not .pathname: an install path with a space would keep its %20 and find no file.
+const ACCOUNT_DIR = fileURLToPath(new URL('../../account/', import.meta.url))
 
 export const ACCOUNT_PAGE_CSP = [
   "default-src 'none'",

@@ -5,7 +5,7 @@
 import SerializerSelector from '@fastify/fast-json-stringify-compiler'
 
 /** Fastify's own serializer factory (fast-json-stringify), sharing what it compiles within one app. */
-export function sharedSerializers(): SerializerSelector.SerializerFactory {
+export function createSharedSerializerFactory(): SerializerSelector.SerializerFactory {
   const build = SerializerSelector()
   const compiled = new Map<string, SerializerSelector.Serializer>()
   return (externalSchemas, options) => {

@@ -205,6 +205,28 @@ describe('admin user management', () => {
     assertProblem(denied, 403, 'insufficient_role')
   })
 
+  it('GET /auth/me shows a change of name or roles on the next request, however often it was read before', async () => {
+    // Issue 19: /auth/me's answer is kept per remembered session state; a change must not be answered stale.
+    const user = await registerUser(t.app)
+    const me = () => t.app.inject({ method: 'GET', url: '/auth/me', headers: bearer(user.token) })
+    for (let i = 0; i < 3; i++) assert.equal((await me()).json().firstName, 'Ada')
+    const renamed = await t.app.inject({
+      method: 'PATCH',
+      url: '/users/me',
+      headers: bearer(user.token),
+      payload: { firstName: 'Augusta' },
+    })
+    assert.equal(renamed.statusCode, 200)
+    assert.equal((await me()).json().firstName, 'Augusta')
+    await t.app.inject({
+      method: 'PATCH',
+      url: `/users/${user.id}`,
+      headers: bearer(admin.token),
+      payload: { roles: ['user', 'admin'] },
+    })
+    assert.deepEqual((await me()).json().roles, ['user', 'admin'])
+  })
+
   it('PATCH /users/{id} refuses malformed roles and unknown fields', async () => {
     const user = await registerUser(t.app)
     for (const payload of [

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
 import { call, signUp } from '../helpers/http-client.ts'
+import { freePort } from '../helpers/outages.ts'
 import { type ServerProcess, startServer } from '../helpers/server-process.ts'
 
 const ROOT = resolve(import.meta.dirname, '../..')
@@ -87,5 +88,28 @@ describe('the production build', { timeout: 120_000 }, () => {
 
   it('stops cleanly on SIGTERM', async () => {
     assert.equal(await server.stop(), 0)
+  })
+
+  it('runs every worker of a cluster from the build, with their metrics added up on METRICS_PORT', async () => {
+    const port = await freePort()
+    const cluster = await startServer({
+      cwd: dir,
+      env: { DATABASE_URL: 'cluster.db', WORKERS: '2', METRICS_PORT: String(port) },
+      server: join(ROOT, 'bin/start.js'),
+      nodeOptions: NPM_START.slice(1, -1),
+    })
+    try {
+      for (let i = 0; i < 4; i++) {
+        // A fresh connection each time, so that both workers get some.
+        const response = await fetch(`${cluster.url}/health`, { headers: { connection: 'close' } })
+        assert.equal(response.status, 200)
+      }
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+      assert.match(metrics, /^tessera_http_request_duration_seconds_count\{[^}]*route="\/health"[^}]*\} 4$/m)
+      // The primary decided once for every process (bin/start.js): no worker fell back to the sources.
+      assert.doesNotMatch(cluster.output(), /running the sources/)
+    } finally {
+      assert.equal(await cluster.stop(), 0)
+    }
   })
 })
