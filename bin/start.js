@@ -30,11 +30,14 @@ function writable() {
 const DECIDED = 'TESSERA_START_RUNS'
 let runs = cluster.isWorker ? process.env[DECIDED] : undefined
 if (runs === undefined) {
-  if (!isFresh() && writable()) {
+  // The digest reads every input (about 20 ms): once at a start whose build is fresh, again only after building.
+  let fresh = isFresh()
+  if (!fresh && writable()) {
     const build = spawnSync(process.execPath, [`${ROOT}scripts/build.ts`], { stdio: 'inherit' })
     if (build.status !== 0) console.error('tessera: the production build failed (above)')
+    fresh = isFresh()
   }
-  runs = isFresh() ? 'build' : 'sources'
+  runs = fresh ? 'build' : 'sources'
   if (runs === 'sources') {
     console.error(
       'tessera: dist/node/ is missing or was made from other sources, and could not be made again: running the ' +

@@ -5,9 +5,9 @@
 // ships; npm's start-up (a second or so of its own CLI) is not Tessera's and is left out.
 import { spawn } from 'node:child_process'
 import { rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from '../../test/helpers/outages.ts'
 import { npmStart } from '../lib/build.ts'
 import { defineSection, setting } from '../lib/context.ts'
 import { ms, num, type TargetRow, table } from '../lib/report.ts'
@@ -17,20 +17,6 @@ import { tesseraEnv } from '../lib/tessera.ts'
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const rounds = setting('BENCH_COLD_START_ROUNDS', 7)
 const TIMEOUT_MS = 30_000
-
-/** A port free now: the OS picks it, and the server under test is told it (it cannot say, being silent). */
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = createServer()
-    probe.once('error', fail)
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address()
-      probe.close(() =>
-        typeof address === 'object' && address ? done(address.port) : fail(new Error('no port')),
-      )
-    })
-  })
-}
 
 /**
  * Milliseconds from spawning `node <file> <args>` on `cpus` to its first 200 on `url` (polled every 2 ms), or, with
