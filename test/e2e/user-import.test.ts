@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { after, before, describe, it } from 'node:test'
 import { hash as argon2Hash } from '@node-rs/argon2'
-import { hashSync as bcryptHash } from '@node-rs/bcrypt'
+import { hashSync } from '@node-rs/bcrypt'
 import { loadConfig } from '../../src/config/load-config.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 import { runTessera } from '../helpers/cli-process.ts'
@@ -55,6 +55,12 @@ with app.app_context():
     db.session.add(User(id=6, firstName='Plain', lastName='Text', username='plain', password='not a hash'))
     db.session.commit()
 `
+
+/**
+ * A bcrypt hash as Flask-Bcrypt writes it: @node-rs/bcrypt writes the `$2y$` prefix, Python's bcrypt `$2b$`, for
+ * the same algorithm and the same hash after the prefix.
+ */
+const bcryptHash = (password: string, cost: number) => hashSync(password, cost).replace(/^\$2y\$/, '$2b$')
 
 /** The same table without Python: the DDL SQLAlchemy emits, and bcrypt hashes made by @node-rs/bcrypt. */
 function tutorialDatabaseWithoutPython(path: string): void {
