@@ -50,8 +50,10 @@ const settings: Settings = {
   retries: setting('BENCH_RETRIES', 2, 0),
   logLevel: process.env.BENCH_LOG_LEVEL || 'silent',
   // npm start's node options (its V8 flags) first: the Tessera processes run as the server ships.
+  // --expose-gc: the requests section collects its servers while idle before measuring (bench/servers/collect-on-request.ts).
   serverExecArgv: [
     ...npmStart().nodeOptions,
+    '--expose-gc',
     ...(process.env.BENCH_SERVER_EXEC_ARGV ?? '').split(' ').filter(Boolean),
   ],
 }
@@ -114,6 +116,7 @@ async function main() {
   const startBare = async () => {
     const server = await startServer('bare Fastify', bareFile, {
       cpus: serverCpus,
+      execArgv: ['--expose-gc'],
     })
     stops.push(server.stop)
     return server

@@ -13,7 +13,7 @@ import { tesseraEnv } from './tessera.ts'
 
 const repo = join(import.meta.dirname, '..', '..')
 /** What the bench's server script needs of bench/servers/ (tessera-server.ts and what it imports there). */
-const SERVER_FILES = ['tessera-server.ts', 'bench-response.ts']
+const SERVER_FILES = ['tessera-server.ts', 'bench-response.ts', 'collect-on-request.ts']
 
 function git(...args: string[]): string {
   const result = spawnSync('git', args, { cwd: repo, encoding: 'utf8' })

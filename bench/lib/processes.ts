@@ -13,10 +13,18 @@ export type ServerProcess = {
   nodeVersion: string
   /** Throws if the process has exited: a server that crashed mid-run must fail the bench, not skew it. */
   assertAlive(): void
+  /**
+   * Full garbage collections in the server, run while it is idle (its node needs --expose-gc): see
+   * collectBoth in the requests section for why.
+   */
+  collectGarbage(): Promise<void>
   stop(): Promise<void>
 }
 
 type ChildMessage = { type: 'listening'; port: number; node: string } | { type: 'error'; message: string }
+
+/** How long a server may take to answer a `gc` message with `collected`. */
+const COLLECT_TIMEOUT_MS = 10_000
 
 const START_TIMEOUT_MS = 60_000
 const STOP_TIMEOUT_MS = 5_000
@@ -52,7 +60,8 @@ export async function startServer(name: string, file: string, options: StartOpti
     child.once('exit', (code, signal) =>
       fail(new Error(`${name} exited before listening (${code ?? signal})`)),
     )
-    child.on('message', (message: ChildMessage) => {
+    // The first message says how the start went; later ones (`collected`) are for collectGarbage.
+    child.once('message', (message: ChildMessage) => {
       clearTimeout(timer)
       if (message.type === 'listening') resolve(message)
       else {
@@ -82,8 +91,27 @@ export async function startServer(name: string, file: string, options: StartOpti
     assertAlive() {
       if (exited !== undefined) throw new Error(`${name} (pid ${pid}) exited during the bench (${exited})`)
     },
+    collectGarbage: () => collectIn(child, name),
     stop: () => stopChild(child),
   }
+}
+
+function collectIn(child: ChildProcess, name: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.off('message', onMessage)
+      reject(new Error(`${name} did not answer a gc message within ${COLLECT_TIMEOUT_MS / 1000} s`))
+    }, COLLECT_TIMEOUT_MS)
+    const onMessage = (message: { type?: string; message?: string }) => {
+      if (message.type !== 'collected' && message.type !== 'gc-failed') return
+      clearTimeout(timer)
+      child.off('message', onMessage)
+      if (message.type === 'collected') resolve()
+      else reject(new Error(`${name} could not collect: ${message.message}`))
+    }
+    child.on('message', onMessage)
+    child.send({ type: 'gc' })
+  })
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

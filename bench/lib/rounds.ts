@@ -20,7 +20,13 @@ export type RoundsContext = { wrk: Wrk; settings: { retries: number }; verbose(l
 export async function runRounds(
   ctx: RoundsContext,
   routes: Route[],
-  timing: { rounds: number; seconds: number; warmupSeconds: number },
+  timing: {
+    rounds: number
+    seconds: number
+    warmupSeconds: number
+    /** Run once between the warm-up runs and the first round. */
+    afterWarmup?: () => Promise<void>
+  },
 ): Promise<Runs> {
   const results: Runs = new Map(routes.map(({ name }) => [name, []]))
   const run = async (route: Route, seconds: number, label: string): Promise<LoadResult> => {
@@ -39,6 +45,7 @@ export async function runRounds(
     }
   }
   for (const route of routes) await run(route, timing.warmupSeconds, 'warm-up')
+  await timing.afterWarmup?.()
   for (let round = 0; round < timing.rounds; round++) {
     for (const route of routes)
       results.get(route.name)?.push(await run(route, timing.seconds, `round ${round + 1}`))

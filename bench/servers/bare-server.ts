@@ -3,6 +3,7 @@
 // over IPC. The bench runs it on the same node binary as Tessera, pinned to the same cores.
 import Fastify from 'fastify'
 import { BENCH_RESPONSE, BenchResponse } from './bench-response.ts'
+import { collectOnRequest } from './collect-on-request.ts'
 
 const app = Fastify()
 app.get('/bench/bare', { schema: { response: { 200: BenchResponse } } }, async () => BENCH_RESPONSE)
@@ -15,4 +16,5 @@ process.once('disconnect', () => process.exit(0))
 process.on('message', (message: { type?: string }) => {
   if (message.type === 'stop') void app.close().then(() => process.exit(0))
 })
+collectOnRequest()
 process.send?.({ type: 'listening', port: address.port, node: process.version })

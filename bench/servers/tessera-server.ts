@@ -20,6 +20,7 @@ import { loadConfig } from '../../src/config/load-config.ts'
 import { createDeps } from '../../src/deps.ts'
 import { routeModules } from '../../src/modules.ts'
 import { BENCH_RESPONSE, BenchResponse, MINT_BATCH } from './bench-response.ts'
+import { collectOnRequest } from './collect-on-request.ts'
 
 const Count = Type.Object({ count: Type.Integer({ minimum: 1, maximum: MINT_BATCH }) })
 const Tokens = { 200: Type.Object({ tokens: Type.Array(Type.String()) }) }
@@ -99,6 +100,7 @@ async function start({ env }: StartMessage) {
   process.on('message', (message: { type?: string }) => {
     if (message.type === 'stop') void stop()
   })
+  collectOnRequest()
   process.send?.({ type: 'listening', port: address.port, node: process.version })
 }
 
