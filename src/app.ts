@@ -2,7 +2,6 @@
 // server and the tests both call it, so tests run the production app.
 
 import { randomUUID } from 'node:crypto'
-import cookie from '@fastify/cookie'
 import swagger from '@fastify/swagger'
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv, type Options as AjvOptions } from 'ajv'
@@ -181,9 +180,6 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     transformObject: (document) =>
       'openapiObject' in document ? withProblemMediaType(document.openapiObject) : document.swaggerObject,
   })
-  // Setting cookies only: the one cookie Tessera reads is parsed by the routes that read it, which spares
-  // every other request a parsing hook.
-  await app.register(cookie, { hook: false })
   // Before the policy hooks below: the preflight route it adds has none to declare.
   await allowOrigins(app, config.corsOrigins)
   await serveApiReference(app, config.docsEnabled)

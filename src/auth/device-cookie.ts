@@ -4,6 +4,7 @@
 // failures, and a forged login with it would still need the password.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CookiePolicy } from '../config/load-config.ts'
+import { readCookies, setCookie } from '../http/cookies.ts'
 import type { DeviceToken } from './device-tokens.ts'
 
 function deviceCookie(secure: boolean): { name: string; path: string } {
@@ -12,7 +13,7 @@ function deviceCookie(secure: boolean): { name: string; path: string } {
 
 export function setDeviceCookie(reply: FastifyReply, device: DeviceToken, policy: CookiePolicy): void {
   const { name, path } = deviceCookie(policy.secure)
-  reply.setCookie(name, device.token, {
+  setCookie(reply, name, device.token, {
     httpOnly: true,
     secure: policy.secure,
     sameSite: policy.sameSite,
@@ -25,5 +26,5 @@ export function setDeviceCookie(reply: FastifyReply, device: DeviceToken, policy
 export function readDeviceCookie(request: FastifyRequest, policy: CookiePolicy): string | undefined {
   const header = request.headers.cookie
   if (header === undefined) return undefined
-  return request.server.parseCookie(header)[deviceCookie(policy.secure).name]
+  return readCookies(header)[deviceCookie(policy.secure).name]
 }

@@ -5,6 +5,7 @@
 // a sibling subdomain cannot plant one of that name, and a request carrying two is refused, not guessed at.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CookiePolicy } from '../config/load-config.ts'
+import { clearCookie, readCookies, setCookie } from '../http/cookies.ts'
 import { CSRF_HEADER } from '../http/cors.ts'
 import { AppError } from '../http/problem.ts'
 
@@ -25,7 +26,7 @@ function setRefreshCookie(
   policy: CookiePolicy,
 ): void {
   const { name, path } = refreshCookie(policy.secure)
-  reply.setCookie(name, token, {
+  setCookie(reply, name, token, {
     httpOnly: true,
     secure: policy.secure,
     sameSite: policy.sameSite,
@@ -47,7 +48,7 @@ export function deliverInCookie<G extends { refresh_token: string; refresh_token
 
 export function clearRefreshCookie(reply: FastifyReply, policy: CookiePolicy): void {
   const { name, path } = refreshCookie(policy.secure)
-  reply.clearCookie(name, { httpOnly: true, secure: policy.secure, sameSite: policy.sameSite, path })
+  clearCookie(reply, name, { httpOnly: true, secure: policy.secure, sameSite: policy.sameSite, path })
 }
 
 /** How many cookies of this name the Cookie header carries (a parsed header keeps only one of them). */
@@ -67,7 +68,7 @@ export function readRefreshToken(
   policy: CookiePolicy,
 ): { token: string; fromCookie: boolean } | undefined {
   if (fromBody !== undefined) return { token: fromBody, fromCookie: false }
-  // Parsed here, on the few routes that read it, rather than by a hook on every request (app.ts).
+  // Parsed here, on the few routes that read it, rather than by a hook on every request.
   const header = request.headers.cookie
   if (header === undefined) return undefined
   const { name } = refreshCookie(policy.secure)
@@ -77,7 +78,7 @@ export function readRefreshToken(
       `The request carries more than one ${name} cookie; clear this site's cookies and sign in again`,
     )
   }
-  const cookie = request.server.parseCookie(header)[name]
+  const cookie = readCookies(header)[name]
   if (cookie === undefined) return undefined
   if (!request.headers[CSRF_HEADER]) {
     throw new AppError(
