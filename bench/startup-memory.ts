@@ -22,7 +22,7 @@ const STEPS: { label: string; imports: string[] }[] = [
   { label: 'pino, uuid', imports: ['pino', 'uuid'] },
   {
     label: '@fastify/swagger, swagger-ui, cookie',
-    imports: ['@fastify/swagger', '@fastify/swagger-ui', '@fastify/cookie'],
+    imports: ['@fastify/swagger', '@fastify/swagger-ui', 'cookie'],
   },
   {
     label: 'otpauth, confusables, safe-regex2, standardwebhooks, rate-limiter-flexible',
