@@ -14,8 +14,8 @@ export type ServerProcess = {
   /** Throws if the process has exited: a server that crashed mid-run must fail the bench, not skew it. */
   assertAlive(): void
   /**
-   * Full garbage collections in the server, run while it is idle (its node needs --expose-gc): see
-   * collectBoth in the requests section for why.
+   * Full garbage collections in the server, run while it is idle (its node needs --expose-gc): the requests
+   * section's afterWarmup says why.
    */
   collectGarbage(): Promise<void>
   stop(): Promise<void>

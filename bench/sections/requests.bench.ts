@@ -70,7 +70,7 @@ export default defineSection<Result>({
       // measured as a server is once V8 has collected it while idle, which its memory reducer does to any
       // long-running server. The first such collection frees the object shapes of Node's own process.nextTick
       // tick objects, whose creation then stays on V8's slow path for the life of the process: bare Fastify
-      // loses 10 to 15% of its rate to it. Tessera's start and sign-up often trigger one, bare Fastify's idle
+      // loses about 10 to 20% of its rate to it. Tessera's start and sign-up often trigger one, bare Fastify's idle
       // start never did, so without this the ratio measured that accident as Tessera's cost (bench/README.md).
       afterWarmup: async () => {
         await bare.collectGarbage()

@@ -9,8 +9,8 @@ export function collectOnRequest(): void {
       process.send?.({ type: 'gc-failed', message: 'node runs without --expose-gc' })
       return
     }
-    // From a timer, not from this handler: Node delivers IPC messages from process.nextTick, and while one of its
-    // tick objects is alive, the collection cannot free what it would free in an idle server.
+    // From a timer, not from this handler, which may run from a process.nextTick callback: while a tick object
+    // is alive, the collection cannot free what it frees in an idle server.
     // Four: V8 keeps an unused object shape through two full collections (its --retain-maps-for-n-gc) and frees
     // it in the third.
     setTimeout(() => {
