@@ -51,10 +51,16 @@ export function clearRefreshCookie(reply: FastifyReply, policy: CookiePolicy): v
   clearCookie(reply, name, { httpOnly: true, secure: policy.secure, sameSite: policy.sameSite, path })
 }
 
-/** How many cookies of this name the Cookie header carries (a parsed header keeps only one of them). */
+/**
+ * How many cookies of this name the Cookie header carries (a parsed header keeps only one of them). Names are
+ * trimmed as the parser (http/cookies.ts) trims them: `name =x` is the same cookie as `name=x`.
+ */
 function countCookies(header: string, name: string): number {
   let count = 0
-  for (const pair of header.split(';')) if (pair.trimStart().startsWith(`${name}=`)) count++
+  for (const pair of header.split(';')) {
+    const equals = pair.indexOf('=')
+    if (equals >= 0 && pair.slice(0, equals).trim() === name) count++
+  }
   return count
 }
 

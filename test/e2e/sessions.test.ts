@@ -380,8 +380,17 @@ describe('sessions: browser cookie mode', () => {
   it('refuses a refresh or logout that carries two refresh cookies (one may be planted), and spends neither (issue 11)', async () => {
     const { cookie } = await cookieLogin(await registerUser(t.app))
     const planted = `${COOKIE}=planted-by-a-sibling-subdomain`
+    // The parser trims a name, so a planted one with blanks before its `=` is the same cookie (an outside attack).
+    const spaced = `${COOKIE} =planted`
+    const tabbed = `${COOKIE}\t=planted`
+    const real = cookie.split(';')[0]
     for (const url of ['/auth/refresh', '/auth/logout']) {
-      for (const pair of [`${planted}; ${cookie.split(';')[0]}`, `${cookie.split(';')[0]}; ${planted}`]) {
+      for (const pair of [
+        `${planted}; ${real}`,
+        `${real}; ${planted}`,
+        `${spaced}; ${real}`,
+        `${tabbed};${real}`,
+      ]) {
         const response = await t.app.inject({
           method: 'POST',
           url,
