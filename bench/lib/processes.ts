@@ -3,7 +3,7 @@
 // generator, pinned to the other cores, never competes with them. This file starts and stops them and reads
 // those numbers. A server may be several processes: its CPU and memory are those of the process and its children.
 import { type ChildProcess, type Serializable, spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 
 export type ServerProcess = {
   name: string
@@ -237,6 +237,14 @@ function memoryMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
 
 /** Peak RSS (VmHWM, over the process's whole life) summed over the process and its descendants, in MB. */
 export const peakRssMb = (pid: number): number => memoryMb(pid, 'VmHWM')
+
+/**
+ * Starts a new peak: Linux resets VmHWM to the RSS of now when 5 is written to /proc/<pid>/clear_refs (the
+ * process and its descendants), so that peakRssMb then measures what follows, not what the setup took.
+ */
+export function resetPeakRss(pid: number): void {
+  for (const each of processTree(pid)) writeFileSync(`/proc/${each}/clear_refs`, '5')
+}
 
 /** RSS now (VmRSS), summed over the process and its descendants, in MB. */
 export const rssMb = (pid: number): number => memoryMb(pid, 'VmRSS')

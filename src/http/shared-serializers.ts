@@ -1,13 +1,14 @@
-// One compiled response serializer for every route and status whose schema is the same. Nearly every route
-// declares its problems (401, 413, 414, 415, 429...) as `$ref: Problem`, and Fastify compiles a serializer for
-// each route, status and plugin context: hundreds of copies of a few functions, each with its own generated
-// code (11 MB of RSS at `ready`; issue 19, docs/decisions/0019-memory-and-hot-path.md).
+// One response serializer for every route and status whose schema is the same, compiled on its first use.
+// Nearly every route declares its problems (401, 413, 414, 415, 429...) as `$ref: Problem`, and Fastify compiles
+// a serializer for each route, status and plugin context: hundreds of copies of a few functions, each with its
+// own generated code (11 MB of RSS at `ready`). Compiled when first needed, a server holds only the ones it
+// serves (issue 19, docs/decisions/0019-memory-and-hot-path.md).
 import SerializerSelector from '@fastify/fast-json-stringify-compiler'
 
 /** Fastify's own serializer factory (fast-json-stringify), sharing what it compiles within one app. */
 export function createSharedSerializerFactory(): SerializerSelector.SerializerFactory {
   const build = SerializerSelector()
-  const compiled = new Map<string, SerializerSelector.Serializer>()
+  const shared = new Map<string, SerializerSelector.Serializer>()
   return (externalSchemas, options) => {
     const compile = build(externalSchemas, options)
     // A serializer depends on the route's schema, the shared schemas its $refs name, and the options: all
@@ -15,10 +16,14 @@ export function createSharedSerializerFactory(): SerializerSelector.SerializerFa
     const context = JSON.stringify([externalSchemas, options])
     return (route) => {
       const key = `${context}\n${JSON.stringify(route.schema)}`
-      let serialize = compiled.get(key)
+      let serialize = shared.get(key)
       if (!serialize) {
-        serialize = compile(route)
-        compiled.set(key, serialize)
+        let compiled: SerializerSelector.Serializer | undefined
+        serialize = (data) => {
+          compiled ??= compile(route)
+          return compiled(data)
+        }
+        shared.set(key, serialize)
       }
       return serialize
     }
