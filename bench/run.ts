@@ -108,10 +108,14 @@ async function main() {
   }
   const dir = mkdtempSync(join(os.tmpdir(), 'tessera-bench-'))
   tempDir = dir
-  const [tesseraFile = '', bareFile = ''] = await buildServers(join(import.meta.dirname, '..'), [
-    join(import.meta.dirname, 'servers', 'tessera-server.ts'),
-    join(import.meta.dirname, 'servers', 'bare-server.ts'),
-  ])
+  const [tesseraFile = '', bareFile = '', bareLoginFile = ''] = await buildServers(
+    join(import.meta.dirname, '..'),
+    [
+      join(import.meta.dirname, 'servers', 'tessera-server.ts'),
+      join(import.meta.dirname, 'servers', 'bare-server.ts'),
+      join(import.meta.dirname, 'servers', 'bare-login-server.ts'),
+    ],
+  )
   // A fresh bare Fastify for each section, so that no section's baseline depends on what ran before it.
   const startBare = async () => {
     const server = await startServer('bare Fastify', bareFile, {
@@ -132,6 +136,7 @@ async function main() {
     tempDir: dir,
     bare,
     bareFile,
+    bareLoginFile,
     async startTessera(name, env = {}) {
       const full: Record<string, string | undefined> = {
         ...tesseraEnv(dir, `tessera-${++started}`, settings.logLevel),

@@ -35,6 +35,8 @@ export type Context = {
   bare: ServerProcess
   /** The script bare Fastify runs (built as Tessera's server is: ./build.ts). */
   bareFile: string
+  /** Bare Fastify with one argon2id login route (servers/bare-login-server.ts), built alike: the floor of a login. */
+  bareLoginFile: string
   /**
    * A Tessera process (bench/servers/tessera-server.ts) with the bench's environment and `env` on top, pinned to
    * the server cores (undefined takes a variable out). It is stopped when the section ends, if the section has not.

@@ -4,7 +4,7 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Context, defineSection, setting } from '../lib/context.ts'
-import { peakRssMb, rssMb, spawnPinned } from '../lib/processes.ts'
+import { peakRssMb, rssMb, type ServerProcess, spawnPinned, startServer } from '../lib/processes.ts'
 import { waitForQuiet } from '../lib/quiet.ts'
 import { mb, ms, num, pct, range, ratio, runNotes, type TargetRow, table } from '../lib/report.ts'
 import { median, p99Of, roundRatios } from '../lib/rounds.ts'
@@ -23,6 +23,9 @@ type Result = {
   hashing: Hashing
   steps: Step[]
   best: Step
+  /** The same sweep on bare Fastify's login (servers/bare-login-server.ts): the floor. */
+  bareSteps: Step[]
+  bareBest: Step
   probe: ProbeRound[]
   /** RSS after serving GET /auth/me, before the first login of the section; then the peak over the section. */
   servingMb: number
@@ -71,8 +74,13 @@ export default defineSection<Result>({
       durationSeconds: Math.min(settings.warmupSeconds, 2),
     })
     const servingMb = rssMb(tessera.pid)
-    const login = (connections: number, seconds: number, user: Credentials = credentials): LoadOptions => ({
-      server: tessera,
+    const login = (
+      connections: number,
+      seconds: number,
+      user: Credentials = credentials,
+      server: ServerProcess = tessera,
+    ): LoadOptions => ({
+      server,
       path: '/auth/login',
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -82,13 +90,20 @@ export default defineSection<Result>({
       countStatuses: true,
     })
     const cores = settings.serverCores
-    await runLoad(ctx.wrk, login(2 * cores, Math.min(settings.warmupSeconds, 2)))
-    const steps: Step[] = []
-    for (const n of [...new Set([cores, 2 * cores, 4 * cores])]) {
-      await waitForQuiet()
-      steps.push({ connections: n, result: await runLoad(ctx.wrk, login(n, loginStepSeconds)) })
+    const sweep = async (server: ServerProcess) => {
+      await runLoad(ctx.wrk, login(2 * cores, Math.min(settings.warmupSeconds, 2), credentials, server))
+      const steps: Step[] = []
+      for (const n of [...new Set([cores, 2 * cores, 4 * cores])]) {
+        await waitForQuiet()
+        steps.push({
+          connections: n,
+          result: await runLoad(ctx.wrk, login(n, loginStepSeconds, credentials, server)),
+        })
+      }
+      const best = steps.reduce((a, b) => (b.result.requestsPerSecond > a.result.requestsPerSecond ? b : a))
+      return { steps, best }
     }
-    const best = steps.reduce((a, b) => (b.result.requestsPerSecond > a.result.requestsPerSecond ? b : a))
+    const { steps, best } = await sweep(tessera)
 
     // The storm starts a second before the probe and ends a second after it, so the probe sees only the storm.
     const probe: LoadOptions = {
@@ -110,12 +125,22 @@ export default defineSection<Result>({
     }
     const peakMb = peakRssMb(tessera.pid)
     await tessera.stop()
+
+    // The floor: bare Fastify's login, the same hash and as many at once, swept alike once Tessera has stopped.
+    const bareLogin = await startServer('bare Fastify login', ctx.bareLoginFile, {
+      cpus: settings.serverCpus,
+      start: { params: argon2, slots: cores, password: credentials.password },
+    })
+    const floor = await sweep(bareLogin)
+    await bareLogin.stop()
     const argon2Text = `argon2id m=${argon2.memoryKib} KiB t=${argon2.iterations} p=${argon2.parallelism}`
     return {
       argon2: argon2Text,
       hashing,
       steps,
       best,
+      bareSteps: floor.steps,
+      bareBest: floor.best,
       probe: rounds,
       servingMb,
       peakMb,
@@ -133,9 +158,10 @@ export default defineSection<Result>({
       `  ${cores} at a time: ${num(r.hashing.parallelHashesPerSecond, 1)} hashes/s = ` +
         `${ratio(r.hashing.parallelHashesPerSecond / ceiling)} the ceiling`,
       '',
-      `Logins (POST /auth/login, correct password, ${loginStepSeconds} s per step)`,
+      `Logins (POST /auth/login, correct password, ${loginStepSeconds} s per step): Tessera, then bare Fastify's login`,
       ...table(
         [
+          'server',
           'connections',
           'logins/s',
           'vs ceiling',
@@ -146,7 +172,11 @@ export default defineSection<Result>({
           'wrk CPU',
           'others CPU',
         ],
-        r.steps.map(({ connections, result }) => [
+        [
+          ...r.steps.map((step) => ['Tessera', step] as const),
+          ...r.bareSteps.map((step) => ['bare Fastify', step] as const),
+        ].map(([server, { connections, result }]) => [
+          server,
           String(connections),
           num(result.requestsPerSecond, 1),
           ratio(result.requestsPerSecond / ceiling),
@@ -158,6 +188,11 @@ export default defineSection<Result>({
           pct(result.otherCpu),
         ]),
       ),
+      `  bare Fastify's login: one route checking the password against an argon2id hash of the same parameters,`,
+      `  ${cores} at a time like Tessera's hash queue, answering a fixed token (servers/bare-login-server.ts): what`,
+      `  Node and Fastify take from a login. Its best, ${num(r.bareBest.result.requestsPerSecond, 1)}/s, is ` +
+        `${ratio(r.bareBest.result.requestsPerSecond / r.hashing.parallelHashesPerSecond)} the hash rate; ` +
+        `Tessera's best is ${ratio(r.best.result.requestsPerSecond / r.bareBest.result.requestsPerSecond)} of it.`,
       '',
     ]
 
