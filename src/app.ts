@@ -18,7 +18,12 @@ import { allowOrigins } from './http/cors.ts'
 import { errorHandler, sendProblem } from './http/error-handler.ts'
 import { BODY_LIMIT_BYTES, MAX_PATH_PARAMETER_LENGTH } from './http/limits.ts'
 import { AppError, Problem } from './http/problem.ts'
-import { declarePreHandlerErrors, OPTIONAL_BODY, withProblemMediaType } from './http/responses.ts'
+import {
+  declarePreHandlerErrors,
+  OPTIONAL_BODY,
+  withOptionalBodies,
+  withProblemMediaType,
+} from './http/responses.ts'
 import { securityHeaders } from './http/security-headers.ts'
 import { createSharedSerializerFactory } from './http/shared-serializers.ts'
 import { LOG_SERIALIZERS } from './lib/logger.ts'
@@ -49,23 +54,20 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 /**
  * What is wrong with the text of a parsed body, if anything: a lone UTF-16 surrogate, which no valid Unicode
  * text contains, or a NUL character, which no PostgreSQL text column can hold (a name holding one was a 500).
+ * Walked with a stack of its own, not by recursion: JSON nested some thousands deep, which parses, would
+ * otherwise overflow the call stack and be answered as "not valid JSON" (an outside attack found it).
  */
-function textProblem(value: unknown): string | undefined {
-  if (typeof value === 'string') {
-    if (!value.isWellFormed()) return 'The body contains text that is not valid Unicode'
-    return value.includes('\0') ? 'The body contains a NUL character (\\u0000)' : undefined
-  }
-  if (Array.isArray(value)) {
-    for (const item of value) {
-      const problem = textProblem(item)
-      if (problem) return problem
-    }
-    return undefined
-  }
-  if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      const problem = textProblem(key) ?? textProblem(item)
-      if (problem) return problem
+function textProblem(body: unknown): string | undefined {
+  const pending: unknown[] = [body]
+  while (pending.length > 0) {
+    const value = pending.pop()
+    if (typeof value === 'string') {
+      if (!value.isWellFormed()) return 'The body contains text that is not valid Unicode'
+      if (value.includes('\0')) return 'The body contains a NUL character (\\u0000)'
+    } else if (Array.isArray(value)) {
+      for (const item of value) pending.push(item)
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) pending.push(key, item)
     }
   }
   return undefined
@@ -115,13 +117,21 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     // absent body as null.
     const optional = httpPart === 'body' && (schema as Record<string, unknown>)[OPTIONAL_BODY] === true
     let compiled: ValidateFunction | undefined
-    const validate = (data: unknown) => {
+    const compile = () => {
       compiled ??= ajv.compile(schema)
-      const valid = (optional && (data === undefined || data === null)) || (compiled(data) as boolean)
-      validate.errors = compiled.errors
+      return compiled
+    }
+    const validate = (data: unknown, context?: Parameters<ValidateFunction>[1]) => {
+      const check = compile()
+      const valid = (optional && (data === undefined || data === null)) || (check(data, context) as boolean)
+      validate.errors = check.errors
       return valid
     }
     validate.errors = undefined as ValidateFunction['errors']
+    // Fastify hands a validator the request as the parent of the part it checks (so that Ajv may replace a whole
+    // part it coerces) only when the validator has Ajv's schemaEnv: read from the compiled one, which Fastify
+    // first asks for at the route's first request.
+    Object.defineProperty(validate, 'schemaEnv', { get: () => compile().schemaEnv })
     return validate
   })
 
@@ -183,7 +193,9 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
     transformObject: (document) =>
-      'openapiObject' in document ? withProblemMediaType(document.openapiObject) : document.swaggerObject,
+      'openapiObject' in document
+        ? withOptionalBodies(withProblemMediaType(document.openapiObject))
+        : document.swaggerObject,
   })
   // Before the policy hooks below: the preflight route it adds has none to declare.
   await allowOrigins(app, config.corsOrigins)

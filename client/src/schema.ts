@@ -1421,6 +1421,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description `validation_failed`: the body, a path parameter or the query string breaks the schema; or `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Default Response */
             401: {
                 headers: {
@@ -1684,6 +1693,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description `validation_failed`: the body, a path parameter or the query string breaks the schema; or `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Default Response */
             401: {
                 headers: {
@@ -1757,6 +1775,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description `validation_failed`: the body, a path parameter or the query string breaks the schema; or `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Default Response */
             401: {
@@ -2198,7 +2225,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Optional: omit the body, or refresh_token, to use the cookie (with the X-Tessera-CSRF header) */
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     refresh_token?: string;
@@ -2301,7 +2328,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Optional: omit the body, or refresh_token, to use the cookie (with the X-Tessera-CSRF header) */
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     refresh_token?: string;
@@ -2398,6 +2425,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description `validation_failed`: the body, a path parameter or the query string breaks the schema; or `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Default Response */
             401: {

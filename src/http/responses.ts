@@ -17,6 +17,11 @@ export const OPTIONAL_BODY = 'x-optional-body'
 export const NoContent = Type.Null({ description: 'No content' })
 
 const PRE_HANDLER_ERRORS = {
+  400: Type.Ref('Problem', {
+    description:
+      '`validation_failed`: the body, a path parameter or the query string breaks the schema; or ' +
+      '`malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL',
+  }),
   413: Type.Ref('Problem', {
     description: `\`payload_too_large\`: the body is over ${kib(BODY_LIMIT_BYTES)}`,
   }),
@@ -33,14 +38,19 @@ const PRE_HANDLER_ERRORS = {
 const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'TRACE'])
 
 /**
- * Declares, for the OpenAPI document, the answers that come before any handler: 413 and 415 where a body is
- * read, 414 where the path has a parameter (the router's length limit), and 431 everywhere (the HTTP
- * parser's limit on headers). Called for every route by one onRoute hook (app.ts).
+ * Declares, for the OpenAPI document, the answers that come before any handler: 400 where a body is read (it
+ * may not parse, even on a route that takes none) or a path parameter or query string has a schema, 413 and 415
+ * where a body is read, 414 where the path has a parameter (the router's length limit), and 431 everywhere (the
+ * HTTP parser's limit on headers). Called for every route by one onRoute hook (app.ts).
  */
 export function declarePreHandlerErrors(route: RouteOptions): void {
   const responses = route.schema?.response as Record<string, unknown> | undefined
   if (!responses) return
-  if ([route.method].flat().some((method) => !BODYLESS_METHODS.has(method))) {
+  const readsBody = [route.method].flat().some((method) => !BODYLESS_METHODS.has(method))
+  if (readsBody || route.schema?.params || route.schema?.querystring) {
+    responses['400'] ??= PRE_HANDLER_ERRORS[400]
+  }
+  if (readsBody) {
     responses['413'] ??= PRE_HANDLER_ERRORS[413]
     responses['415'] ??= PRE_HANDLER_ERRORS[415]
   }
@@ -49,6 +59,21 @@ export function declarePreHandlerErrors(route: RouteOptions): void {
 }
 
 const PROBLEM_SCHEMA = '#/components/schemas/Problem'
+
+type RequestBody = { required?: boolean; content?: Record<string, { schema?: Record<string, unknown> }> }
+
+/**
+ * A body marked OPTIONAL_BODY may be left out: the document says so (the swagger plugin marks every body
+ * required). Applied once, to the document.
+ */
+export function withOptionalBodies<T>(document: T): T {
+  const paths = (document as { paths?: Record<string, Record<string, { requestBody?: RequestBody }>> }).paths
+  for (const operation of Object.values(paths ?? {}).flatMap((item) => Object.values(item))) {
+    const body = operation.requestBody
+    if (body?.content?.['application/json']?.schema?.[OPTIONAL_BODY] === true) body.required = false
+  }
+  return document
+}
 
 type Operation = { responses?: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }> }
 

@@ -251,7 +251,7 @@ describe('issue 11: a body that is not UTF-8 is refused', () => {
   })
   after(() => t.close())
 
-  const post = (url: string, body: Buffer) =>
+  const post = (url: string, body: Buffer | string) =>
     t.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: body })
 
   it('a name with a byte that is not UTF-8 is 400 malformed_request, not stored as U+FFFD', async () => {
@@ -278,6 +278,21 @@ describe('issue 11: a body that is not UTF-8 is refused', () => {
       latin1Json(`{"username":"${username}","password":"pass-\xfe-word"}`),
     )
     assertProblem(login, 400, 'malformed_request')
+  })
+
+  it('JSON nested 10,000 deep, which parses, is checked against the schema (400 validation_failed), not called invalid JSON', async () => {
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`
+    const response = await post(
+      '/auth/register',
+      `{"username":${deep},"password":"x","firstName":"A","lastName":"L"}`,
+    )
+    assertProblem(response, 400, 'validation_failed')
+    const hidden = await post(
+      '/auth/register',
+      `{"username":"${uniqueUsername()}","x":${'['.repeat(9_000)}"a\\u0000"${']'.repeat(9_000)}}`,
+    )
+    const problem = assertProblem(hidden, 400, 'malformed_request')
+    assert.equal(problem.detail, 'The body contains a NUL character (\\u0000)')
   })
 
   it('UTF-8 text beyond ASCII is read as sent', async () => {
