@@ -34,6 +34,8 @@ import { routeModules } from './modules.ts'
 declare module 'fastify' {
   interface FastifyInstance {
     deps: Deps
+    /** Compiles every route's validators and serializers now, rather than on first use; throws if one cannot. */
+    compileAllSchemas(): void
   }
 }
 
@@ -65,9 +67,14 @@ function textProblem(body: unknown): string | undefined {
       if (!value.isWellFormed()) return 'The body contains text that is not valid Unicode'
       if (value.includes('\0')) return 'The body contains a NUL character (\\u0000)'
     } else if (Array.isArray(value)) {
-      for (const item of value) pending.push(item)
+      // Pushed last first, so that they are checked in order: the first problem in the body is the one told.
+      for (let i = value.length - 1; i >= 0; i--) pending.push(value[i])
     } else if (value !== null && typeof value === 'object') {
-      for (const [key, item] of Object.entries(value)) pending.push(key, item)
+      const entries = Object.entries(value)
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, item] = entries[i] as [string, unknown]
+        pending.push(item, key)
+      }
     }
   }
   return undefined
@@ -83,6 +90,7 @@ export type BuildAppOptions = {
 export async function buildApp({ deps, modules = routeModules, logger = true }: BuildAppOptions) {
   const { config } = deps
   const headers = securityHeaders(config.publicUrl)
+  const serializers = createSharedSerializerFactory()
   const app = Fastify({
     logger:
       logger && config.logLevel !== 'silent'
@@ -101,7 +109,7 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     // request the HTTP parser refuses, answered on the socket. Both are problems like any other.
     frameworkErrors: (error, request, reply) => errorHandler(error, request, reply.headers(headers)),
     clientErrorHandler: createClientErrorHandler(headers),
-    schemaController: { compilersFactory: { buildSerializer: createSharedSerializerFactory() } },
+    schemaController: { compilersFactory: { buildSerializer: serializers.factory } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // Bodies are JSON and must already have the right types; query strings and path parameters are text, so
@@ -109,8 +117,12 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   const bodyAjv = createAjv({ coerceTypes: false })
   const textAjv = createAjv({ coerceTypes: 'array' })
   // Compiled on a route's first request, not at start: a server compiles only what it serves (issue 19: the
-  // validators and serializers of about 60 routes took 7.5 MB of heap at start). Every schema is still compiled
-  // by the tests, which call every route; docs/decisions/0019-memory-and-hot-path.md.
+  // validators and serializers of about 60 routes took 7.5 MB of heap at start). app.compileAllSchemas()
+  // compiles every one, which a test does; docs/decisions/0019-memory-and-hot-path.md.
+  const schemaCompilers: (() => unknown)[] = [serializers.compileAll]
+  app.decorate('compileAllSchemas', () => {
+    for (const compile of schemaCompilers) compile()
+  })
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const ajv = httpPart === 'body' ? bodyAjv : textAjv
     // A route whose body may be left out entirely (a browser's cookie-only refresh, say). Fastify passes an
@@ -132,6 +144,7 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     // part it coerces) only when the validator has Ajv's schemaEnv: read from the compiled one, which Fastify
     // first asks for at the route's first request.
     Object.defineProperty(validate, 'schemaEnv', { get: () => compile().schemaEnv })
+    schemaCompilers.push(compile)
     return validate
   })
 
@@ -163,7 +176,7 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     reply.headers(headers)
     done()
   })
-  // The OpenAPI document lists the answers every route can give before its handler (413, 414, 415, 431).
+  // The OpenAPI document lists the answers every route can give before its handler (400, 413, 414, 415, 431).
   app.addHook('onRoute', declarePreHandlerErrors)
   // Before any route is added, so that every one is observed; nothing at all when metrics are off.
   if (isServed(deps.metrics)) observeRequests(app, deps.metrics)

@@ -243,7 +243,14 @@ export const peakRssMb = (pid: number): number => memoryMb(pid, 'VmHWM')
  * process and its descendants), so that peakRssMb then measures what follows, not what the setup took.
  */
 export function resetPeakRss(pid: number): void {
-  for (const each of processTree(pid)) writeFileSync(`/proc/${each}/clear_refs`, '5')
+  for (const each of processTree(pid)) {
+    try {
+      writeFileSync(`/proc/${each}/clear_refs`, '5')
+    } catch (error) {
+      // A child that ended while we were listing has no peak left to count.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+  }
 }
 
 /** RSS now (VmRSS), summed over the process and its descendants, in MB. */

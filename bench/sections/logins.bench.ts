@@ -127,12 +127,16 @@ export default defineSection<Result>({
     await tessera.stop()
 
     // The floor: bare Fastify's login, the same hash and as many at once, swept alike once Tessera has stopped.
-    const bareLogin = await startServer('bare Fastify login', ctx.bareLoginFile, {
+    const bareLogin = await startServer("bare Fastify's login", ctx.bareLoginFile, {
       cpus: settings.serverCpus,
       start: { params: argon2, slots: cores, password: credentials.password },
     })
-    const floor = await sweep(bareLogin)
-    await bareLogin.stop()
+    let floor: Awaited<ReturnType<typeof sweep>>
+    try {
+      floor = await sweep(bareLogin)
+    } finally {
+      await bareLogin.stop()
+    }
     const argon2Text = `argon2id m=${argon2.memoryKib} KiB t=${argon2.iterations} p=${argon2.parallelism}`
     return {
       argon2: argon2Text,
@@ -174,7 +178,7 @@ export default defineSection<Result>({
         ],
         [
           ...r.steps.map((step) => ['Tessera', step] as const),
-          ...r.bareSteps.map((step) => ['bare Fastify', step] as const),
+          ...r.bareSteps.map((step) => ["bare Fastify's login", step] as const),
         ].map(([server, { connections, result }]) => [
           server,
           String(connections),
@@ -257,6 +261,9 @@ export default defineSection<Result>({
     const notes = [
       ...r.steps.flatMap(({ connections, result }) =>
         runNotes(`logins, ${connections} connections`, [result], loadCores),
+      ),
+      ...r.bareSteps.flatMap(({ connections, result }) =>
+        runNotes(`bare Fastify's login, ${connections} connections`, [result], loadCores),
       ),
       ...runNotes(
         'the /auth/me probe, idle',

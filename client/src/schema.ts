@@ -1421,7 +1421,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `validation_failed`: the body, a path parameter or the query string breaks the schema; or `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
+            /** @description `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1693,7 +1693,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `validation_failed`: the body, a path parameter or the query string breaks the schema; or `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
+            /** @description `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1776,7 +1776,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description `validation_failed`: the body, a path parameter or the query string breaks the schema; or `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
+            /** @description `validation_failed`: the request breaks its schema; or `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2426,7 +2426,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description `validation_failed`: the body, a path parameter or the query string breaks the schema; or `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
+            /** @description `malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL */
             400: {
                 headers: {
                     [name: string]: unknown;

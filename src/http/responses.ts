@@ -16,12 +16,13 @@ export const OPTIONAL_BODY = 'x-optional-body'
 /** The body of a 204 answer. */
 export const NoContent = Type.Null({ description: 'No content' })
 
+/** What a 400 declared for every route that reads a body or checks a parameter says, part by part. */
+export const PRE_HANDLER_400 = {
+  validation: '`validation_failed`: the request breaks its schema',
+  malformed: '`malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL',
+}
+
 const PRE_HANDLER_ERRORS = {
-  400: Type.Ref('Problem', {
-    description:
-      '`validation_failed`: the body, a path parameter or the query string breaks the schema; or ' +
-      '`malformed_request`: the body is not JSON, not UTF-8, or holds a lone surrogate or NUL',
-  }),
   413: Type.Ref('Problem', {
     description: `\`payload_too_large\`: the body is over ${kib(BODY_LIMIT_BYTES)}`,
   }),
@@ -39,7 +40,7 @@ const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'TRACE'])
 
 /**
  * Declares, for the OpenAPI document, the answers that come before any handler: 400 where a body is read (it
- * may not parse, even on a route that takes none) or a path parameter or query string has a schema, 413 and 415
+ * may not parse, even on a route that takes none) or the request has a schema, 413 and 415
  * where a body is read, 414 where the path has a parameter (the router's length limit), and 431 everywhere (the
  * HTTP parser's limit on headers). Called for every route by one onRoute hook (app.ts).
  */
@@ -47,8 +48,13 @@ export function declarePreHandlerErrors(route: RouteOptions): void {
   const responses = route.schema?.response as Record<string, unknown> | undefined
   if (!responses) return
   const readsBody = [route.method].flat().some((method) => !BODYLESS_METHODS.has(method))
-  if (readsBody || route.schema?.params || route.schema?.querystring) {
-    responses['400'] ??= PRE_HANDLER_ERRORS[400]
+  const checked = route.schema?.body || route.schema?.params || route.schema?.querystring
+  if (readsBody || checked) {
+    const said = [
+      ...(checked ? [PRE_HANDLER_400.validation] : []),
+      ...(readsBody ? [PRE_HANDLER_400.malformed] : []),
+    ]
+    responses['400'] ??= Type.Ref('Problem', { description: said.join('; or ') })
   }
   if (readsBody) {
     responses['413'] ??= PRE_HANDLER_ERRORS[413]

@@ -5,11 +5,19 @@
 // serves (issue 19, docs/decisions/0019-memory-and-hot-path.md).
 import SerializerSelector from '@fastify/fast-json-stringify-compiler'
 
-/** Fastify's own serializer factory (fast-json-stringify), sharing what it compiles within one app. */
-export function createSharedSerializerFactory(): SerializerSelector.SerializerFactory {
+/**
+ * Fastify's own serializer factory (fast-json-stringify), sharing what it compiles within one app; and
+ * `compileAll`, which compiles every serializer handed out so far (a test calls it: no schema that cannot compile
+ * waits for its first use to fail).
+ */
+export function createSharedSerializerFactory(): {
+  factory: SerializerSelector.SerializerFactory
+  compileAll(): void
+} {
   const build = SerializerSelector()
   const shared = new Map<string, SerializerSelector.Serializer>()
-  return (externalSchemas, options) => {
+  const compilers: (() => unknown)[] = []
+  const factory: SerializerSelector.SerializerFactory = (externalSchemas, options) => {
     const compile = build(externalSchemas, options)
     // A serializer depends on the route's schema, the shared schemas its $refs name, and the options: all
     // three are in the key, so that a plugin context with schemas of its own never gets another's.
@@ -19,13 +27,21 @@ export function createSharedSerializerFactory(): SerializerSelector.SerializerFa
       let serialize = shared.get(key)
       if (!serialize) {
         let compiled: SerializerSelector.Serializer | undefined
-        serialize = (data) => {
+        const compileOnce = () => {
           compiled ??= compile(route)
-          return compiled(data)
+          return compiled
         }
+        serialize = (data) => compileOnce()(data)
+        compilers.push(compileOnce)
         shared.set(key, serialize)
       }
       return serialize
     }
+  }
+  return {
+    factory,
+    compileAll() {
+      for (const compile of compilers) compile()
+    },
   }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { after, before, describe, it } from 'node:test'
 import { openApiDefaults } from '../../src/cli/openapi.command.ts'
+import { PRE_HANDLER_400 } from '../../src/http/responses.ts'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.ts'
 
 type Operation = { responses: Record<string, { content?: Record<string, unknown> }> }
@@ -163,10 +164,12 @@ describe('GET /openapi.json', () => {
         operationIds.push(String(operation.operationId))
         assert.ok(typeof operation.summary === 'string' && operation.summary.length > 0, `${where}: summary`)
         assert.ok(Array.isArray(operation.security), `${where}: security (an empty list when public)`)
-        // Beyond the answers every route can give before its handler (413, 414, 415, 431): its own refusals,
+        // Beyond the answers every route can give before its handler (400, 413, 414, 415, 431): its own refusals,
         // wherever it takes a body or a token, or counts.
         const responses = operation.responses as Record<string, { description?: string }>
-        const generic400 = responses['400']?.description?.startsWith('`validation_failed`: the body, a path')
+        const generic400 = responses['400']?.description
+          ?.split('; or ')
+          .every((part) => Object.values(PRE_HANDLER_400).includes(part))
         const own = Object.keys(responses).filter(
           (status) =>
             /^4/.test(status) &&
