@@ -34,7 +34,8 @@ import { routeModules } from './modules.ts'
 declare module 'fastify' {
   interface FastifyInstance {
     deps: Deps
-    /** Compiles every route's validators and serializers now, rather than on first use; throws if one cannot. */
+    /** Compiles every route's validators and serializers now, rather than on first use; throws an AggregateError
+     * of those that cannot. */
     compileAllSchemas(): void
   }
 }
@@ -121,7 +122,15 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   // compiles every one, which a test does; docs/decisions/0019-memory-and-hot-path.md.
   const schemaCompilers: (() => unknown)[] = [serializers.compileAll]
   app.decorate('compileAllSchemas', () => {
-    for (const compile of schemaCompilers) compile()
+    const failures: unknown[] = []
+    for (const compile of schemaCompilers) {
+      try {
+        compile()
+      } catch (error) {
+        failures.push(...(error instanceof AggregateError ? error.errors : [error]))
+      }
+    }
+    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} schema(s) cannot compile`)
   })
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const ajv = httpPart === 'body' ? bodyAjv : textAjv

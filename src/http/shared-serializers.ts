@@ -41,7 +41,16 @@ export function createSharedSerializerFactory(): {
   return {
     factory,
     compileAll() {
-      for (const compile of compilers) compile()
+      const failures: unknown[] = []
+      for (const compile of compilers) {
+        try {
+          compile()
+        } catch (error) {
+          failures.push(error)
+        }
+      }
+      if (failures.length > 0)
+        throw new AggregateError(failures, `${failures.length} serializer(s) cannot compile`)
     },
   }
 }
