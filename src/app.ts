@@ -120,14 +120,14 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
   // Compiled on a route's first request, not at start: a server compiles only what it serves (issue 19: the
   // validators and serializers of about 60 routes took 7.5 MB of heap at start). app.compileAllSchemas()
   // compiles every one, which a test does; docs/decisions/0019-memory-and-hot-path.md.
-  const schemaCompilers: (() => unknown)[] = [serializers.compileAll]
+  const validatorCompilers: (() => unknown)[] = []
   app.decorate('compileAllSchemas', () => {
     const failures: unknown[] = []
-    for (const compile of schemaCompilers) {
+    for (const compile of [...validatorCompilers, ...serializers.compilers]) {
       try {
         compile()
       } catch (error) {
-        failures.push(...(error instanceof AggregateError ? error.errors : [error]))
+        failures.push(error)
       }
     }
     if (failures.length > 0) throw new AggregateError(failures, `${failures.length} schema(s) cannot compile`)
@@ -153,7 +153,7 @@ export async function buildApp({ deps, modules = routeModules, logger = true }: 
     // part it coerces) only when the validator has Ajv's schemaEnv: read from the compiled one, which Fastify
     // first asks for at the route's first request.
     Object.defineProperty(validate, 'schemaEnv', { get: () => compile().schemaEnv })
-    schemaCompilers.push(compile)
+    validatorCompilers.push(compile)
     return validate
   })
 

@@ -7,12 +7,11 @@ import SerializerSelector from '@fastify/fast-json-stringify-compiler'
 
 /**
  * Fastify's own serializer factory (fast-json-stringify), sharing what it compiles within one app; and
- * `compileAll`, which compiles every serializer handed out so far (a test calls it: no schema that cannot compile
- * waits for its first use to fail).
+ * `compilers`, one function per serializer handed out so far that compiles it now (app.compileAllSchemas).
  */
 export function createSharedSerializerFactory(): {
   factory: SerializerSelector.SerializerFactory
-  compileAll(): void
+  compilers: (() => unknown)[]
 } {
   const build = SerializerSelector()
   const shared = new Map<string, SerializerSelector.Serializer>()
@@ -38,19 +37,5 @@ export function createSharedSerializerFactory(): {
       return serialize
     }
   }
-  return {
-    factory,
-    compileAll() {
-      const failures: unknown[] = []
-      for (const compile of compilers) {
-        try {
-          compile()
-        } catch (error) {
-          failures.push(error)
-        }
-      }
-      if (failures.length > 0)
-        throw new AggregateError(failures, `${failures.length} serializer(s) cannot compile`)
-    },
-  }
+  return { factory, compilers }
 }
